@@ -1,0 +1,116 @@
+"""A Glue crawler that catalogs what lands in the raw (bronze) bucket."""
+
+import aws_cdk as cdk
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+from constructs.nag import acknowledge_wildcard_resources
+
+
+class RawDataCrawler(Construct):
+    """Crawler with its own least-privilege role and a KMS security configuration."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        prefix: str,
+        database_name: str,
+        encryption_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            description="Glue crawler over the raw customer data",
+        )
+        raw_objects = bucket.arn_for_objects(f"{prefix}*")
+        tables = stack.format_arn(service="glue", resource="table", resource_name=f"{database_name}/*")
+        crawler_logs = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws-glue/crawlers-role/*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        for statement in (
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[raw_objects]),
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+            ),
+            iam.PolicyStatement(actions=["kms:Decrypt"], resources=[encryption_key.key_arn]),
+            iam.PolicyStatement(
+                actions=[
+                    "glue:GetDatabase",
+                    "glue:GetTable",
+                    "glue:GetTables",
+                    "glue:CreateTable",
+                    "glue:UpdateTable",
+                    "glue:GetPartitions",
+                    "glue:BatchGetPartition",
+                    "glue:BatchCreatePartition",
+                    "glue:BatchUpdatePartition",
+                ],
+                resources=[
+                    stack.format_arn(service="glue", resource="catalog"),
+                    stack.format_arn(service="glue", resource="database", resource_name=database_name),
+                    tables,
+                ],
+            ),
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"],
+                resources=[crawler_logs, f"{crawler_logs}:*"],
+            ),
+        ):
+            self.role.add_to_principal_policy(statement)
+        acknowledge_wildcard_resources(
+            self.role,
+            "The crawler reads every object under the raw prefix, creates its tables at run time"
+            " inside this one database, and writes to log groups Glue names at run time from the"
+            " role and security configuration.",
+            raw_objects,
+            tables,
+            crawler_logs,
+            f"{crawler_logs}:*",
+        )
+
+        self.security_configuration = glue.CfnSecurityConfiguration(
+            self,
+            "SecurityConfiguration",
+            name=cdk.Names.unique_resource_name(self, max_length=120),
+            encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
+                s3_encryptions=[
+                    glue.CfnSecurityConfiguration.S3EncryptionProperty(
+                        s3_encryption_mode="SSE-KMS", kms_key_arn=encryption_key.key_arn
+                    )
+                ],
+                cloud_watch_encryption=glue.CfnSecurityConfiguration.CloudWatchEncryptionProperty(
+                    cloud_watch_encryption_mode="SSE-KMS", kms_key_arn=encryption_key.key_arn
+                ),
+                job_bookmarks_encryption=glue.CfnSecurityConfiguration.JobBookmarksEncryptionProperty(
+                    job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=encryption_key.key_arn
+                ),
+            ),
+        )
+
+        self.crawler = glue.CfnCrawler(
+            self,
+            "Crawler",
+            role=self.role.role_arn,
+            database_name=database_name,
+            description="Catalogs raw customer uploads (on demand; the pipeline registers its own tables)",
+            targets=glue.CfnCrawler.TargetsProperty(
+                s3_targets=[glue.CfnCrawler.S3TargetProperty(path=f"s3://{bucket.bucket_name}/{prefix}")]
+            ),
+            crawler_security_configuration=self.security_configuration.name,
+            schema_change_policy=glue.CfnCrawler.SchemaChangePolicyProperty(
+                update_behavior="UPDATE_IN_DATABASE", delete_behavior="LOG"
+            ),
+        )

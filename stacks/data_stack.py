@@ -1,0 +1,57 @@
+"""Stateful storage: encryption key, data lake buckets, catalog, query workgroup, prediction cache."""
+
+import aws_cdk as cdk
+from constructs import Construct
+from constructs.catalog import Catalog
+from constructs.data_lake import DataLake
+from constructs.encryption_key import EncryptionKey
+from constructs.prediction_cache import PredictionCache
+from constructs.query_workgroup import QueryWorkgroup
+from constructs.raw_data_crawler import RawDataCrawler
+
+DATABASE_NAMES = ("engagement_raw", "engagement_predictions", "engagement_qa", "engagement_analytics")
+RAW_DATA_PREFIX = "customers/"
+CACHE_TTL_ATTRIBUTE = "expires_at"
+
+
+class DataStack(cdk.Stack):
+    """Everything that holds data. Termination-protected; every stateful resource is retained."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        athena_bytes_scanned_cutoff: int,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, termination_protection=True, **kwargs)
+
+        # Glue crawler logs are KMS-encrypted by CloudWatch Logs on the crawler's behalf.
+        self.key = EncryptionKey(
+            self,
+            "DataKey",
+            description="Customer engagement platform: data at rest (S3, DynamoDB, Athena, Glue logs)",
+            log_groups="/aws-glue/*",
+        ).key
+        self.lake = DataLake(self, "DataLake", encryption_key=self.key)
+        self.catalog = Catalog(self, "Catalog", database_names=DATABASE_NAMES)
+        self.raw_crawler = RawDataCrawler(
+            self,
+            "RawDataCrawler",
+            bucket=self.lake.raw,
+            prefix=RAW_DATA_PREFIX,
+            database_name="engagement_raw",
+            encryption_key=self.key,
+        )
+        self.raw_crawler.crawler.node.add_dependency(self.catalog.databases["engagement_raw"])
+        self.workgroup = QueryWorkgroup(
+            self,
+            "QueryWorkgroup",
+            results_bucket=self.lake.athena_results,
+            encryption_key=self.key,
+            bytes_scanned_cutoff_per_query=athena_bytes_scanned_cutoff,
+        )
+        self.prediction_cache = PredictionCache(
+            self, "PredictionCache", encryption_key=self.key, ttl_attribute=CACHE_TTL_ATTRIBUTE
+        )
