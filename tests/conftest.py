@@ -1,0 +1,48 @@
+"""Shared fixtures. The CDK app is synthesized once per test session, with asset bundling skipped."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.platform import Platform, PlatformSettings, build_platform
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class SynthesizedApp:
+    platform: Platform
+    outdir: Path
+    templates: dict[str, Template]
+    raw_templates: dict[str, dict]
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """The whole app as `cdk synth` builds it: cdk.json feature flags, cdk-nag packs included."""
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    context = json.loads((REPO / "cdk.json").read_text())["context"]
+    app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:bundling-stacks": [], "aws:cdk:enable-path-metadata": True})
+    platform = build_platform(app, PlatformSettings())
+    assembly = app.synth()  # raises if any cdk-nag finding is unacknowledged
+    raw = {stack.stack_name: stack.template for stack in assembly.stacks}
+    return SynthesizedApp(
+        platform=platform,
+        outdir=outdir,
+        templates={name: Template.from_json(template) for name, template in raw.items()},
+        raw_templates=raw,
+    )
+
+
+@pytest.fixture(scope="session")
+def data_template(synthesized: SynthesizedApp) -> Template:
+    return synthesized.templates[synthesized.platform.data.stack_name]
+
+
+@pytest.fixture(scope="session")
+def network_template(synthesized: SynthesizedApp) -> Template:
+    return synthesized.templates[synthesized.platform.network.stack_name]

@@ -1,0 +1,180 @@
+"""DataStack: encryption, versioning, TLS-only access, no public access, retention, catalog, cache."""
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from stacks.data_stack import CACHE_TTL_ATTRIBUTE, DATABASE_NAMES
+
+DATA_BUCKETS = ("Raw", "Processed", "Models", "Predictions", "Results", "Qa", "KnowledgeBase", "AthenaResults")
+
+
+def buckets(template: Template) -> dict[str, dict]:
+    return template.find_resources("AWS::S3::Bucket")
+
+
+def bucket_logical_id(template: Template, construct_id: str) -> str:
+    path = f"/DataLake/{construct_id}/Bucket/Resource"
+    [logical_id] = [lid for lid, r in buckets(template).items() if r["Metadata"]["aws:cdk:path"].endswith(path)]
+    return logical_id
+
+
+def test_every_platform_bucket_exists(data_template: Template):
+    data_template.resource_count_is("AWS::S3::Bucket", len(DATA_BUCKETS) + 1)  # + access logs
+    for construct_id in DATA_BUCKETS:
+        bucket_logical_id(data_template, construct_id)
+
+
+@pytest.mark.parametrize("construct_id", DATA_BUCKETS)
+def test_data_buckets_use_the_platform_kms_key(data_template: Template, construct_id: str):
+    bucket = buckets(data_template)[bucket_logical_id(data_template, construct_id)]
+    [rule] = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    [key_id] = data_template.find_resources("AWS::KMS::Key")
+    assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert rule["BucketKeyEnabled"] is True
+
+
+@pytest.mark.parametrize("construct_id", DATA_BUCKETS)
+def test_data_buckets_log_access_to_the_log_bucket(data_template: Template, construct_id: str):
+    bucket = buckets(data_template)[bucket_logical_id(data_template, construct_id)]
+    logging = bucket["Properties"]["LoggingConfiguration"]
+    assert logging["DestinationBucketName"] == {"Ref": bucket_logical_id(data_template, "AccessLogs")}
+    assert logging["LogFilePrefix"] == f"{construct_id}/"
+
+
+def test_access_log_bucket_uses_sse_s3_because_log_delivery_requires_it(data_template: Template):
+    bucket = buckets(data_template)[bucket_logical_id(data_template, "AccessLogs")]
+    [rule] = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+
+
+def test_every_bucket_is_versioned_private_retained_and_lifecycle_managed(data_template: Template):
+    for logical_id, bucket in buckets(data_template).items():
+        properties = bucket["Properties"]
+        assert properties["VersioningConfiguration"] == {"Status": "Enabled"}, logical_id
+        assert properties["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, logical_id
+        assert properties["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+        assert properties["LifecycleConfiguration"]["Rules"], logical_id
+        assert bucket["DeletionPolicy"] == "Retain", logical_id
+
+
+def test_every_bucket_policy_denies_insecure_transport_and_old_tls(data_template: Template):
+    policies = data_template.find_resources("AWS::S3::BucketPolicy")
+    protected = {policy["Properties"]["Bucket"]["Ref"] for policy in policies.values()}
+    assert protected == set(buckets(data_template))
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        denies = [s for s in statements if s["Effect"] == "Deny"]
+        assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+        assert any(s["Condition"] == {"NumericLessThan": {"s3:TlsVersion": 1.2}} for s in denies)
+
+
+def test_short_lived_layers_expire(data_template: Template):
+    for construct_id, days in (("Processed", 90), ("AthenaResults", 30)):
+        rules = buckets(data_template)[bucket_logical_id(data_template, construct_id)]["Properties"][
+            "LifecycleConfiguration"
+        ]["Rules"]
+        assert {"Id": "Expire", "ExpirationInDays": days, "Status": "Enabled"} in rules
+
+
+def test_kms_key_rotates_and_is_retained(data_template: Template):
+    data_template.has_resource(
+        "AWS::KMS::Key",
+        {"Properties": Match.object_like({"EnableKeyRotation": True}), "DeletionPolicy": "Retain"},
+    )
+
+
+def test_stack_is_termination_protected(synthesized):
+    assert synthesized.platform.data.termination_protection is True
+
+
+def test_glue_databases(data_template: Template):
+    data_template.resource_count_is("AWS::Glue::Database", len(DATABASE_NAMES))
+    for name in DATABASE_NAMES:
+        data_template.has_resource_properties(
+            "AWS::Glue::Database", {"DatabaseInput": Match.object_like({"Name": name})}
+        )
+
+
+def test_raw_crawler_is_encrypted_and_scoped_to_the_raw_bucket(data_template: Template):
+    raw = bucket_logical_id(data_template, "Raw")
+    data_template.has_resource_properties(
+        "AWS::Glue::Crawler",
+        {
+            "DatabaseName": "engagement_raw",
+            "CrawlerSecurityConfiguration": Match.any_value(),
+            "Targets": {"S3Targets": [{"Path": {"Fn::Join": ["", ["s3://", {"Ref": raw}, "/customers/"]]}}]},
+        },
+    )
+    data_template.has_resource_properties(
+        "AWS::Glue::SecurityConfiguration",
+        {
+            "EncryptionConfiguration": {
+                "S3Encryptions": [Match.object_like({"S3EncryptionMode": "SSE-KMS"})],
+                "CloudWatchEncryption": Match.object_like({"CloudWatchEncryptionMode": "SSE-KMS"}),
+                "JobBookmarksEncryption": Match.object_like({"JobBookmarksEncryptionMode": "CSE-KMS"}),
+            }
+        },
+    )
+
+
+def test_crawler_role_has_no_wildcard_actions(data_template: Template):
+    [policy] = data_template.find_resources("AWS::IAM::Policy").values()
+    actions = [a for s in policy["Properties"]["PolicyDocument"]["Statement"] for a in _as_list(s["Action"])]
+    assert actions and not [a for a in actions if "*" in a]
+
+
+def test_workgroup_enforces_encrypted_results_and_a_scan_cutoff(data_template: Template, synthesized):
+    athena_results = bucket_logical_id(data_template, "AthenaResults")
+    data_template.has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "WorkGroupConfiguration": Match.object_like(
+                {
+                    "EnforceWorkGroupConfiguration": True,
+                    "BytesScannedCutoffPerQuery": 10 * 1024**3,
+                    "ResultConfiguration": {
+                        "OutputLocation": {
+                            "Fn::Join": ["", ["s3://", {"Ref": athena_results}, "/query-results/"]]
+                        },
+                        "EncryptionConfiguration": {
+                            "EncryptionOption": "SSE_KMS",
+                            "KmsKey": {"Fn::GetAtt": [Match.string_like_regexp("^DataKey"), "Arn"]},
+                        },
+                    },
+                }
+            )
+        },
+    )
+
+
+def test_prediction_cache_expires_items_recovers_to_a_point_in_time_and_uses_the_cmk(data_template: Template):
+    data_template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "Properties": Match.object_like(
+                {
+                    "KeySchema": [{"AttributeName": "customer_id", "KeyType": "HASH"}],
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "TimeToLiveSpecification": {"AttributeName": CACHE_TTL_ATTRIBUTE, "Enabled": True},
+                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                    "SSESpecification": {
+                        "SSEEnabled": True,
+                        "SSEType": "KMS",
+                        "KMSMasterKeyId": {"Fn::GetAtt": [Match.string_like_regexp("^DataKey"), "Arn"]},
+                    },
+                    "DeletionProtectionEnabled": True,
+                }
+            ),
+            "DeletionPolicy": "Retain",
+        },
+    )
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
