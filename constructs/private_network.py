@@ -1,12 +1,22 @@
 """A VPC with no route to the internet: private isolated subnets and VPC endpoints only."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrivateNetworkProps:
+    interface_services: Sequence[ec2.InterfaceVpcEndpointAwsService]
+    flow_log_key: kms.IKey
+    flow_log_retention: logs.RetentionDays
+    cidr: str = "10.40.0.0/16"
+    max_azs: int = 2
 
 
 class PrivateNetwork(Construct):
@@ -16,30 +26,20 @@ class PrivateNetwork(Construct):
     which accept HTTPS from inside the VPC only.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        interface_services: Sequence[ec2.InterfaceVpcEndpointAwsService],
-        flow_log_key: kms.IKey,
-        flow_log_retention: logs.RetentionDays,
-        cidr: str = "10.40.0.0/16",
-        max_azs: int = 2,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: PrivateNetworkProps) -> None:
         super().__init__(scope, construct_id)
         self.flow_log_group = logs.LogGroup(
             self,
             "FlowLogs",
-            encryption_key=flow_log_key,
-            retention=flow_log_retention,
+            encryption_key=props.flow_log_key,
+            retention=props.flow_log_retention,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr(cidr),
-            max_azs=max_azs,
+            ip_addresses=ec2.IpAddresses.cidr(props.cidr),
+            max_azs=props.max_azs,
             nat_gateways=0,
             create_internet_gateway=False,
             restrict_default_security_group=True,
@@ -68,7 +68,7 @@ class PrivateNetwork(Construct):
         )
         self.endpoint_security_group.add_ingress_rule(
             # The literal CIDR (not the VPC's token) lets cdk-nag verify the rule statically.
-            ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS from the VPC"
+            ec2.Peer.ipv4(props.cidr), ec2.Port.tcp(443), "HTTPS from the VPC"
         )
         self.interface_endpoints = {
             service.short_name: self.vpc.add_interface_endpoint(
@@ -78,7 +78,7 @@ class PrivateNetwork(Construct):
                 security_groups=[self.endpoint_security_group],
                 open=False,
             )
-            for service in interface_services
+            for service in props.interface_services
         }
 
 

@@ -5,7 +5,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 from constructs.encryption_key import EncryptionKey
-from constructs.private_network import PrivateNetwork
+from constructs.private_network import PrivateNetwork, PrivateNetworkProps
 
 # What the tasks call, by stage: ECR (image pull), Logs (task and Lambda logs), STS (role
 # credentials), Athena and Glue (queries and catalog), KMS (SSE-KMS data), Secrets Manager (the
@@ -32,8 +32,10 @@ class NetworkStack(cdk.Stack):
         self.network = PrivateNetwork(
             self,
             "PrivateNetwork",
-            interface_services=INTERFACE_SERVICES,
-            flow_log_key=flow_log_key,
-            flow_log_retention=logs.RetentionDays.ONE_YEAR,
+            props=PrivateNetworkProps(
+                interface_services=INTERFACE_SERVICES,
+                flow_log_key=flow_log_key,
+                flow_log_retention=logs.RetentionDays.ONE_YEAR,
+            ),
         )
         self.vpc = self.network.vpc
