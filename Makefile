@@ -21,11 +21,17 @@ test: deps
 synth: deps
 	$(CDK) synth --quiet --no-notices
 
-deps: $(VENV)/.deps-installed node_modules/.package-lock.json
+deps: $(VENV)/.deps-installed $(VENV)/.paths-installed node_modules/.package-lock.json
 
 $(VENV)/.deps-installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || { echo "creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+# The repo root (app, stacks, datagen, localcloud) and runtime/ (shared domain package, also the
+# Lambda asset root) are importable from anywhere in the venv.
+$(VENV)/.paths-installed: $(VENV)/.deps-installed
+	printf '%s\n' "$(CURDIR)" "$(CURDIR)/runtime" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/engagement-platform.pth"
 	@touch $@
 
 node_modules/.package-lock.json: package.json package-lock.json

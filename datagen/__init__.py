@@ -1,0 +1,1 @@
+"""Synthetic customers for the engagement platform, with known ground truth."""

@@ -1,0 +1,1 @@
+"""Domain code shared by the Lambda handlers, the ML container, the generator and the CDK app."""
