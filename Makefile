@@ -10,7 +10,7 @@ CDK := node_modules/.bin/cdk
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: run test synth deps clean
+.PHONY: run test synth deps docs clean
 
 run: synth
 	$(PY) -m localcloud plan cdk.out
@@ -20,6 +20,10 @@ test: deps
 
 synth: deps
 	$(CDK) synth --quiet --no-notices
+
+# Generated documentation (tests fail when a committed copy is stale).
+docs: deps
+	$(PY) -m engagement.data_dictionary docs/data_dictionary.md
 
 deps: $(VENV)/.deps-installed $(VENV)/.paths-installed node_modules/.package-lock.json
 

@@ -20,6 +20,7 @@ from faker.providers.internet.en_US import Provider as InternetProvider
 from faker.providers.person.en_US import Provider as PersonProvider
 
 from datagen.social_graph import eigenvector_centrality
+from engagement.arrow_schema import ARROW_TYPES
 from engagement.schema import (
     ACCOUNT_TYPES,
     BY_NAME,
@@ -367,15 +368,6 @@ def _to_table(col: dict[str, np.ndarray]) -> pa.Table:
         else:
             arrays.append(pa.array(values, type=ARROW_TYPES[column.type]))
     return pa.Table.from_arrays(arrays, names=[c.name for c in COLUMNS])
-
-
-ARROW_TYPES = {
-    ColumnType.STRING: pa.string(),
-    ColumnType.INT: pa.int64(),
-    ColumnType.DOUBLE: pa.float64(),
-    ColumnType.BOOLEAN: pa.bool_(),
-    ColumnType.DATE: pa.date32(),
-}
 
 
 def _format_ids(ids: np.ndarray) -> np.ndarray:

@@ -3,14 +3,17 @@
 import aws_cdk as cdk
 from constructs import Construct
 from constructs.catalog import Catalog
+from constructs.catalog_table import CatalogTable, CatalogTableProps, TableFormat
 from constructs.data_lake import DataLake
 from constructs.encryption_key import EncryptionKey
 from constructs.prediction_cache import PredictionCache
 from constructs.query_workgroup import QueryWorkgroup
 from constructs.raw_data_crawler import RawDataCrawler
+from engagement.schema import bronze_glue_columns, raw_glue_columns
 
 DATABASE_NAMES = ("engagement_raw", "engagement_predictions", "engagement_qa", "engagement_analytics")
 RAW_DATA_PREFIX = "customers/"
+BRONZE_PREFIX = "bronze/customers/"
 CACHE_TTL_ATTRIBUTE = "expires_at"
 
 
@@ -36,6 +39,36 @@ class DataStack(cdk.Stack):
         ).key
         self.lake = DataLake(self, "DataLake", encryption_key=self.key)
         self.catalog = Catalog(self, "Catalog", database_names=DATABASE_NAMES)
+        # Both tables' columns come from the schema contract.
+        self.raw_customers = CatalogTable(
+            self,
+            "RawCustomersTable",
+            props=CatalogTableProps(
+                database_name="engagement_raw",
+                table_name="customers",
+                description="Customer CSV files as uploaded (text, unvalidated, contains PII)",
+                columns=raw_glue_columns(),
+                bucket=self.lake.raw,
+                prefix=RAW_DATA_PREFIX,
+                table_format=TableFormat.CSV,
+            ),
+        )
+        self.bronze_customers = CatalogTable(
+            self,
+            "BronzeCustomersTable",
+            props=CatalogTableProps(
+                database_name="engagement_raw",
+                table_name="customers_bronze",
+                description="Validated customers, typed, PII replaced by keyed tokens; one partition per run",
+                columns=bronze_glue_columns(),
+                bucket=self.lake.processed,
+                prefix=BRONZE_PREFIX,
+                table_format=TableFormat.PARQUET,
+                partition_keys=(("run_id", "string", "Pipeline run that ingested the file"),),
+            ),
+        )
+        for table in (self.raw_customers, self.bronze_customers):
+            table.node.add_dependency(self.catalog.databases["engagement_raw"])
         self.raw_crawler = RawDataCrawler(
             self,
             "RawDataCrawler",

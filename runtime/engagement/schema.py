@@ -168,3 +168,30 @@ def bronze_columns() -> tuple[tuple[str, ColumnType], ...]:
         (column.token_name, ColumnType.STRING) if column.pii is not Pii.NONE else (column.name, column.type)
         for column in COLUMNS
     )
+
+
+# Glue/Athena types. Integers are 64-bit in the Parquet files, so they are bigint in the catalog.
+GLUE_TYPES = {
+    ColumnType.STRING: "string",
+    ColumnType.INT: "bigint",
+    ColumnType.DOUBLE: "double",
+    ColumnType.BOOLEAN: "boolean",
+    ColumnType.DATE: "date",
+}
+
+
+def raw_glue_columns() -> tuple[tuple[str, str, str], ...]:
+    """(name, type, comment) of the raw CSV table: every column as uploaded text.
+
+    Athena's CSV reader cannot read empty numeric fields or YYYY-MM-DD dates as typed values,
+    and raw files are unvalidated anyway; typed access is the bronze table's job.
+    """
+    return tuple((c.name, "string", c.description) for c in COLUMNS)
+
+
+def bronze_glue_columns() -> tuple[tuple[str, str, str], ...]:
+    """(name, type, comment) of the bronze Parquet table written by ingest."""
+    comments = {c.name: c.description for c in COLUMNS} | {
+        c.token_name: f"HMAC-SHA256 token of {c.name} (keyed, irreversible)" for c in COLUMNS if c.pii is not Pii.NONE
+    }
+    return tuple((name, GLUE_TYPES[type_], comments[name]) for name, type_ in bronze_columns())

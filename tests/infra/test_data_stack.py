@@ -3,6 +3,7 @@
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from engagement.schema import COLUMNS, PII_COLUMNS
 from stacks.data_stack import CACHE_TTL_ATTRIBUTE, DATABASE_NAMES
 
 DATA_BUCKETS = ("Raw", "Processed", "Models", "Predictions", "Results", "Qa", "KnowledgeBase", "AthenaResults")
@@ -178,3 +179,29 @@ def test_prediction_cache_expires_items_recovers_to_a_point_in_time_and_uses_the
 
 def _as_list(value):
     return value if isinstance(value, list) else [value]
+
+
+def glue_table(template: Template, name: str) -> dict:
+    [table] = [
+        t["Properties"]["TableInput"]
+        for t in template.find_resources("AWS::Glue::Table").values()
+        if t["Properties"]["TableInput"]["Name"] == name
+    ]
+    return table
+
+
+def test_raw_table_columns_come_from_the_contract(data_template: Template):
+    table = glue_table(data_template, "customers")
+    columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+    assert columns == [(c.name, "string") for c in COLUMNS]
+    assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith("OpenCSVSerde")
+    assert table["Parameters"]["skip.header.line.count"] == "1"
+
+
+def test_bronze_table_is_typed_tokenized_and_partitioned_by_run(data_template: Template):
+    table = glue_table(data_template, "customers_bronze")
+    columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
+    assert not set(PII_COLUMNS) & set(columns)
+    assert columns["email_token"] == "string" and columns["age"] == "bigint" and columns["churn_30_day"] == "boolean"
+    assert len(columns) == len(COLUMNS)
+    assert [(k["Name"], k["Type"]) for k in table["PartitionKeys"]] == [("run_id", "string")]
