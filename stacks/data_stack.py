@@ -9,6 +9,7 @@ from constructs.encryption_key import EncryptionKey
 from constructs.prediction_cache import PredictionCache
 from constructs.query_workgroup import QueryWorkgroup
 from constructs.raw_data_crawler import RawDataCrawler
+from constructs.tokenization_key import TokenizationKey
 from engagement.schema import bronze_glue_columns, raw_glue_columns
 
 DATABASE_NAMES = ("engagement_raw", "engagement_predictions", "engagement_qa", "engagement_analytics")
@@ -85,6 +86,7 @@ class DataStack(cdk.Stack):
             encryption_key=self.key,
             bytes_scanned_cutoff_per_query=athena_bytes_scanned_cutoff,
         )
+        self.tokenization_key = TokenizationKey(self, "TokenizationKey", encryption_key=self.key).secret
         self.prediction_cache = PredictionCache(
             self, "PredictionCache", encryption_key=self.key, ttl_attribute=CACHE_TTL_ATTRIBUTE
         )

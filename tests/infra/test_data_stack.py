@@ -205,3 +205,18 @@ def test_bronze_table_is_typed_tokenized_and_partitioned_by_run(data_template: T
     assert columns["email_token"] == "string" and columns["age"] == "bigint" and columns["churn_30_day"] == "boolean"
     assert len(columns) == len(COLUMNS)
     assert [(k["Name"], k["Type"]) for k in table["PartitionKeys"]] == [("run_id", "string")]
+
+
+def test_tokenization_key_is_a_generated_kms_encrypted_retained_secret(data_template: Template):
+    data_template.has_resource(
+        "AWS::SecretsManager::Secret",
+        {
+            "Properties": Match.object_like(
+                {
+                    "GenerateSecretString": Match.object_like({"PasswordLength": 64}),
+                    "KmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("^DataKey"), "Arn"]},
+                }
+            ),
+            "DeletionPolicy": "Retain",
+        },
+    )

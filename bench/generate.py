@@ -1,4 +1,4 @@
-"""Generator throughput: python bench/datagen.py [--rows 100000 1000000]
+"""Generator throughput: python bench/generate.py [--rows 100000 1000000]
 
 Prints rows/s and peak memory per size; the last line is one JSON object with all figures.
 """
