@@ -32,10 +32,10 @@ $(VENV)/.deps-installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-# The repo root (app, stacks, datagen, localcloud) and runtime/ (shared domain package, also the
-# Lambda asset root) are importable from anywhere in the venv.
+# The repo root (app, stacks, datagen, localcloud), runtime/ (shared domain package, also the
+# Lambda asset root) and ml_container/ (the training image's code) are importable in the venv.
 $(VENV)/.paths-installed: $(VENV)/.deps-installed
-	printf '%s\n' "$(CURDIR)" "$(CURDIR)/runtime" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/engagement-platform.pth"
+	printf '%s\n' "$(CURDIR)" "$(CURDIR)/runtime" "$(CURDIR)/ml_container" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/engagement-platform.pth"
 	@touch $@
 
 node_modules/.package-lock.json: package.json package-lock.json

@@ -1,0 +1,1 @@
+"""Training, scoring, explanations and fairness for the engagement platform (the Fargate image)."""

@@ -1,0 +1,114 @@
+"""Task settings, as an ECS task passes them: environment variables (overridable per run)."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+from engagement_ml.fairness import FairnessThresholds
+
+
+@dataclass(frozen=True, kw_only=True)
+class QualityThresholds:
+    min_engagement_r2: float = 0.6
+    min_churn_roc_auc: float = 0.7
+    min_churn_recall: float = 0.75
+    min_ltv_coverage: float = 0.7
+    max_ltv_coverage: float = 0.9
+    min_content_top3_accuracy: float = 0.35
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    training_data_uri: str
+    test_data_uri: str
+    model_registry_uri: str
+    model_version: str
+    output_uri: str | None = None  # where the training summary (quality-gate input) is written
+    model_card_uri: str | None = None
+    anomaly_labels_uri: str | None = None  # the generator's anomalous_ids.txt, when known
+    generator_manifest_uri: str | None = None  # the generator's ceilings, when known
+    threads: int | None = None
+    quality: QualityThresholds = field(default_factory=QualityThresholds)
+    fairness: FairnessThresholds = field(default_factory=FairnessThresholds)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferConfig:
+    inference_data_uri: str
+    model_registry_uri: str
+    model_version: str
+    predictions_uri: str
+    output_uri: str | None = None
+    threads: int | None = None
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: the cgroup quota in a container (ECS/Fargate), else affinity."""
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()
+        if quota != "max":
+            return max(1, int(int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return len(os.sched_getaffinity(0))
+
+
+def train_config(env: Mapping[str, str]) -> TrainConfig:
+    return TrainConfig(
+        training_data_uri=_required(env, "TRAINING_DATA_URI"),
+        test_data_uri=_required(env, "TEST_DATA_URI"),
+        model_registry_uri=_required(env, "MODEL_REGISTRY_URI"),
+        model_version=_required(env, "MODEL_VERSION"),
+        output_uri=env.get("TRAINING_OUTPUT_URI"),
+        model_card_uri=env.get("MODEL_CARD_URI"),
+        anomaly_labels_uri=env.get("ANOMALY_LABELS_URI"),
+        generator_manifest_uri=env.get("GENERATOR_MANIFEST_URI"),
+        threads=_int(env, "THREADS"),
+        quality=_thresholds(QualityThresholds, env, "QUALITY_"),
+        fairness=_thresholds(FairnessThresholds, env, "FAIRNESS_"),
+    )
+
+
+def infer_config(env: Mapping[str, str]) -> InferConfig:
+    return InferConfig(
+        inference_data_uri=_required(env, "INFERENCE_DATA_URI"),
+        model_registry_uri=_required(env, "MODEL_REGISTRY_URI"),
+        model_version=_required(env, "MODEL_VERSION"),
+        predictions_uri=_required(env, "PREDICTIONS_URI"),
+        output_uri=env.get("INFERENCE_OUTPUT_URI"),
+        threads=_int(env, "THREADS"),
+    )
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is required")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str) -> int | None:
+    value = env.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError as error:
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from error
+
+
+def _thresholds(cls, env: Mapping[str, str], prefix: str):
+    """Every field can be overridden as PREFIX + FIELD_NAME in upper case."""
+    overrides = {}
+    for f in fields(cls):
+        name = prefix + f.name.upper()
+        if env.get(name):
+            try:
+                overrides[f.name] = float(env[name])
+            except ValueError as error:
+                raise ConfigError(f"{name} must be a number, got {env[name]!r}") from error
+    return cls(**overrides)

@@ -1,0 +1,94 @@
+"""Inference: score everyone with every model, attach top-5 reasons, write one predictions table."""
+
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import polars as pl
+
+import engagement_ml.models as models
+from engagement.schema import ID_COLUMN
+from engagement_ml import explain, registry, storage
+from engagement_ml.config import InferConfig, available_cpus
+from engagement_ml.features import FeatureState, build_features
+
+TOP_ANOMALIES = 100
+
+
+def infer(config: InferConfig) -> dict:
+    started = time.perf_counter()
+    threads = config.threads or available_cpus()
+    timings: dict[str, float] = {}
+    loaded = {name: registry.load(config.model_registry_uri, name, config.model_version)
+              for name in registry.MODEL_NAMES}
+    frame = storage.read_parquet(config.inference_data_uri)
+    if frame.height == 0:
+        raise ValueError(f"no rows to score at {config.inference_data_uri}")
+    timings["load"] = round(time.perf_counter() - started, 3)
+
+    t = time.perf_counter()
+    state = FeatureState.from_dict(loaded["engagement"][1]["feature_state"])
+    X = build_features(frame, state)
+    model = {name: value[0] for name, value in loaded.items()}
+    settings = {name: value[1]["settings"] for name, value in loaded.items()}
+    engagement = models.engagement_scores(model["engagement"], X, threads)
+    churn = models.predict(model["churn"], X, threads)
+    p10, p50, p90 = models.ltv_quantiles(model["ltv"], X, threads)
+    top_content, top_content_p = models.top_categories(model["content"], X, threads)
+    classes = np.array(settings["content"]["classes"], dtype=object)
+    anomaly = models.anomaly_scores(model["anomaly"], X)
+    anomaly_rank = np.empty(len(anomaly), dtype=np.int64)
+    anomaly_rank[np.argsort(-anomaly, kind="stable")] = np.arange(1, len(anomaly) + 1)
+    segment = models.segment_ids(model["segments"], X)
+    personas = np.array(settings["segments"]["personas"], dtype=object)
+    timings["score"] = round(time.perf_counter() - t, 3)
+
+    t = time.perf_counter()
+    engagement_reasons = explain.top_reasons(explain.contributions(model["engagement"], X, threads), X,
+                                             state.feature_names)
+    churn_reasons = explain.top_reasons(explain.contributions(model["churn"], X, threads), X, state.feature_names)
+    timings["explain"] = round(time.perf_counter() - t, 3)
+
+    t = time.perf_counter()
+    predictions = pl.DataFrame({
+        ID_COLUMN: frame[ID_COLUMN],
+        "predicted_engagement_score": engagement.astype(np.float64),
+        "churn_probability": churn.astype(np.float64),
+        "churn_flag": churn >= settings["churn"]["threshold"],
+        "ltv_p10_usd": p10.astype(np.float64),
+        "ltv_p50_usd": p50.astype(np.float64),
+        "ltv_p90_usd": p90.astype(np.float64),
+        **{f"content_interest_{i + 1}": classes[top_content[:, i]].tolist() for i in range(3)},
+        "content_interest_1_probability": top_content_p[:, 0].astype(np.float64),
+        "anomaly_score": anomaly.astype(np.float64),
+        "anomaly_rank": anomaly_rank,
+        "anomaly_flag": anomaly_rank <= TOP_ANOMALIES,
+        "segment_id": segment.astype(np.int64),
+        "segment_name": personas[segment].tolist(),
+        **engagement_reasons,
+        **{f"churn_{name}": values for name, values in churn_reasons.items()},
+        "model_version": config.model_version,
+        "scored_at": datetime.now(UTC).replace(microsecond=0),
+    })
+    storage.write_parquet(config.predictions_uri, predictions)
+    timings["write"] = round(time.perf_counter() - t, 3)
+    timings["total"] = round(time.perf_counter() - started, 3)
+    summary = {
+        "rows_scored": predictions.height,
+        "model_version": config.model_version,
+        "predictions_uri": config.predictions_uri,
+        "engagement_range": _range(engagement),
+        "churn_flagged": int((churn >= settings["churn"]["threshold"]).sum()),
+        "anomalies_flagged": int(min(TOP_ANOMALIES, len(anomaly))),
+        "segments": {name: int(count) for name, count in zip(*np.unique(personas[segment], return_counts=True))},
+        "threads": threads,
+        "seconds": timings,
+    }
+    if config.output_uri:
+        storage.write_json(config.output_uri, summary)
+    return summary
+
+
+def _range(values: np.ndarray) -> dict:
+    return {"min": round(float(values.min()), 4), "max": round(float(values.max()), 4),
+            "mean": round(float(values.mean()), 4), "median": round(float(np.median(values)), 4)}

@@ -1,0 +1,91 @@
+"""Read and write s3://… or local paths alike (AWS_ENDPOINT_URL redirects S3 to a local endpoint)."""
+
+import io
+import json
+from functools import cache
+from pathlib import Path
+
+import polars as pl
+
+from engagement.s3uri import S3Uri
+
+
+@cache
+def _s3():
+    import boto3
+
+    return boto3.client("s3")
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+def join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def read_bytes(uri: str) -> bytes:
+    if is_s3(uri):
+        location = S3Uri.parse(uri)
+        return _s3().get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
+    return Path(uri).read_bytes()
+
+
+def write_bytes(uri: str, data: bytes) -> None:
+    if is_s3(uri):
+        location = S3Uri.parse(uri)
+        _s3().put_object(Bucket=location.bucket, Key=location.key, Body=data)
+    else:
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        Path(uri).write_bytes(data)
+
+
+def read_json(uri: str) -> dict:
+    return json.loads(read_bytes(uri))
+
+
+def write_json(uri: str, document: dict) -> None:
+    write_bytes(uri, json.dumps(document, indent=2, default=str).encode())
+
+
+def exists(uri: str) -> bool:
+    if is_s3(uri):
+        location = S3Uri.parse(uri)
+        return "Contents" in _s3().list_objects_v2(Bucket=location.bucket, Prefix=location.key, MaxKeys=1)
+    return Path(uri).exists()
+
+
+def read_parquet(uri: str) -> pl.DataFrame:
+    """One Parquet object, or every Parquet object under a folder/prefix (as Athena CTAS writes)."""
+    if not is_s3(uri):
+        path = Path(uri)
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(("_", "."))) \
+            if path.is_dir() else [path]
+        if not files:
+            raise FileNotFoundError(f"no data files under {uri}")
+        return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
+    location = S3Uri.parse(uri)
+    keys = _keys_under(location)
+    if not keys:
+        raise FileNotFoundError(f"no data objects under {uri}")
+    frames = [pl.read_parquet(io.BytesIO(_s3().get_object(Bucket=location.bucket, Key=k)["Body"].read()))
+              for k in keys]
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+def write_parquet(uri: str, frame: pl.DataFrame) -> None:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="snappy")
+    write_bytes(uri, buffer.getvalue())
+
+
+def _keys_under(location: S3Uri) -> list[str]:
+    paginator = _s3().get_paginator("list_objects_v2")
+    keys = []
+    for page in paginator.paginate(Bucket=location.bucket, Prefix=location.key):
+        for item in page.get("Contents", []):
+            name = item["Key"].rsplit("/", 1)[-1]
+            if item["Size"] > 0 and not name.startswith(("_", ".")) and not item["Key"].endswith("/"):
+                keys.append(item["Key"])
+    return sorted(keys)
