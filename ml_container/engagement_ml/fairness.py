@@ -1,11 +1,22 @@
-"""Fairness measurements and proxy detection. Protected attributes are measured, never modelled."""
+"""Fairness measurements and proxy detection. Protected attributes are measured, never modelled.
+
+Gaps between groups are estimates: with a few hundred customers per group, chance alone moves a
+rate by several points. A check therefore fails only when the evidence says the true gap is
+beyond its threshold: the 95% lower bound of a difference (or the 95% upper bound of the
+four-fifths ratio) must cross the threshold. Point values and bounds are both reported; at
+100K customers the two are within a point or two.
+"""
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+import math
+
 import numpy as np
 
 MIN_GROUP_SIZE = 100  # smaller groups are reported but not judged (too noisy)
+Z95 = 1.96
+MIN_OUTCOME_SIZE = 100  # equalized odds: actual positives and negatives each, per judged group (rate ±0.08 at 95%)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,22 +40,31 @@ def disparity(selected: np.ndarray, groups: np.ndarray, thresholds: FairnessThre
     """Four-fifths ratio (lowest / highest selection rate) and demographic-parity difference
     (highest - lowest), over groups with at least MIN_GROUP_SIZE members."""
     rates = selection_rates(selected, groups)
-    judged = [r["selection_rate"] for r in rates.values() if r["count"] >= MIN_GROUP_SIZE]
-    highest, lowest = max(judged), min(judged)
-    ratio = lowest / highest if highest > 0 else 1.0
-    difference = highest - lowest
+    judged = [r for r in rates.values() if r["count"] >= MIN_GROUP_SIZE]
+    if len(judged) < 2:
+        return {"groups": rates, "four_fifths_ratio": None, "demographic_parity_difference": None,
+                "passed": True, "note": "fewer than two groups large enough"}
+    high = max(judged, key=lambda r: r["selection_rate"])
+    low = min(judged, key=lambda r: r["selection_rate"])
+    ratio = low["selection_rate"] / high["selection_rate"] if high["selection_rate"] > 0 else 1.0
+    difference = high["selection_rate"] - low["selection_rate"]
+    ratio_upper = _ratio_upper_bound(low["selection_rate"], low["count"], high["selection_rate"], high["count"])
+    difference_lower = _gap_lower_bound(high["selection_rate"], high["count"], low["selection_rate"], low["count"])
     return {
         "groups": rates,
         "four_fifths_ratio": round(ratio, 4),
+        "four_fifths_ratio_upper_bound": round(ratio_upper, 4),
         "demographic_parity_difference": round(difference, 4),
-        "passed": ratio >= thresholds.min_four_fifths_ratio
-        and difference <= thresholds.max_demographic_parity_difference,
+        "demographic_parity_difference_lower_bound": round(difference_lower, 4),
+        "passed": ratio_upper >= thresholds.min_four_fifths_ratio
+        and difference_lower <= thresholds.max_demographic_parity_difference,
     }
 
 
 def equalized_odds(predicted: np.ndarray, actual: np.ndarray, groups: np.ndarray,
                    thresholds: FairnessThresholds) -> dict:
-    """Largest gap between groups in true-positive rate and in false-positive rate."""
+    """Largest gap between groups in true-positive rate and in false-positive rate (judged over
+    groups with enough members, and enough actual positives and negatives, to estimate both)."""
     per_group = {}
     for group in sorted(set(groups.tolist())):
         mask = groups == group
@@ -53,20 +73,45 @@ def equalized_odds(predicted: np.ndarray, actual: np.ndarray, groups: np.ndarray
             continue
         per_group[str(group)] = {
             "count": int(mask.sum()),
+            "positives": int(positives.sum()),
+            "negatives": int(negatives.sum()),
             "true_positive_rate": float(predicted[positives].mean()),
             "false_positive_rate": float(predicted[negatives].mean()),
         }
-    judged = [g for g in per_group.values() if g["count"] >= MIN_GROUP_SIZE]
-    tpr_gap = max(g["true_positive_rate"] for g in judged) - min(g["true_positive_rate"] for g in judged)
-    fpr_gap = max(g["false_positive_rate"] for g in judged) - min(g["false_positive_rate"] for g in judged)
-    difference = max(tpr_gap, fpr_gap)
+    judged = [g for g in per_group.values()
+              if g["count"] >= MIN_GROUP_SIZE and min(g["positives"], g["negatives"]) >= MIN_OUTCOME_SIZE]
+    if len(judged) < 2:
+        return {"groups": per_group, "true_positive_rate_difference": None, "false_positive_rate_difference": None,
+                "equalized_odds_difference": None, "passed": True, "note": "fewer than two groups large enough"}
+    gaps = {}
+    for rate, size in (("true_positive_rate", "positives"), ("false_positive_rate", "negatives")):
+        high = max(judged, key=lambda g: g[rate])
+        low = min(judged, key=lambda g: g[rate])
+        gaps[rate] = (high[rate] - low[rate], _gap_lower_bound(high[rate], high[size], low[rate], low[size]))
+    difference = max(gap for gap, _ in gaps.values())
+    difference_lower = max(lower for _, lower in gaps.values())
     return {
         "groups": per_group,
-        "true_positive_rate_difference": round(tpr_gap, 4),
-        "false_positive_rate_difference": round(fpr_gap, 4),
+        "true_positive_rate_difference": round(gaps["true_positive_rate"][0], 4),
+        "false_positive_rate_difference": round(gaps["false_positive_rate"][0], 4),
         "equalized_odds_difference": round(difference, 4),
-        "passed": difference <= thresholds.max_equalized_odds_difference,
+        "equalized_odds_difference_lower_bound": round(difference_lower, 4),
+        "passed": difference_lower <= thresholds.max_equalized_odds_difference,
     }
+
+
+def _gap_lower_bound(p_high: float, n_high: int, p_low: float, n_low: int) -> float:
+    """95% lower confidence bound of p_high - p_low (normal approximation), floored at 0."""
+    se = math.sqrt(p_high * (1 - p_high) / n_high + p_low * (1 - p_low) / n_low)
+    return max(0.0, p_high - p_low - Z95 * se)
+
+
+def _ratio_upper_bound(p_low: float, n_low: int, p_high: float, n_high: int) -> float:
+    """95% upper confidence bound of p_low / p_high (delta method on the log ratio), capped at 1."""
+    if p_low <= 0 or p_high <= 0:
+        return 1.0 if p_high <= 0 else 0.0
+    se = math.sqrt((1 - p_low) / (n_low * p_low) + (1 - p_high) / (n_high * p_high))
+    return min(1.0, math.exp(math.log(p_low / p_high) + Z95 * se))
 
 
 def detect_proxies(candidates: Mapping[str, np.ndarray], protected: Mapping[str, np.ndarray],

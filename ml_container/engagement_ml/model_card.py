@@ -95,18 +95,32 @@ def render(summary: dict) -> str:
         "",
         "Thresholds: " + ", ".join(f"{k} {v}" for k, v in fairness["thresholds"].items()) + ".",
         "",
-        "| outcome | attribute | four-fifths ratio | parity difference | passed |",
+        "A check fails only when the 95% confidence bound crosses the threshold (bounds in brackets).",
+        "",
+        "| outcome | attribute | four-fifths ratio [upper bound] | parity difference [lower bound] | passed |",
         "|---|---|---|---|---|",
     ]
     for family, label in (("engagement_high_prediction", "predicted high engagement"),
                           ("churn_flagged", "flagged as churn risk")):
         for attribute, result in fairness[family].items():
-            lines.append(f"| {label} | {attribute} | {result['four_fifths_ratio']:.3f} | "
-                         f"{result['demographic_parity_difference']:.3f} | {'yes' if result['passed'] else 'NO'} |")
-    lines += ["", "| churn equalized odds | TPR gap | FPR gap | passed |", "|---|---|---|---|"]
+            if result["four_fifths_ratio"] is None:
+                lines.append(f"| {label} | {attribute} | – | – | not judged: {result['note']} |")
+                continue
+            lines.append(f"| {label} | {attribute} | {result['four_fifths_ratio']:.3f} "
+                         f"[{result['four_fifths_ratio_upper_bound']:.3f}] | "
+                         f"{result['demographic_parity_difference']:.3f} "
+                         f"[{result['demographic_parity_difference_lower_bound']:.3f}] | "
+                         f"{'yes' if result['passed'] else 'NO'} |")
+    lines += ["", "| churn equalized odds | TPR gap | FPR gap | larger gap, lower bound | passed |",
+              "|---|---|---|---|---|"]
     for attribute, result in fairness["churn_equalized_odds"].items():
-        lines.append(f"| {attribute} | {result['true_positive_rate_difference']:.3f} | "
-                     f"{result['false_positive_rate_difference']:.3f} | {'yes' if result['passed'] else 'NO'} |")
+        if result["equalized_odds_difference"] is None:
+            lines.append(f"| {attribute} | – | – | – | not judged: {result['note']} |")
+        else:
+            lines.append(f"| {attribute} | {result['true_positive_rate_difference']:.3f} | "
+                         f"{result['false_positive_rate_difference']:.3f} | "
+                         f"{result['equalized_odds_difference_lower_bound']:.3f} | "
+                         f"{'yes' if result['passed'] else 'NO'} |")
     lines += [
         "",
         "Mean predicted engagement by group: "

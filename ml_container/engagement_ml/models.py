@@ -192,6 +192,7 @@ def fit_anomaly(X, X_test, feature_index: list[int], threads: int, anomalous_tes
         top = np.argsort(-scores)[:100]
         metrics["precision_at_100"] = round(float(anomalous_test[top].mean()), 5)
         metrics["labelled_anomalies"] = int(anomalous_test.sum())
+        metrics["labelled_found_in_top_100"] = round(float(anomalous_test[top].sum() / max(anomalous_test.sum(), 1)), 5)
     return Fitted("anomaly", "Isolation Forest", model, params, metrics, time.perf_counter() - started)
 
 
