@@ -19,3 +19,18 @@ def test_benchmark_prints_its_figures(script):
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     [measured] = figures["results"]
     assert measured["rows"] == 2000 and measured["rows_per_second"] > 0
+
+
+def test_ml_benchmark_prints_the_figures_the_issue_names(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "bench/ml.py", "--rows", "4000", "--model-card", str(tmp_path / "card")], cwd=REPO,
+        capture_output=True, text=True, check=True,
+        env={"PYTHONPATH": f"{REPO}:{REPO / 'runtime'}:{REPO / 'ml_container'}", "PATH": "/usr/bin:/bin",
+             "MPLCONFIGDIR": str(tmp_path)},
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    required = {"rows", "train_seconds_total", "score_and_explain_seconds", "engagement_r2", "engagement_r2_ceiling",
+                "churn_roc_auc", "churn_roc_auc_ceiling", "churn_recall_at_threshold", "ltv_p10_p90_coverage",
+                "anomaly_precision_at_100", "explanation_top5_overlap_vs_exact", "peak_rss_mb"}
+    assert required <= set(figures) and figures["rows"] == 4000
+    assert (tmp_path / "card" / "model_card.md").exists()

@@ -1,0 +1,92 @@
+"""ML benchmark: python bench/ml.py --rows N [--model-card DIR]
+
+Generates N customers, splits them 80/20 by a stable hash of customer_id, trains all six
+models, then scores everyone with top-5 reasons. Prints the figures; the last line is one JSON
+object (rows, train_seconds_total, score_and_explain_seconds, quality vs the generator's
+ceilings, explanation agreement, peak_rss_mb).
+"""
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+from datagen.generator import GeneratorConfig
+from datagen.split import split_for_training
+from datagen.writer import write_dataset
+from engagement_ml.config import InferConfig, TrainConfig, available_cpus
+from engagement_ml.infer import infer
+from engagement_ml.train import train
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--model-card", type=Path, help="also keep the model card and plots here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        print(f"generating {args.rows:,} customers…", file=sys.stderr)
+        manifest = write_dataset(GeneratorConfig(rows=args.rows, seed=args.seed), work, progress=None)
+        paths = split_for_training(work / "customers.parquet", work / "split")
+        print("training…", file=sys.stderr)
+        started = time.perf_counter()
+        summary = train(TrainConfig(
+            training_data_uri=str(paths["training"]), test_data_uri=str(paths["test"]),
+            model_registry_uri=str(work / "models"), model_version="bench",
+            model_card_uri=str(args.model_card or work / "card"),
+            anomaly_labels_uri=str(work / "anomalous_ids.txt"), generator_manifest_uri=str(work / "manifest.json"),
+        ))
+        train_seconds = time.perf_counter() - started
+        print("scoring…", file=sys.stderr)
+        started = time.perf_counter()
+        scored = infer(InferConfig(inference_data_uri=str(paths["inference"]), model_registry_uri=str(work / "models"),
+                                   model_version="bench", predictions_uri=str(work / "predictions.parquet")))
+        score_seconds = time.perf_counter() - started
+        predictions = pl.read_parquet(work / "predictions.parquet", columns=["customer_id", "anomaly_flag"])
+        bots = set((work / "anomalous_ids.txt").read_text().split())
+        flagged = predictions.filter(pl.col("anomaly_flag"))["customer_id"].to_list()
+    m, ceilings = summary["metrics"], manifest["ceilings"]
+    figures = {
+        "rows": args.rows,
+        "cpus": available_cpus(),
+        "train_seconds_total": round(train_seconds, 2),
+        "train_seconds_by_model": {name: summary["seconds"][f"fit_{name}"] for name in m},
+        "score_and_explain_seconds": round(score_seconds, 2),
+        "inference_rows_per_second": round(args.rows / scored["seconds"]["score"]),
+        "explanation_rows_per_second": round(2 * args.rows / scored["seconds"]["explain"]),
+        "engagement_r2": m["engagement"]["r2"],
+        "engagement_r2_ceiling": ceilings["engagement_r2_ceiling"],
+        "churn_roc_auc": m["churn"]["roc_auc"],
+        "churn_roc_auc_ceiling": ceilings["churn_roc_auc_ceiling"],
+        "churn_recall_at_threshold": m["churn"]["recall_at_threshold"],
+        "ltv_p10_p90_coverage": m["ltv"]["p10_p90_coverage"],
+        "content_top3_accuracy": m["content"]["top3_accuracy"],
+        "content_top3_accuracy_ceiling": ceilings["content_top3_accuracy_ceiling"],
+        "anomaly_precision_at_100": round(sum(c in bots for c in flagged) / len(flagged), 4),
+        "explanation_top5_overlap_vs_exact": summary["explanations"]["engagement"]["top5_overlap"],
+        "churn_explanation_top5_overlap_vs_exact": summary["explanations"]["churn"]["top5_overlap"],
+        "quality_gate_passed": summary["passed"],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+    print(f"rows {args.rows:,} on {figures['cpus']} CPUs")
+    print(f"training, all six models: {figures['train_seconds_total']} s  {figures['train_seconds_by_model']}")
+    print(f"scoring + top-5 reasons for everyone: {figures['score_and_explain_seconds']} s "
+          f"({figures['inference_rows_per_second']:,} rows/s scoring, "
+          f"{figures['explanation_rows_per_second']:,} rows/s explanations)")
+    print(f"engagement R² {figures['engagement_r2']} (ceiling {figures['engagement_r2_ceiling']}); "
+          f"churn ROC-AUC {figures['churn_roc_auc']} (ceiling {figures['churn_roc_auc_ceiling']}), "
+          f"recall {figures['churn_recall_at_threshold']}; LTV p10-p90 coverage {figures['ltv_p10_p90_coverage']}")
+    print(f"anomaly precision@100 {figures['anomaly_precision_at_100']}; explanation top-5 overlap with exact "
+          f"SHAP {figures['explanation_top5_overlap_vs_exact']}; peak RSS {figures['peak_rss_mb']} MB")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
