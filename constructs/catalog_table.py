@@ -45,7 +45,9 @@ class CatalogTableProps:
     bucket: s3.IBucket
     prefix: str
     table_format: TableFormat
-    partition_keys: Sequence[tuple[str, str, str]] = ()
+    # One partition per pipeline run, found by Athena partition projection ("injected": queries
+    # name the run), so nothing ever registers partitions.
+    run_partition: tuple[str, str, str] | None = None
 
 
 class CatalogTable(Construct):
@@ -65,8 +67,8 @@ class CatalogTable(Construct):
                 name=props.table_name,
                 description=props.description,
                 table_type="EXTERNAL_TABLE",
-                parameters=storage["parameters"],
-                partition_keys=columns(props.partition_keys) or None,
+                parameters={**storage["parameters"], **_projection(props.run_partition)},
+                partition_keys=columns([props.run_partition]) if props.run_partition else None,
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     columns=columns(props.columns),
                     location=f"s3://{props.bucket.bucket_name}/{props.prefix}",
@@ -77,3 +79,9 @@ class CatalogTable(Construct):
             ),
         )
 
+
+
+def _projection(partition: tuple[str, str, str] | None) -> dict[str, str]:
+    if partition is None:
+        return {}
+    return {"projection.enabled": "true", f"projection.{partition[0]}.type": "injected"}

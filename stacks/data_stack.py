@@ -10,11 +10,10 @@ from constructs.prediction_cache import PredictionCache
 from constructs.query_workgroup import QueryWorkgroup
 from constructs.raw_data_crawler import RawDataCrawler
 from constructs.tokenization_key import TokenizationKey
-from engagement.schema import bronze_glue_columns, raw_glue_columns
+from engagement.catalog import RUN_PARTITION, TABLES
 
 DATABASE_NAMES = ("engagement_raw", "engagement_predictions", "engagement_qa", "engagement_analytics")
 RAW_DATA_PREFIX = "customers/"
-BRONZE_PREFIX = "bronze/customers/"
 CACHE_TTL_ATTRIBUTE = "expires_at"
 
 
@@ -40,36 +39,26 @@ class DataStack(cdk.Stack):
         ).key
         self.lake = DataLake(self, "DataLake", encryption_key=self.key)
         self.catalog = Catalog(self, "Catalog", database_names=DATABASE_NAMES)
-        # Both tables' columns come from the schema contract.
-        self.raw_customers = CatalogTable(
-            self,
-            "RawCustomersTable",
-            props=CatalogTableProps(
-                database_name="engagement_raw",
-                table_name="customers",
-                description="Customer CSV files as uploaded (text, unvalidated, contains PII)",
-                columns=raw_glue_columns(),
-                bucket=self.lake.raw,
-                prefix=RAW_DATA_PREFIX,
-                table_format=TableFormat.CSV,
-            ),
-        )
-        self.bronze_customers = CatalogTable(
-            self,
-            "BronzeCustomersTable",
-            props=CatalogTableProps(
-                database_name="engagement_raw",
-                table_name="customers_bronze",
-                description="Validated customers, typed, PII replaced by keyed tokens; one partition per run",
-                columns=bronze_glue_columns(),
-                bucket=self.lake.processed,
-                prefix=BRONZE_PREFIX,
-                table_format=TableFormat.PARQUET,
-                partition_keys=(("run_id", "string", "Pipeline run that ingested the file"),),
-            ),
-        )
-        for table in (self.raw_customers, self.bronze_customers):
-            table.node.add_dependency(self.catalog.databases["engagement_raw"])
+        # Tables and columns come from runtime/engagement/catalog.py (and so from the contract).
+        buckets = {"raw": self.lake.raw, "processed": self.lake.processed, "predictions": self.lake.predictions}
+        self.tables = {}
+        for spec in TABLES:
+            table = CatalogTable(
+                self,
+                "".join(part.capitalize() for part in spec.name.split("_")) + "Table",
+                props=CatalogTableProps(
+                    database_name=spec.database,
+                    table_name=spec.name,
+                    description=spec.description,
+                    columns=spec.columns,
+                    bucket=buckets[spec.bucket],
+                    prefix=spec.prefix,
+                    table_format=TableFormat(spec.format),
+                    run_partition=RUN_PARTITION if spec.run_partitioned else None,
+                ),
+            )
+            table.node.add_dependency(self.catalog.databases[spec.database])
+            self.tables[spec.qualified_name] = table
         self.raw_crawler = RawDataCrawler(
             self,
             "RawDataCrawler",

@@ -7,6 +7,7 @@ import numpy as np
 import polars as pl
 
 import engagement_ml.models as models
+from engagement.predictions_schema import PREDICTION_COLUMN_NAMES
 from engagement.schema import ID_COLUMN
 from engagement_ml import explain, registry, storage
 from engagement_ml.config import InferConfig, available_cpus
@@ -70,7 +71,7 @@ def infer(config: InferConfig) -> dict:
         "model_version": config.model_version,
         "scored_at": datetime.now(UTC).replace(microsecond=0),
     })
-    storage.write_parquet(config.predictions_uri, predictions)
+    storage.write_parquet(config.predictions_uri, predictions.select(PREDICTION_COLUMN_NAMES))
     timings["write"] = round(time.perf_counter() - t, 3)
     timings["total"] = round(time.perf_counter() - started, 3)
     summary = {

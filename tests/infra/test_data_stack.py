@@ -205,6 +205,17 @@ def test_bronze_table_is_typed_tokenized_and_partitioned_by_run(data_template: T
     assert columns["email_token"] == "string" and columns["age"] == "bigint" and columns["churn_30_day"] == "boolean"
     assert len(columns) == len(COLUMNS)
     assert [(k["Name"], k["Type"]) for k in table["PartitionKeys"]] == [("run_id", "string")]
+    assert table["Parameters"]["projection.enabled"] == "true"
+    assert table["Parameters"]["projection.run_id.type"] == "injected"
+
+
+def test_predictions_table_columns_match_what_inference_writes(data_template: Template):
+    from engagement.predictions_schema import PREDICTION_COLUMNS
+
+    table = glue_table(data_template, "predictions_by_run")
+    assert [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]] == [
+        (name, type_) for name, type_, _ in PREDICTION_COLUMNS
+    ]
 
 
 def test_tokenization_key_is_a_generated_kms_encrypted_retained_secret(data_template: Template):

@@ -142,3 +142,20 @@ def test_churn_threshold_meets_the_recall_target_on_the_data_it_was_chosen_on():
     threshold = models.threshold_for_recall(actual, probability, 0.8)
     assert (probability[actual] >= threshold).mean() >= 0.8
     assert (probability[actual] >= np.nextafter(threshold, 1)).mean() < 0.8
+
+
+def test_inference_writes_exactly_the_declared_prediction_columns(trained, ml_data):
+    from engagement.predictions_schema import PREDICTION_COLUMNS
+
+    out = trained[0]
+    infer(InferConfig(inference_data_uri=str(ml_data / "inference.parquet"), model_registry_uri=str(out / "models"),
+                      model_version="r1", predictions_uri=str(out / "p2.parquet"), threads=2))
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(out / "p2.parquet")
+    # Parquet physical types as Athena reads them (large_string is still UTF-8 BYTE_ARRAY).
+    glue = {"string": ("string", "large_string"), "double": ("double",), "boolean": ("bool",), "bigint": ("int64",),
+            "timestamp": ("timestamp",)}
+    assert schema.names == [name for name, _, _ in PREDICTION_COLUMNS]
+    for name, type_, _ in PREDICTION_COLUMNS:
+        assert str(schema.field(name).type).startswith(glue[type_]), name
