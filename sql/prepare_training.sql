@@ -1,0 +1,12 @@
+-- DataPreparation: the 80% training split of this run's bronze customers, by a stable hash of
+-- customer_id (the same customer lands in the same split in every run).
+CREATE TABLE engagement_raw.training_{run_id}
+WITH (
+    format = 'PARQUET',
+    write_compression = 'SNAPPY',
+    external_location = 's3://{processed_bucket}/runs/{run_id}/training/'
+) AS
+SELECT *
+FROM engagement_raw.customers_bronze
+WHERE run_id = '{run_id}'
+  AND crc32(to_utf8(customer_id)) % 10 < 8

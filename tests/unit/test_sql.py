@@ -1,0 +1,124 @@
+"""Every statement in sql/ parses as Trino and runs on DuckDB against a small generated set,
+in pipeline order: bronze -> splits -> (models) -> predictions -> QA, results, published views."""
+
+import io
+
+import pytest
+import sqlglot
+
+import sql
+from datagen.generator import GeneratorConfig
+from datagen.writer import write_dataset
+from engagement.catalog import TABLES
+from engagement.ingest import ingest_csv
+from engagement.schema import PII_COLUMNS
+from engagement.tokenize import Tokenizer
+from engagement_ml.config import InferConfig, TrainConfig
+from engagement_ml.infer import infer
+from engagement_ml.train import train
+from localcloud.athena_duckdb import AthenaOnDuckDB, AthenaSqlError, FolderStore
+
+ROWS = 5_000
+RUN = "r20261122"
+BUCKETS = {"raw": "raw", "processed": "processed", "predictions": "predictions", "results": "results", "qa": "qa",
+           "models": "models"}
+VALUES = {"run_id": RUN, "processed_bucket": "processed", "results_bucket": "results", "qa_bucket": "qa"}
+
+
+def test_every_statement_parses_as_trino_and_names_only_known_parameters():
+    assert len(sql.names()) >= 11
+    for name in sql.names():
+        statement = sql.load(name)
+        assert set(statement.parameters) <= set(VALUES), name
+        sqlglot.parse_one(statement.render(VALUES), read="trino")
+
+
+def test_a_statement_refuses_to_render_without_its_parameters():
+    with pytest.raises(KeyError, match="needs values for run_id"):
+        sql.load("publish_final_results").render({})
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("s3")
+    generated = tmp_path_factory.mktemp("gen")
+    write_dataset(GeneratorConfig(rows=ROWS, seed=3), generated, progress=None)
+    bronze = root / "processed" / "bronze" / "customers" / f"run_id={RUN}"
+    bronze.mkdir(parents=True)
+    with (generated / "customers.csv").open("rb") as source, (bronze / "customers.parquet").open("wb") as out:
+        ingest_csv(source, bronze=out, quarantine=io.BytesIO(), tokenizer=Tokenizer(b"k" * 32), source_name="t")
+    athena = AthenaOnDuckDB(FolderStore(root), TABLES, BUCKETS)
+
+    def run(name: str) -> list[tuple]:
+        return athena.execute(sql.load(name).render(VALUES))
+
+    counts = {name: run(name)[0][0] for name in ("prepare_training", "prepare_test", "prepare_inference")}
+    runs = root / "processed" / "runs" / RUN
+    train(TrainConfig(training_data_uri=str(runs / "training"), test_data_uri=str(runs / "test"),
+                      model_registry_uri=str(root / "models" / "models"), model_version=RUN, threads=2))
+    infer(InferConfig(inference_data_uri=str(runs / "inference"), model_registry_uri=str(root / "models" / "models"),
+                      model_version=RUN, predictions_uri=str(root / "predictions" / "predictions" / f"run_id={RUN}" /
+                                                             "predictions.parquet"), threads=2))
+    for name in ("qa_review", "final_results"):
+        counts[name] = run(name)[0][0]
+    for name in ("publish_final_results", "publish_human_review", "publish_predictions", "view_high_value_customers",
+                 "view_at_risk_customers", "view_model_performance"):
+        run(name)
+    return athena, counts
+
+
+def test_split_is_80_20_and_inference_is_everyone(pipeline):
+    _, counts = pipeline
+    assert counts["prepare_training"] + counts["prepare_test"] == counts["prepare_inference"] == ROWS
+    assert counts["prepare_training"] / ROWS == pytest.approx(0.8, abs=0.03)
+
+
+def test_split_is_stable_by_customer_id(pipeline):
+    athena, _ = pipeline
+    overlap = athena.execute(f"SELECT count(*) FROM engagement_raw.training_{RUN} t "
+                             f"JOIN engagement_raw.test_{RUN} s ON s.customer_id = t.customer_id")
+    assert overlap == [(0,)]
+
+
+def test_qa_table_has_about_400_rows_with_every_reason(pipeline):
+    athena, counts = pipeline
+    assert 300 <= counts["qa_review"] <= 450
+    reasons = dict(athena.execute("SELECT qa_reason, count(*) FROM engagement_qa.human_review GROUP BY 1"))
+    assert reasons == {"top_prediction": 100, "bottom_prediction": 100, "large_error": 100, "random_baseline": 100}
+    [(in_test,)] = athena.execute("SELECT bool_and(in_test_split) FROM engagement_qa.human_review "
+                                  "WHERE qa_reason = 'large_error'")
+    assert in_test is True
+
+
+def test_final_results_one_row_per_customer_with_tiers_and_no_pii(pipeline):
+    athena, counts = pipeline
+    assert counts["final_results"] == ROWS
+    assert athena.execute("SELECT count(DISTINCT customer_id) FROM engagement_analytics.final_results") == [(ROWS,)]
+    columns = {row[0] for row in athena.execute("DESCRIBE engagement_analytics.final_results")}
+    assert not columns & {*PII_COLUMNS, "age", *(f"{c}_token" for c in PII_COLUMNS)}
+    assert {"churn_risk_tier", "predicted_engagement_category", "prediction_quality", "account_type"} <= columns
+    tiers = {row[0] for row in athena.execute("SELECT DISTINCT churn_risk_tier FROM engagement_analytics.final_results")}
+    assert tiers <= {"low", "medium", "high"} and len(tiers) >= 2
+
+
+def test_analytics_views_are_queryable(pipeline):
+    athena, _ = pipeline
+    [(high_value,)] = athena.execute("SELECT count(*) FROM engagement_analytics.high_value_customers")
+    assert high_value == pytest.approx(ROWS / 10, rel=0.1)
+    [(at_risk,)] = athena.execute("SELECT count(*) FROM engagement_analytics.at_risk_customers")
+    assert 0 < at_risk < ROWS
+    performance = athena.execute("SELECT customers, engagement_mae FROM engagement_analytics.model_performance")
+    assert sum(row[0] for row in performance) == ROWS and all(row[1] < 0.2 for row in performance)
+    assert athena.execute("SELECT count(*) FROM engagement_predictions.predictions") == [(ROWS,)]
+
+
+def test_ctas_refuses_an_existing_table_like_athena(pipeline):
+    athena, _ = pipeline
+    with pytest.raises(AthenaSqlError, match="already exists"):
+        athena.execute(sql.load("prepare_training").render(VALUES))
+
+
+def test_unparseable_sql_is_reported(tmp_path):
+    athena = AthenaOnDuckDB(FolderStore(tmp_path), TABLES, BUCKETS)
+    with pytest.raises(AthenaSqlError, match="cannot parse as Trino SQL"):
+        athena.execute("SELEC nothing FROM")
