@@ -1,0 +1,53 @@
+"""Knowledge-base documents for the assistant: what the data means and what this run found.
+
+Numbers come from the run's own reports (training summary, ingest and validation reports);
+nothing here is typed in by hand.
+"""
+
+from engagement.data_dictionary import render as data_dictionary
+
+
+def documents(run_id: str, training: dict, ingest: dict, validation: dict) -> dict[str, str]:
+    return {
+        "data_dictionary.md": data_dictionary(),
+        "model_performance.md": _model_performance(run_id, training),
+        "engagement_drivers.md": _drivers(run_id, training),
+        "run_summary.md": _run_summary(run_id, ingest, validation),
+    }
+
+
+def _model_performance(run_id: str, training: dict) -> str:
+    m = training["metrics"]
+    lines = [f"# Model performance, run {run_id}", "",
+             f"Quality gate: {'passed' if training['passed'] else 'FAILED'}.", "",
+             f"- Engagement: R² {m['engagement']['r2']}, RMSE {m['engagement']['rmse']}, MAE {m['engagement']['mae']}.",
+             f"- Churn (30 days): ROC-AUC {m['churn']['roc_auc']}, PR-AUC {m['churn']['pr_auc']}, recall "
+             f"{m['churn']['recall_at_threshold']} at threshold {m['churn']['threshold']}.",
+             f"- Lifetime value: p10-p90 interval covers {m['ltv']['p10_p90_coverage']:.1%} of actual values.",
+             f"- Content interest: top-3 accuracy {m['content']['top3_accuracy']}.",
+             f"- Segments: " + ", ".join(f"{s['persona']} ({s['share']:.0%})" for s in m["segments"]["segments"]) + ".",
+             "", "## Fairness checks", ""]
+    lines += [f"- {c['name']}: {c['value']} ({'passed' if c['passed'] else 'failed'})"
+              for c in training["checks"] if c["name"].startswith("fairness")]
+    return "\n".join(lines) + "\n"
+
+
+def _drivers(run_id: str, training: dict) -> str:
+    ranked = training["explanations"]["global_importance_engagement"]
+    lines = [f"# What drives engagement, run {run_id}", "",
+             "Features ranked by their average absolute contribution to predicted engagement:", ""]
+    lines += [f"{i}. {d['feature']} ({d['mean_abs_contribution']:.4f})" for i, d in enumerate(ranked, 1)]
+    return "\n".join(lines) + "\n"
+
+
+def _run_summary(run_id: str, ingest: dict, validation: dict) -> str:
+    drift = validation["drift"]
+    shifted = ", ".join(drift.get("shifted", [])) or "none"
+    return "\n".join([
+        f"# Run {run_id}", "",
+        f"- Rows received: {ingest['rows_in']:,}; accepted {ingest['rows_accepted']:,}; quarantined "
+        f"{ingest['rows_quarantined']:,} ({', '.join(f'{k}: {v}' for k, v in ingest['quarantined_by_reason'].items()) or 'none'}).",
+        f"- Data quality problems: {'; '.join(validation['quality']['problems']) or 'none'}.",
+        f"- Drift against run {drift.get('baseline_run') or '(none: first run)'}: features shifted (PSI > 0.25): {shifted}.",
+        "",
+    ])

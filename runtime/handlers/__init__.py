@@ -1,0 +1,1 @@
+"""Lambda entry points: parse the event, call one function of engagement.stages, return a small dict."""

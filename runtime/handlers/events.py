@@ -1,0 +1,47 @@
+"""Typed stage events: the state machine passes these shapes; anything else is rejected clearly."""
+
+from dataclasses import MISSING, dataclass, field, fields
+
+
+class BadEvent(ValueError):
+    pass
+
+
+def parse(model, event: dict):
+    if not isinstance(event, dict):
+        raise BadEvent(f"{model.__name__}: expected a JSON object, got {type(event).__name__}")
+    values = {}
+    for f in fields(model):
+        if f.name in event and event[f.name] is not None:
+            expected = f.metadata.get("type", str)
+            if not isinstance(event[f.name], expected):
+                raise BadEvent(f"{model.__name__}.{f.name}: expected {expected.__name__}, "
+                               f"got {type(event[f.name]).__name__}")
+            values[f.name] = event[f.name]
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise BadEvent(f"{model.__name__}: missing field {f.name!r}")
+    return model(**values)
+
+
+@dataclass(frozen=True)
+class StartEvent:
+    execution_name: str
+    source_key: str | None = None
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    run_id: str
+
+
+@dataclass(frozen=True)
+class IngestEvent:
+    run_id: str
+    source_key: str
+
+
+@dataclass(frozen=True)
+class PublishEvent:
+    run_id: str
+    execution_name: str
+    summary: dict = field(default_factory=dict, metadata={"type": dict})

@@ -1,0 +1,12 @@
+from engagement import stages
+from handlers.events import PublishEvent, parse
+from handlers.shared import client, logger, metrics, settings, tracer
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event, context):
+    request = parse(PublishEvent, event)
+    return stages.publish_run(client("s3"), settings(), run_id=request.run_id,
+                              execution_name=request.execution_name, summary=request.summary)
