@@ -10,7 +10,7 @@ CDK := node_modules/.bin/cdk
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: run test synth deps docs clean
+.PHONY: run test synth deps docs lambda-layer clean
 
 run: synth
 	$(PY) -m localcloud plan cdk.out
@@ -18,7 +18,7 @@ run: synth
 test: deps
 	$(PY) -m pytest
 
-synth: deps
+synth: deps lambda-layer
 	$(CDK) synth --quiet --no-notices
 
 # Generated documentation (tests fail when a committed copy is stale).
@@ -41,5 +41,20 @@ $(VENV)/.paths-installed: $(VENV)/.deps-installed
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
+# The Lambda layer (pyarrow, numpy, Powertools) from manylinux wheels: no Docker needed.
+# Parts no stage uses are removed to stay under Lambda's 250 MB limit (about 180 MB remain).
+LAYER := build/lambda-layer
+lambda-layer: $(LAYER)/.built
+
+$(LAYER)/.built: requirements-lambda-layer.txt | $(VENV)/.deps-installed
+	rm -rf $(LAYER)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+		--platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+		--python-version 3.11 --implementation cp --target $(LAYER)/python -r requirements-lambda-layer.txt
+	cd $(LAYER)/python && rm -rf pyarrow/include pyarrow/tests pyarrow/_flight* pyarrow/libarrow_flight* \
+		numpy/tests numpy/*/tests && find . \( -name '*.pyx' -o -name '*.pxd' -o -name '*.h' \) -delete \
+		&& find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	@du -sh $(LAYER) && touch $@
+
 clean:
-	rm -rf cdk.out .pytest_cache
+	rm -rf cdk.out .pytest_cache build

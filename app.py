@@ -2,15 +2,22 @@
 """CDK entry point. The only module that reads the environment and CDK context."""
 
 import os
+import sys
+from pathlib import Path
 
 import aws_cdk as cdk
 from stacks.platform import PlatformSettings, build_platform
+
+LAMBDA_LAYER = Path(__file__).resolve().parent / "build" / "lambda-layer"
+if not (LAMBDA_LAYER / "python").is_dir():
+    sys.exit(f"{LAMBDA_LAYER} is missing: build the Lambda layer first (make lambda-layer; make synth does it)")
 
 app = cdk.App()
 
 account = os.environ.get("CDK_DEFAULT_ACCOUNT")
 region = os.environ.get("CDK_DEFAULT_REGION")
 settings = PlatformSettings(
+    lambda_layer_dir=LAMBDA_LAYER,
     env=cdk.Environment(account=account, region=region) if account and region else None,
     athena_bytes_scanned_cutoff=int(
         app.node.try_get_context("athenaBytesScannedCutoff") or PlatformSettings.athena_bytes_scanned_cutoff

@@ -4,6 +4,8 @@ cdk-nag 3 runs as a CDK policy-validation plugin: any finding that is not acknow
 `cdk synth` fail, so the app cannot be synthesized (or deployed) with an unexplained finding.
 """
 
+import json
+
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
 from constructs import IConstruct
@@ -35,6 +37,10 @@ def acknowledge(scope: IConstruct, reason: str, *rule_ids: str) -> None:
         validations.acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
 
 
+def acknowledge_wildcard_actions(scope: IConstruct, reason: str, *actions: str) -> None:
+    acknowledge(scope, reason, *(f"AwsSolutions-IAM5[Action::{action}]" for action in actions))
+
+
 def acknowledge_wildcard_resources(scope: IConstruct, reason: str, *resource_arns: str) -> None:
     """Acknowledge AwsSolutions-IAM5 for specific wildcard resources in policies under `scope`.
 
@@ -60,4 +66,7 @@ def _as_nag_renders(value: object) -> str:
         return f"<{logical_id}.{attribute}>"
     if isinstance(value, dict) and "Ref" in value:
         return f"<{value['Ref']}>"
-    raise ValueError(f"cannot render {value!r} as a cdk-nag finding")
+    if isinstance(value, dict) and isinstance(value.get("Fn::ImportValue"), str):
+        return value["Fn::ImportValue"]
+    # Any other intrinsic appears as its compact JSON.
+    return json.dumps(value, separators=(",", ":"))

@@ -11,6 +11,7 @@ from constructs.query_workgroup import QueryWorkgroup
 from constructs.raw_data_crawler import RawDataCrawler
 from constructs.tokenization_key import TokenizationKey
 from engagement.catalog import RUN_PARTITION, TABLES
+from stacks.data_exports import export_data, export_names
 
 DATABASE_NAMES = ("engagement_raw", "engagement_predictions", "engagement_qa", "engagement_analytics")
 RAW_DATA_PREFIX = "customers/"
@@ -30,12 +31,13 @@ class DataStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, termination_protection=True, **kwargs)
 
-        # Glue crawler logs are KMS-encrypted by CloudWatch Logs on the crawler's behalf.
+        # CloudWatch Logs encrypts the platform's log groups (Glue crawler, Lambdas, tasks, state
+        # machine) with this key on their behalf.
         self.key = EncryptionKey(
             self,
             "DataKey",
-            description="Customer engagement platform: data at rest (S3, DynamoDB, Athena, Glue logs)",
-            log_groups="/aws-glue/*",
+            description="Customer engagement platform: data and logs at rest (S3, DynamoDB, Athena, Logs)",
+            log_groups="*",
         ).key
         self.lake = DataLake(self, "DataLake", encryption_key=self.key)
         self.catalog = Catalog(self, "Catalog", database_names=DATABASE_NAMES)
@@ -79,3 +81,10 @@ class DataStack(cdk.Stack):
         self.prediction_cache = PredictionCache(
             self, "PredictionCache", encryption_key=self.key, ttl_attribute=CACHE_TTL_ATTRIBUTE
         )
+        lake = self.lake
+        export_data(self, export_names(
+            {"raw": lake.raw, "processed": lake.processed, "models": lake.models, "predictions": lake.predictions,
+             "results": lake.results, "qa": lake.qa, "knowledge_base": lake.knowledge_base,
+             "athena_results": lake.athena_results},
+            self.key.key_arn, self.prediction_cache.table, self.tokenization_key.secret_arn,
+            self.workgroup.workgroup_name))

@@ -1,25 +1,33 @@
 """The whole platform: which stacks exist and how they depend on each other."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import aws_cdk as cdk
 from constructs.nag import add_compliance_packs
-from stacks.data_stack import DataStack
+from stacks.data_exports import import_data
+from stacks.data_stack import CACHE_TTL_ATTRIBUTE, DataStack
+from stacks.ml_stack import MlStack
 from stacks.network_stack import NetworkStack
+from stacks.pipeline_stack import PipelineStack
 
 
 @dataclass(frozen=True, kw_only=True)
 class PlatformSettings:
     """Deployment settings; `app.py` fills them from context and the environment."""
 
+    lambda_layer_dir: Path  # built by `make lambda-layer`
     env: cdk.Environment | None = None
     athena_bytes_scanned_cutoff: int = 10 * 1024**3  # 10 GiB: ~100x a full scan of 1M customers
+    min_rows: int = 1_000  # DataValidation refuses smaller uploads
 
 
 @dataclass(frozen=True)
 class Platform:
     data: DataStack
     network: NetworkStack
+    ml: MlStack
+    pipeline: PipelineStack
 
 
 def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
@@ -36,5 +44,27 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         env=settings.env,
         description="Customer engagement platform: private isolated VPC with service endpoints",
     )
+    data_refs = import_data(data, CACHE_TTL_ATTRIBUTE)
+    ml = MlStack(
+        app,
+        "EngagementMl",
+        env=settings.env,
+        description="Customer engagement platform: ECS cluster, ML image, training and inference tasks",
+        vpc=network.vpc,
+        data=data_refs,
+    )
+    pipeline = PipelineStack(
+        app,
+        "EngagementPipeline",
+        env=settings.env,
+        description="Customer engagement platform: stage Lambdas and the engagement-ml-pipeline state machine",
+        data=data_refs,
+        network=network,
+        ml=ml,
+        lambda_layer_dir=settings.lambda_layer_dir,
+        min_rows=settings.min_rows,
+    )
+    for consumer in (ml, pipeline):  # imports by export name carry no implicit dependency
+        consumer.add_dependency(data)
     add_compliance_packs(app)
-    return Platform(data=data, network=network)
+    return Platform(data=data, network=network, ml=ml, pipeline=pipeline)

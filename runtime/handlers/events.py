@@ -26,7 +26,11 @@ def parse(model, event: dict):
 @dataclass(frozen=True)
 class StartEvent:
     execution_name: str
-    source_key: str | None = None
+    input: dict = field(default_factory=dict, metadata={"type": dict})  # the execution input
+
+    @property
+    def source_key(self) -> str | None:
+        return self.input.get("source_key")
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,9 @@ def test_bad_events_are_rejected_with_the_field_named(model, event, message):
 
 
 def test_optional_fields_default():
-    assert events.parse(events.StartEvent, {"execution_name": "x"}) == events.StartEvent("x", None)
+    start = events.parse(events.StartEvent, {"execution_name": "x"})
+    assert start == events.StartEvent("x", {}) and start.source_key is None
+    assert events.parse(events.StartEvent, {"execution_name": "x", "input": {"source_key": "k"}}).source_key == "k"
 
 
 def test_pre_cleanup_handler_end_to_end_on_moto(monkeypatch, capsys):

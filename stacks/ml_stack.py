@@ -1,0 +1,62 @@
+"""The ML compute: ECS cluster, the ml_container image, and the training and inference tasks."""
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+from constructs.ml_task import MlTask, MlTaskProps
+from constructs.access import READ, WRITE, allow_key, allow_objects
+from constructs.nag import acknowledge
+from stacks.data_exports import DataRefs
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Sized from bench/ml.py: 1M customers peak at 3.0 GB RSS on 2 vCPUs (335 s training, 65 s
+# scoring with reasons); 100K customers at 0.7 GB. 8 GB leaves room for 2M.
+TASK_CPU, TASK_MEMORY_MIB = 2048, 8192
+
+
+class MlStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, data: DataRefs, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        encryption_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
+        self.cluster = ecs.Cluster(self, "Cluster", vpc=vpc,
+                                   container_insights_v2=ecs.ContainerInsights.ENABLED)
+        # Built and pushed when the app is deployed (cdk deploy / cdk-assets), never at synth.
+        image = ecs.ContainerImage.from_docker_image_asset(ecr_assets.DockerImageAsset(
+            self, "MlImage",
+            directory=str(REPO_ROOT),
+            file="ml_container/Dockerfile",
+            platform=ecr_assets.Platform.LINUX_AMD64,
+            ignore_mode=cdk.IgnoreMode.DOCKER,
+            exclude=["*", "!ml_container/requirements.txt", "!ml_container/engagement_ml", "!runtime/engagement",
+                     "**/__pycache__"],
+        ))
+        self.training = MlTask(self, "TrainingTask", props=MlTaskProps(
+            image=image, command="train", cpu=TASK_CPU, memory_mib=TASK_MEMORY_MIB, encryption_key=encryption_key))
+        self.inference = MlTask(self, "InferenceTask", props=MlTaskProps(
+            image=image, command="infer", cpu=TASK_CPU, memory_mib=TASK_MEMORY_MIB, encryption_key=encryption_key))
+        self.task_security_group = ec2.SecurityGroup(
+            self, "TaskSecurityGroup", vpc=vpc, allow_all_outbound=True,
+            description="ML tasks: no inbound; outbound only reaches VPC endpoints (no internet route)")
+        self._grant(data)
+
+    def _grant(self, data: DataRefs) -> None:
+        arns = data.bucket_arns
+        training, inference = self.training.task_definition.task_role, self.inference.task_definition.task_role
+        for role, owner in ((training, self.training), (inference, self.inference)):
+            allow_objects(owner, role, bucket_arn=arns["processed"], prefix="runs/", actions=READ + WRITE)
+            allow_key(role, data.key_arn)
+        allow_objects(self.training, training, bucket_arn=arns["models"], prefix="models/", actions=READ + WRITE)
+        allow_objects(self.training, training, bucket_arn=arns["models"], prefix="model_cards/", actions=WRITE)
+        allow_objects(self.inference, inference, bucket_arn=arns["models"], prefix="models/", actions=READ)
+        allow_objects(self.inference, inference, bucket_arn=arns["predictions"], prefix="predictions/", actions=WRITE)
+        for task in (self.training, self.inference):
+            acknowledge(
+                task,
+                "ecr:GetAuthorizationToken does not support resource-level permissions (execution role).",
+                "AwsSolutions-IAM5[Resource::*]",
+            )
