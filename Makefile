@@ -22,8 +22,9 @@ synth: deps lambda-layer
 	$(CDK) synth --quiet --no-notices
 
 # Generated documentation (tests fail when a committed copy is stale).
-docs: deps
+docs: synth
 	$(PY) -m engagement.data_dictionary docs/data_dictionary.md
+	$(PY) -m localcloud pipeline-doc cdk.out docs/pipeline.md
 
 deps: $(VENV)/.deps-installed $(VENV)/.paths-installed node_modules/.package-lock.json
 

@@ -1,0 +1,18 @@
+from pathlib import Path
+
+from localcloud import pipeline_doc
+from localcloud.definition import load_definition, state_machines
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "pipeline.md"
+
+
+def test_committed_pipeline_doc_matches_the_synthesized_state_machine(synthesized):
+    [machine] = state_machines(synthesized.raw_templates[synthesized.platform.pipeline.stack_name]).values()
+    assert DOC.read_text() == pipeline_doc.render(load_definition(machine)), "docs/pipeline.md is stale: make docs"
+
+
+def test_every_athena_stage_names_its_sql_file():
+    text = DOC.read_text()
+    assert "sql/?.sql" not in text
+    for statement in ("prepare_training", "qa_review", "final_results", "publish_final_results"):
+        assert f"`sql/{statement}.sql`" in text
