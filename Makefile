@@ -18,7 +18,7 @@ run: synth
 test: deps
 	$(PY) -m pytest
 
-synth: deps lambda-layer
+synth: deps
 	$(CDK) synth --quiet --no-notices
 
 # Generated documentation (tests fail when a committed copy is stale).
@@ -26,7 +26,7 @@ docs: synth
 	$(PY) -m engagement.data_dictionary docs/data_dictionary.md
 	$(PY) -m localcloud pipeline-doc cdk.out docs/pipeline.md
 
-deps: $(VENV)/.deps-installed $(VENV)/.paths-installed node_modules/.package-lock.json
+deps: $(VENV)/.deps-installed $(VENV)/.paths-installed node_modules/.package-lock.json lambda-layer
 
 $(VENV)/.deps-installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || { echo "creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); }
