@@ -65,6 +65,6 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         min_rows=settings.min_rows,
     )
     for consumer in (ml, pipeline):  # imports by export name carry no implicit dependency
-        consumer.add_dependency(data)
+        consumer.add_stack_dependency(data)
     add_compliance_packs(app)
     return Platform(data=data, network=network, ml=ml, pipeline=pipeline)
