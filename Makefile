@@ -12,8 +12,12 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 
 .PHONY: run test synth deps docs lambda-layer clean
 
+ROWS ?= 100000
+
+# Synthesize, deploy to the embedded local cloud, generate ROWS customers, run the state machine.
 run: synth
 	$(PY) -m localcloud plan cdk.out
+	$(PY) -m localcloud run --rows $(ROWS)
 
 test: deps
 	$(PY) -m pytest

@@ -1,12 +1,32 @@
-"""`python -m localcloud <command>`: the local cloud's command-line interface."""
+"""`python -m localcloud <command>`: the embedded local cloud's command line.
+
+    plan [cdk.out]               stacks and resources a deployment would create
+    run [--rows N] [--seed S]    start the local cloud, deploy cdk.out, generate N customers,
+                                 run the state machine with live progress, print a summary
+    sql "<query>"                query the last run's tables and views (Athena SQL, on DuckDB)
+    status                       the last run's summary
+    up / down                    keep a local cloud serving on a port (for `aws --endpoint-url`)
+    pipeline-doc cdk.out FILE    write docs/pipeline.md from the synthesized state machine
+"""
 
 import argparse
+import json
+import logging
+import os
+import shutil
+import signal
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 
 from localcloud import pipeline_doc as doc
 from localcloud.assembly import AssemblyError, read_stacks
 from localcloud.definition import load_definition, state_machines
+
+STATE = Path(".localcloud")
+LAST_RUN = STATE / "last-run.json"
+SERVER = STATE / "server.json"
 
 
 def plan(assembly_dir: Path) -> None:
@@ -35,11 +55,161 @@ def pipeline_doc(assembly_dir: Path) -> str:
     return doc.render(load_definition(machines[0]))
 
 
+def _quiet_server_logs() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+
+
+def _start(assembly: Path, state: Path):
+    from localcloud.cloud import LocalCloud
+
+    if not (assembly / "manifest.json").is_file():
+        raise AssemblyError(f"{assembly}/manifest.json not found: synthesize the app first (make synth)")
+    for stale in ("athena", "athena.duckdb", "athena.duckdb.wal", "logs"):
+        path = state / stale
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    _quiet_server_logs()
+    cloud = LocalCloud(state)
+    cloud.start()
+    cloud.deploy(assembly)
+    return cloud
+
+
+def run(assembly: Path, rows: int, seed: int, state: Path = STATE) -> int:
+    from datagen.generator import GeneratorConfig
+    from datagen.writer import write_dataset
+    from localcloud.progress import Progress
+
+    started = time.perf_counter()
+    print(f"local cloud: deploying {assembly}/ …", flush=True)
+    cloud = _start(assembly, state)
+    try:
+        print(f"local cloud: serving AWS APIs at {cloud.endpoint}; state machine {cloud.deployment.state_machine_arn}")
+        print(f"generating {rows:,} customers (seed {seed}) …", flush=True)
+        write_dataset(GeneratorConfig(rows=rows, seed=seed), state / "data", progress=sys.stdout)
+        cloud.upload_source(state / "data" / "customers.csv")
+        progress = Progress()
+        name = datetime.now().strftime("local-%Y%m%d-%H%M%S")
+        print(f"\nstarting execution {name}\n", flush=True)
+        result = cloud.run(name=name, on_event=progress.event)
+        summary = progress.summary(result, cloud, wall_seconds=time.perf_counter() - started)
+    finally:
+        if _athena() is not None:
+            _athena().close()  # flush the database file for later `sql` sessions
+        cloud.stop()
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "last-run.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    Progress.print_summary(summary)
+    return 0 if summary["status"] == "SUCCEEDED" else 1
+
+
+def _athena():
+    from localcloud import executors
+
+    return executors.REGISTRY.athena
+
+
+def sql(query: str, state: Path = STATE) -> int:
+    from engagement.catalog import TABLES
+    from localcloud.athena_duckdb import AthenaOnDuckDB, AthenaSqlError, FolderStore
+
+    last = state / "last-run.json"
+    if not last.is_file():
+        print("error: no local run yet: make run (or python -m localcloud run)", file=sys.stderr)
+        return 1
+    athena = AthenaOnDuckDB(FolderStore(state / "athena"), TABLES, json.loads(last.read_text())["buckets"],
+                            database=state / "athena.duckdb")
+    try:
+        rows = athena.execute(query)
+        columns = athena.columns(query) if rows else []
+    except AthenaSqlError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        athena.close()
+    _print_table(columns, rows)
+    return 0
+
+
+def _print_table(columns: list[str], rows: list[tuple]) -> None:
+    shown = [[_cell(v) for v in row] for row in rows[:50]]
+    widths = [max([len(c)] + [len(r[i]) for r in shown]) for i, c in enumerate(columns)]
+    if columns:
+        print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+        print("  ".join("-" * w for w in widths))
+    for row in shown:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+    print(f"({len(rows)} rows{', first 50 shown' if len(rows) > 50 else ''})")
+
+
+def _cell(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def status(state: Path = STATE) -> int:
+    from localcloud.progress import Progress
+
+    last = state / "last-run.json"
+    if not last.is_file():
+        print("no local run yet: make run")
+        return 1
+    Progress.print_summary(json.loads(last.read_text()))
+    if SERVER.is_file():
+        print(f"\nlocal cloud serving: {json.loads(SERVER.read_text())['endpoint']}")
+    return 0
+
+
+def up(assembly: Path) -> int:
+    cloud = _start(assembly, STATE)
+    raw = next(v for k, v in cloud.deployment.exports.items() if k.endswith("-RawBucketName"))
+    SERVER.write_text(json.dumps({"pid": os.getpid(), "endpoint": cloud.endpoint,
+                                  "state_machine_arn": cloud.deployment.state_machine_arn, "raw_bucket": raw}))
+    print(f"local cloud serving at {cloud.endpoint} (Ctrl-C or `python -m localcloud down` to stop)")
+    print(f"  aws --endpoint-url {cloud.endpoint} s3 cp customers.csv s3://{raw}/customers/customers.csv")
+    print(f"  aws --endpoint-url {cloud.endpoint} stepfunctions start-execution "
+          f"--state-machine-arn {cloud.deployment.state_machine_arn} --input '{{\"source_key\": \"customers/customers.csv\"}}'")
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    try:
+        while not stop:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cloud.stop()
+        SERVER.unlink(missing_ok=True)
+    return 0
+
+
+def down() -> int:
+    if not SERVER.is_file():
+        print("no local cloud is serving")
+        return 0
+    pid = json.loads(SERVER.read_text())["pid"]
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        SERVER.unlink(missing_ok=True)
+    print(f"stopped local cloud (pid {pid})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     plan_parser = commands.add_parser("plan", help="list the stacks and resources in a synthesized app")
     plan_parser.add_argument("assembly", nargs="?", default="cdk.out", type=Path)
+    run_parser = commands.add_parser("run", help="deploy locally and run the state machine on generated data")
+    run_parser.add_argument("--assembly", default="cdk.out", type=Path)
+    run_parser.add_argument("--rows", type=int, default=100_000)
+    run_parser.add_argument("--seed", type=int, default=42)
+    sql_parser = commands.add_parser("sql", help="query the last run's tables and views")
+    sql_parser.add_argument("query")
+    commands.add_parser("status", help="the last run's summary")
+    up_parser = commands.add_parser("up", help="serve a local cloud until stopped")
+    up_parser.add_argument("--assembly", default="cdk.out", type=Path)
+    commands.add_parser("down", help="stop a local cloud started with up")
     doc_parser = commands.add_parser("pipeline-doc", help="write docs/pipeline.md from the synthesized state machine")
     doc_parser.add_argument("assembly", type=Path)
     doc_parser.add_argument("output", type=Path)
@@ -49,6 +219,16 @@ def main(argv: list[str] | None = None) -> int:
             plan(args.assembly)
         elif args.command == "pipeline-doc":
             args.output.write_text(pipeline_doc(args.assembly))
+        elif args.command == "run":
+            return run(args.assembly, args.rows, args.seed)
+        elif args.command == "sql":
+            return sql(args.query)
+        elif args.command == "status":
+            return status()
+        elif args.command == "up":
+            return up(args.assembly)
+        elif args.command == "down":
+            return down()
     except AssemblyError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -53,17 +53,28 @@ class FolderStore:
 
 
 class AthenaOnDuckDB:
-    def __init__(self, store: ObjectStore, tables: tuple[TableSpec, ...], buckets: dict[str, str]) -> None:
+    def __init__(self, store: ObjectStore, tables: tuple[TableSpec, ...], buckets: dict[str, str],
+                 database: Path | None = None) -> None:
         self.store = store
         self.tables = {spec.qualified_name: spec for spec in tables}
         self.buckets = buckets
         self.ctas_tables: dict[str, str] = {}  # qualified name -> location
-        self.con = duckdb.connect()
+        # A database file keeps tables and views for later `localcloud sql` sessions.
+        self.con = duckdb.connect(str(database) if database else ":memory:")
         self.con.create_function("crc32", _crc32, ["BLOB"], "BIGINT", side_effects=False)
+        self.con.execute("SET TimeZone = 'UTC'")
         for database in {spec.database for spec in tables} | {
             "engagement_raw", "engagement_predictions", "engagement_qa", "engagement_analytics"
         }:
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {database}")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def columns(self, statement: str) -> list[str]:
+        """Column names of a query's result (for printing)."""
+        tree = sqlglot.parse_one(statement, read="trino")
+        return [d[0] for d in self.con.execute(tree.sql(dialect="duckdb")).description]
 
     def execute(self, statement: str) -> list[tuple]:
         try:

@@ -26,7 +26,8 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
     """The whole app as `cdk synth` builds it: cdk.json feature flags, cdk-nag packs included."""
     outdir = tmp_path_factory.mktemp("cdk.out")
     context = json.loads((REPO / "cdk.json").read_text())["context"]
-    app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:bundling-stacks": [], "aws:cdk:enable-path-metadata": True})
+    app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:bundling-stacks": [], "aws:cdk:enable-path-metadata": True,
+                                             "aws:cdk:enable-asset-metadata": True})
     layer = tmp_path_factory.mktemp("lambda-layer")  # bundling is skipped: an empty folder stands in
     (layer / "python").mkdir()
     platform = build_platform(app, PlatformSettings(lambda_layer_dir=layer))

@@ -29,11 +29,19 @@ def _dynamo(value):
     return value
 
 
-def load_cache(table, items) -> int:
-    """Batch-write the items (the resource's batch writer retries unprocessed items)."""
-    count = 0
-    with table.batch_writer(overwrite_by_pkeys=["customer_id"]) as batch:
-        for item in items:
-            batch.put_item(Item=item)
-            count += 1
-    return count
+def load_cache(table_factory, items, workers: int = 8) -> int:
+    """Batch-write the items from several threads, each with its own table resource (boto3
+    resources are not thread-safe); the batch writer retries unprocessed items."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = list(items)
+    shares = [items[i::workers] for i in range(workers)]
+
+    def write(share: list[dict]) -> int:
+        with table_factory().batch_writer(overwrite_by_pkeys=["customer_id"]) as batch:
+            for item in share:
+                batch.put_item(Item=item)
+        return len(share)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return sum(pool.map(write, shares))

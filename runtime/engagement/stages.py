@@ -67,10 +67,10 @@ def validate(s3, settings: Settings, *, run_id: str) -> dict:
             "shifted_features": drift.get("shifted", [])}
 
 
-def load_cache(s3, table, settings: Settings, *, run_id: str) -> dict:
+def load_cache(s3, table_factory, settings: Settings, *, run_id: str) -> dict:
     run = RunLocations(run_id, settings.buckets)
     predictions = _read_parquet(s3, run.predictions)
-    written = cache.load_cache(table, cache.cache_items(predictions, run_id=run_id,
+    written = cache.load_cache(table_factory, cache.cache_items(predictions, run_id=run_id,
                                                         ttl_attribute=settings.cache_ttl_attribute))
     return {"items_written": written, "ttl_days": cache.CACHE_DAYS}
 

@@ -42,4 +42,5 @@ def tokenizer() -> Tokenizer:
 
 
 def cache_table():
+    """A fresh table resource: CacheLoad writes from several threads, one resource each."""
     return boto3.resource("dynamodb").Table(os.environ["CACHE_TABLE"])

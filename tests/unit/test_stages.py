@@ -74,7 +74,8 @@ def run_pipeline(aws: Aws, csv: bytes, execution: str) -> dict:
                       model_version=run_id, output_uri=run.report("training_summary"), threads=2))
     infer(InferConfig(inference_data_uri=run.bronze, model_registry_uri="s3://models/models", model_version=run_id,
                       predictions_uri=run.predictions, threads=2))
-    results["cache"] = stages.load_cache(aws.s3, aws.table, SETTINGS, run_id=run_id)
+    results["cache"] = stages.load_cache(aws.s3, lambda: boto3.resource("dynamodb").Table("cache"), SETTINGS,
+                                         run_id=run_id)
     results["knowledge_base"] = stages.write_knowledge_base(aws.s3, SETTINGS, run_id=run_id)
     results["publish"] = stages.publish_run(aws.s3, SETTINGS, run_id=run_id, execution_name=execution,
                                             summary={"rows": results["ingest"]["rows_accepted"]})

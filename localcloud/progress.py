@@ -1,0 +1,80 @@
+"""Live progress from the execution history, and the run's summary."""
+
+import json
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.entered: dict[str, object] = {}
+        self.states: list[dict] = []
+        self.failures: dict[str, str] = {}
+
+    def event(self, event: dict) -> None:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            name = event["stateEnteredEventDetails"]["name"]
+            self.entered[name] = event["timestamp"]
+            print(f"  > {name}", flush=True)
+        elif kind.endswith("StateExited"):
+            name = event["stateExitedEventDetails"]["name"]
+            seconds = (event["timestamp"] - self.entered.get(name, event["timestamp"])).total_seconds()
+            status = "FAILED" if name in self.failures else "ok"
+            self.states.append({"state": name, "seconds": round(seconds, 2), "status": status})
+            print(f"  < {name:28s} {seconds:7.1f} s  {status}", flush=True)
+        elif kind in ("TaskFailed", "ExecutionFailed"):
+            details = event.get("taskFailedEventDetails") or event.get("executionFailedEventDetails") or {}
+            last = next(reversed(self.entered), "?")
+            self.failures[last] = f"{details.get('error')}: {str(details.get('cause'))[:300]}"
+            print(f"  ! {last}: {details.get('error')} {str(details.get('cause'))[:200]}", flush=True)
+
+    def summary(self, result: dict, cloud, wall_seconds: float) -> dict:
+        output = json.loads(result.get("output") or "{}")
+        ingest = output.get("ingest", {})
+        training = output.get("checks", {}).get("training", {})
+        exports = cloud.deployment.exports
+        buckets = {name.split("-", 1)[1].removesuffix("BucketName"): value for name, value in exports.items()
+                   if name.endswith("BucketName")}
+        return {
+            "execution": result["name"],
+            "status": result["status"],
+            "error": result.get("error"),
+            "cause": (result.get("cause") or "")[:2000] or None,
+            "execution_seconds": round((result["stopDate"] - result["startDate"]).total_seconds(), 1),
+            "wall_seconds": round(wall_seconds, 1),
+            "states": self.states,
+            "failed_states": self.failures,
+            "rows_in": ingest.get("rows_in"),
+            "rows_accepted": ingest.get("rows_accepted"),
+            "rows_quarantined": ingest.get("rows_quarantined"),
+            "rows_scored": output.get("outputs", {}).get("cache", {}).get("items_written"),
+            "metrics": {"engagement_r2": training.get("engagement_r2"), "churn_roc_auc": training.get("churn_roc_auc")},
+            "outputs": {
+                "tables": ["engagement_analytics.final_results", "engagement_analytics.high_value_customers",
+                           "engagement_analytics.at_risk_customers", "engagement_analytics.model_performance",
+                           "engagement_qa.human_review", "engagement_predictions.predictions"],
+                "latest_pointer": f"s3://{buckets.get('Results')}/latest.json",
+                "knowledge_base": f"s3://{buckets.get('KnowledgeBase')}/latest/",
+                "models": f"s3://{buckets.get('Models')}/models/",
+            },
+            "buckets": cloud.buckets,
+        }
+
+    @staticmethod
+    def print_summary(summary: dict) -> None:
+        print(f"\nexecution {summary['execution']}: {summary['status']} in {summary['execution_seconds']} s "
+              f"({summary['wall_seconds']} s with set-up and data generation)")
+        print(f"\n  {'state':28s} {'seconds':>8s}  status")
+        for state in summary["states"]:
+            print(f"  {state['state']:28s} {state['seconds']:8.1f}  {state['status']}")
+        if summary["status"] != "SUCCEEDED":
+            print(f"\n  error: {summary['error']}\n  {summary['cause']}")
+            for state, reason in summary["failed_states"].items():
+                print(f"  {state}: {reason}")
+            return
+        print(f"\n  rows in {summary['rows_in']:,}, accepted {summary['rows_accepted']:,}, quarantined "
+              f"{summary['rows_quarantined']:,}; scored and cached {summary['rows_scored']:,}")
+        print(f"  engagement R² {summary['metrics']['engagement_r2']}, churn ROC-AUC {summary['metrics']['churn_roc_auc']}")
+        print("\n  results: " + ", ".join(summary["outputs"]["tables"]))
+        print(f"  latest pointer {summary['outputs']['latest_pointer']}; models {summary['outputs']['models']}")
+        print('\n  query them:  .venv/bin/python -m localcloud sql "SELECT segment_name, count(*) AS customers, '
+              'avg(churn_probability) AS churn FROM engagement_analytics.final_results GROUP BY 1 ORDER BY 2 DESC"')

@@ -1,0 +1,41 @@
+"""The local cloud plugs into moto internals; if they move, say so plainly (pinned: moto 5.2.5)."""
+
+from importlib.metadata import version
+
+
+def test_moto_is_the_pinned_version():
+    assert version("moto") == "5.2.5", (
+        "localcloud/executors.py hooks into moto 5.2.5's Step Functions interpreter; re-check "
+        "state_task_factory.state_task_service_for and StateTaskService before changing the pin"
+    )
+
+
+def test_the_hook_points_exist():
+    import inspect
+
+    import moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_factory as factory
+    from moto.core.config import default_user_config
+    from moto.server import ThreadedMotoServer
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+
+    assert "state_task_service_for" in vars(factory), "moto moved state_task_service_for"
+    assert "stepfunctions" in default_user_config
+    parameters = list(inspect.signature(StateTaskService._eval_service_task).parameters)
+    assert parameters == ["self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"], (
+        f"StateTaskService._eval_service_task changed its signature: {parameters}")
+    assert ThreadedMotoServer and FailureEventException
+
+
+def test_installing_the_executors_routes_our_three_integrations():
+    import moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_factory as factory
+
+    from localcloud import executors
+
+    executors.install()
+    assert isinstance(factory.state_task_service_for("athena"), executors.LocalAthena)
+    assert isinstance(factory.state_task_service_for("ecs"), executors.LocalEcs)
+    assert isinstance(factory.state_task_service_for("lambda"), executors.LocalLambda)
+    assert type(factory.state_task_service_for("sns")).__name__ == "StateTaskServiceSns"
