@@ -5,6 +5,7 @@
                                  run the state machine with live progress, print a summary
     sql "<query>"                query the last run's tables and views (Athena SQL, on DuckDB)
     status                       the last run's summary
+    deploy                       deploy cdk.out into a throwaway local cloud and report what was created
     up / down                    keep a local cloud serving on a port (for `aws --endpoint-url`)
     pipeline-doc cdk.out FILE    write docs/pipeline.md from the synthesized state machine
 """
@@ -159,6 +160,22 @@ def status(state: Path = STATE) -> int:
     return 0
 
 
+def deploy(assembly: Path) -> int:
+    from localcloud import executors
+
+    cloud = _start(assembly, STATE)
+    try:
+        buckets = cloud.client("s3").list_buckets()["Buckets"]
+        print(f"deployed {assembly}/ to a local cloud: {len(buckets)} buckets, "
+              f"{len(executors.REGISTRY.tasks) // 2} ECS task definitions, "
+              f"{len(executors.REGISTRY.functions) // 2} stage functions, state machine "
+              f"{cloud.deployment.state_machine_arn}")
+    finally:
+        executors.REGISTRY.athena.close()
+        cloud.stop()
+    return 0
+
+
 def up(assembly: Path) -> int:
     cloud = _start(assembly, STATE)
     raw = next(v for k, v in cloud.deployment.exports.items() if k.endswith("-RawBucketName"))
@@ -207,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     sql_parser = commands.add_parser("sql", help="query the last run's tables and views")
     sql_parser.add_argument("query")
     commands.add_parser("status", help="the last run's summary")
+    deploy_parser = commands.add_parser("deploy", help="deploy into a throwaway local cloud and report")
+    deploy_parser.add_argument("--assembly", default="cdk.out", type=Path)
     up_parser = commands.add_parser("up", help="serve a local cloud until stopped")
     up_parser.add_argument("--assembly", default="cdk.out", type=Path)
     commands.add_parser("down", help="stop a local cloud started with up")
@@ -225,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             return sql(args.query)
         elif args.command == "status":
             return status()
+        elif args.command == "deploy":
+            return deploy(args.assembly)
         elif args.command == "up":
             return up(args.assembly)
         elif args.command == "down":

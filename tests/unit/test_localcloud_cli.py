@@ -1,0 +1,23 @@
+"""The local cloud's command line, where it needs no running cloud: clear answers."""
+
+from localcloud.__main__ import main
+
+
+def test_run_without_a_synthesized_app_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--rows", "10"]) == 1
+    assert "cdk.out/manifest.json not found: synthesize the app first (make synth)" in capsys.readouterr().err
+
+
+def test_sql_and_status_before_any_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["sql", "SELECT 1"]) == 1
+    assert "no local run yet" in capsys.readouterr().err
+    assert main(["status"]) == 1
+    assert "no local run yet" in capsys.readouterr().out
+
+
+def test_down_without_a_server(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["down"]) == 0
+    assert "no local cloud is serving" in capsys.readouterr().out
