@@ -26,7 +26,7 @@ from localcloud.assembly import StackArtifact, read_stacks
 from localcloud.athena_duckdb import AthenaOnDuckDB
 from localcloud.definition import load_definition, state_machines
 
-ACCOUNT, REGION = "000000000000", "us-east-1"
+ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's default account
 STATE_MACHINE_NAME = "engagement-ml-pipeline"
 PSEUDO = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com",
           "AWS::StackName": "local", "AWS::NoValue": None}

@@ -37,7 +37,7 @@ LAMBDA_RUNNER = (
     "module, function = sys.argv[1].rsplit('.', 1)\n"
     "class Context:\n"
     "    function_name = sys.argv[2]; memory_limit_in_mb = 1024; aws_request_id = 'local'\n"
-    "    invoked_function_arn = 'arn:aws:lambda:us-east-1:000000000000:function:' + sys.argv[2]\n"
+    "    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:' + sys.argv[2]\n"
     "result = getattr(importlib.import_module(module), function)(json.load(sys.stdin), Context())\n"
     "print('@@RESULT@@' + json.dumps(result, default=str))\n"
 )
