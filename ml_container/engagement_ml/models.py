@@ -92,6 +92,7 @@ def fit_churn(X, y, X_valid, y_valid, X_test, y_test, threads: int) -> Fitted:
         "pr_auc": round(float(average_precision_score(y_test, probability)), 5),
         "threshold": round(float(threshold), 5),
         "recall_at_threshold": round(float(flagged[y_test].mean()), 5),
+        "test_positives": int(y_test.sum()),
         "precision_at_threshold": round(float(y_test[flagged].mean()), 5) if flagged.any() else 0.0,
         "flagged_share": round(float(flagged.mean()), 5),
         "calibration": calibration(y_test, probability),

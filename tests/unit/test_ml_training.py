@@ -159,3 +159,10 @@ def test_inference_writes_exactly_the_declared_prediction_columns(trained, ml_da
     assert schema.names == [name for name, _, _ in PREDICTION_COLUMNS]
     for name, type_, _ in PREDICTION_COLUMNS:
         assert str(schema.field(name).type).startswith(glue[type_]), name
+
+
+def test_recall_check_allows_for_chance_on_small_test_splits():
+    from engagement_ml.train import recall_upper_bound
+
+    assert recall_upper_bound({"recall_at_threshold": 0.7435, "test_positives": 290}) > 0.79
+    assert recall_upper_bound({"recall_at_threshold": 0.7435, "test_positives": 30_000}) < 0.75
