@@ -84,13 +84,18 @@ def fit_churn(X, y, X_valid, y_valid, X_test, y_test, threads: int) -> Fitted:
     started = time.perf_counter()
     params = {"objective": "binary:logistic", "eval_metric": "logloss"}
     booster = _booster(params, X, y.astype(float), X_valid, y_valid.astype(float), threads)
-    threshold = threshold_for_recall(y_valid, predict(booster, X_valid, threads), TARGET_RECALL)
+    # Aim above 80% by the validation slice's sampling error, so that recall on new data stays
+    # at or above 80% with about 95% confidence (on 100K customers the margin is under 2 points).
+    positives = max(int(y_valid.sum()), 1)
+    aim = min(0.95, TARGET_RECALL + 1.96 * (TARGET_RECALL * (1 - TARGET_RECALL) / positives) ** 0.5)
+    threshold = threshold_for_recall(y_valid, predict(booster, X_valid, threads), aim)
     probability = predict(booster, X_test, threads)
     flagged = probability >= threshold
     metrics = {
         "roc_auc": round(float(roc_auc_score(y_test, probability)), 5),
         "pr_auc": round(float(average_precision_score(y_test, probability)), 5),
         "threshold": round(float(threshold), 5),
+        "validation_recall_aimed_at": round(aim, 4),
         "recall_at_threshold": round(float(flagged[y_test].mean()), 5),
         "test_positives": int(y_test.sum()),
         "precision_at_threshold": round(float(y_test[flagged].mean()), 5) if flagged.any() else 0.0,
