@@ -53,8 +53,12 @@ def query(sql: str) -> list[tuple]:
 
 
 def notifications(cloud) -> list[dict]:
-    messages = cloud.client("sqs").receive_message(QueueUrl=cloud.notifications, MaxNumberOfMessages=10,
-                                                   WaitTimeSeconds=1).get("Messages", [])
+    """Notifications since the last call (received messages are deleted, or they would reappear)."""
+    sqs = cloud.client("sqs")
+    messages = sqs.receive_message(QueueUrl=cloud.notifications, MaxNumberOfMessages=10,
+                                   WaitTimeSeconds=1).get("Messages", [])
+    for message in messages:
+        sqs.delete_message(QueueUrl=cloud.notifications, ReceiptHandle=message["ReceiptHandle"])
     return [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
 
 
@@ -131,7 +135,9 @@ def test_a_failed_quality_gate_publishes_nothing(cloud):
     finally:
         del training.environment["QUALITY_MIN_ENGAGEMENT_R2"]
     assert result["status"] == "FAILED" and result["error"] == "QualityGateFailed"
-    [notice] = notifications(cloud)
+    received = notifications(cloud)
+    assert len(received) == 1, received
+    [notice] = received
     assert notice["status"] == "QUALITY_GATE_FAILED"
     assert any(c["name"] == "engagement_r2" and not c["passed"] for c in notice["checks"])
     assert latest(cloud)["run_id"] == "first_run"
