@@ -25,7 +25,7 @@ def _model_performance(run_id: str, training: dict) -> str:
              f"{m['churn']['recall_at_threshold']} at threshold {m['churn']['threshold']}.",
              f"- Lifetime value: p10-p90 interval covers {m['ltv']['p10_p90_coverage']:.1%} of actual values.",
              f"- Content interest: top-3 accuracy {m['content']['top3_accuracy']}.",
-             f"- Segments: " + ", ".join(f"{s['persona']} ({s['share']:.0%})" for s in m["segments"]["segments"]) + ".",
+             "- Segments: " + ", ".join(f"{s['persona']} ({s['share']:.0%})" for s in m["segments"]["segments"]) + ".",
              "", "## Fairness checks", ""]
     lines += [f"- {c['name']}: {c['value']} ({'passed' if c['passed'] else 'failed'})"
               for c in training["checks"] if c["name"].startswith("fairness")]
