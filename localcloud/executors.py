@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,12 +94,10 @@ class _LocalService(StateTaskService):
 
     def _run(self, env, label: str, argv: list[str], environment: dict[str, str], stdin: str = "") -> str:
         REGISTRY.log_dir.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
         result = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=environment, cwd=str(REPO))
         (REGISTRY.log_dir / f"{label}.log").write_text(result.stdout + result.stderr)
         if result.returncode != 0:
             return self._fail(env, *self._error_of(result.stderr or result.stdout))
-        env.local_seconds = getattr(env, "local_seconds", {}) | {label: time.perf_counter() - started}
         return result.stdout
 
     @staticmethod
