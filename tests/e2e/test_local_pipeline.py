@@ -97,8 +97,12 @@ def test_cache_holds_every_customer_with_a_ttl(cloud):
         start = page.get("LastEvaluatedKey")
         if not start:
             break
-    assert len(items) == ROWS
+    assert len({item["customer_id"]["S"] for item in items}) == ROWS
     assert all(int(item["expires_at"]["N"]) > time.time() + 6 * 86_400 for item in items)
+    cached = json.loads(items[0]["prediction"]["S"])
+    [(churn, segment)] = query("SELECT churn_probability, segment_name FROM engagement_predictions.predictions "
+                               f"WHERE customer_id = '{items[0]['customer_id']['S']}'")
+    assert cached["churn_probability"] == pytest.approx(churn, abs=1e-6) and cached["segment_name"] == segment
 
 
 def test_a_corrupt_upload_fails_the_run_and_keeps_the_published_results(cloud, tmp_path):
