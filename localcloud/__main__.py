@@ -111,15 +111,13 @@ def _athena():
 
 
 def sql(query: str, state: Path = STATE) -> int:
-    from engagement.catalog import TABLES
     from localcloud.athena_duckdb import AthenaOnDuckDB, AthenaSqlError, FolderStore
 
-    last = state / "last-run.json"
-    if not last.is_file():
+    if not (state / "last-run.json").is_file():
         print("error: no local run yet: make run (or python -m localcloud run)", file=sys.stderr)
         return 1
-    athena = AthenaOnDuckDB(FolderStore(state / "athena"), TABLES, json.loads(last.read_text())["buckets"],
-                            database=state / "athena.duckdb")
+    # The run's database file has every table and view the catalog had at its end.
+    athena = AthenaOnDuckDB(FolderStore(state / "athena"), None, database=state / "athena.duckdb")
     try:
         rows = athena.execute(query)
         columns = athena.columns(query) if rows else []

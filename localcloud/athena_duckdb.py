@@ -1,12 +1,16 @@
 """Athena on DuckDB: run the platform's Trino statements locally, with Athena's table semantics.
 
-Statements are parsed as Trino with sqlglot and transpiled to DuckDB. What DuckDB cannot express
-directly is done here: CTAS `WITH (external_location, partitioned_by)` writes Parquet under the
-location (Hive-style partition folders) and registers the table; tables declared in the catalog
-(`engagement.catalog.TABLES`) read their files at their location, run-partitioned ones with the
-run id taken from the `run_id=` folder, as Athena partition projection does. S3 locations map to
-local folders through an object store, so the same code serves tests (plain folders) and the
-local cloud (folders synchronised with its S3).
+The Glue Data Catalog is the source of truth, as it is for Athena; DuckDB is only the engine.
+Before each statement the DuckDB schemas are brought in line with the catalog: an external table
+becomes a view over the files now at its location (run-partitioned tables take `run_id` from the
+`run_id=` folders, as Athena partition projection does), a catalog view becomes a DuckDB view,
+and whatever the catalog no longer has (a table another stage dropped through the Glue API) is
+dropped. Statements are parsed as Trino with sqlglot and transpiled to DuckDB; DDL updates the
+catalog: CTAS `WITH (external_location, partitioned_by)` writes Parquet under the location
+(Hive-style partition folders) and registers an external table, CREATE VIEW registers a view
+(`ViewOriginalText` holds the Trino text, `ViewExpandedText` the DuckDB text), DROP removes the
+entry. S3 locations map to local folders through an object store, so the same code serves tests
+(plain folders) and the local cloud (folders mirrored from its S3).
 """
 
 import zlib
@@ -17,10 +21,12 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from engagement.catalog import RUN_PARTITION, TableSpec
-
-DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
-                "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMPTZ"}
+HIVE_TO_DUCKDB = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE", "float": "FLOAT",
+                  "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMPTZ"}
+DUCKDB_TO_HIVE = {"VARCHAR": "string", "BIGINT": "bigint", "INTEGER": "int", "SMALLINT": "smallint",
+                  "TINYINT": "tinyint", "DOUBLE": "double", "FLOAT": "float", "BOOLEAN": "boolean", "DATE": "date",
+                  "TIMESTAMP": "timestamp", "TIMESTAMP WITH TIME ZONE": "timestamp"}
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 
 
 class AthenaSqlError(Exception):
@@ -33,6 +39,18 @@ class ObjectStore(Protocol):
 
     def written(self, uri: str, folder: Path) -> None:
         """Files were written under `folder` for the s3:// prefix (publish them)."""
+
+
+class Catalog(Protocol):
+    """The part of the Glue API the engine needs; entries are Glue `Table` / `TableInput` dicts."""
+
+    def databases(self) -> list[str]: ...
+
+    def tables(self) -> list[dict]: ...
+
+    def put(self, database: str, table_input: dict) -> None: ...
+
+    def delete(self, database: str, name: str) -> None: ...
 
 
 class FolderStore:
@@ -52,21 +70,38 @@ class FolderStore:
         pass
 
 
+class GlueCatalog:
+    def __init__(self, glue) -> None:
+        self.glue = glue
+
+    def databases(self) -> list[str]:
+        return [d["Name"] for page in self.glue.get_paginator("get_databases").paginate() for d in page["DatabaseList"]]
+
+    def tables(self) -> list[dict]:
+        return [table for database in self.databases()
+                for page in self.glue.get_paginator("get_tables").paginate(DatabaseName=database)
+                for table in page["TableList"]]
+
+    def put(self, database: str, table_input: dict) -> None:
+        try:
+            self.glue.create_table(DatabaseName=database, TableInput=table_input)
+        except self.glue.exceptions.AlreadyExistsException:
+            self.glue.update_table(DatabaseName=database, TableInput=table_input)
+
+    def delete(self, database: str, name: str) -> None:
+        self.glue.delete_table(DatabaseName=database, Name=name)
+
+
 class AthenaOnDuckDB:
-    def __init__(self, store: ObjectStore, tables: tuple[TableSpec, ...], buckets: dict[str, str],
-                 database: Path | None = None) -> None:
+    """`catalog=None` opens a database file left by a run for queries only (`localcloud sql`)."""
+
+    def __init__(self, store: ObjectStore, catalog: Catalog | None, database: Path | None = None) -> None:
         self.store = store
-        self.tables = {spec.qualified_name: spec for spec in tables}
-        self.buckets = buckets
-        self.ctas_tables: dict[str, str] = {}  # qualified name -> location
-        # A database file keeps tables and views for later `localcloud sql` sessions.
+        self.catalog = catalog
+        self._synced: dict[str, tuple] = {}  # qualified name -> what the DuckDB view was built from
         self.con = duckdb.connect(str(database) if database else ":memory:")
         self.con.create_function("crc32", _crc32, ["BLOB"], "BIGINT", side_effects=False)
         self.con.execute("SET TimeZone = 'UTC'")
-        for database in {spec.database for spec in tables} | {
-            "engagement_raw", "engagement_predictions", "engagement_qa", "engagement_analytics"
-        }:
-            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {database}")
 
     def close(self) -> None:
         self.con.close()
@@ -81,25 +116,92 @@ class AthenaOnDuckDB:
             tree = sqlglot.parse_one(statement, read="trino")
         except sqlglot.errors.ParseError as error:
             raise AthenaSqlError(f"cannot parse as Trino SQL: {error}") from error
-        self._refresh_catalog_tables()
+        ddl = isinstance(tree, (exp.Create, exp.Drop))
+        if self.catalog is None and ddl:
+            raise AthenaSqlError("no catalog: this session answers queries only (start a run for DDL)")
         try:
+            if self.catalog is not None:
+                self._sync()
             if isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.expression is not None:
                 return self._create_table_as(tree)
+            if isinstance(tree, exp.Create) and tree.kind == "VIEW":
+                return self._create_view(tree)
             if isinstance(tree, exp.Drop):
                 return self._drop(tree)
+            if ddl:
+                raise AthenaSqlError(f"unsupported statement here: {statement.strip().splitlines()[0][:80]}")
             return self.con.execute(tree.sql(dialect="duckdb")).fetchall()
         except duckdb.Error as error:
             raise AthenaSqlError(str(error).splitlines()[0]) from error
 
+    # --- catalog -> DuckDB --------------------------------------------------------------------
+
+    def _sync(self) -> None:
+        for database in self.catalog.databases():
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {database}")
+        entries = {f"{t['DatabaseName']}.{t['Name']}": t for t in self.catalog.tables()}
+        for name in [n for n in self._synced if n not in entries]:
+            self.con.execute(f"DROP VIEW IF EXISTS {name}")
+            del self._synced[name]
+        views = []
+        for name, entry in entries.items():
+            if entry.get("TableType") == "VIRTUAL_VIEW":
+                views.append((name, entry))
+            else:
+                self._sync_external(name, entry)
+        pending = [(n, e) for n, e in views if self._synced.get(n) != ("view", e["ViewExpandedText"])]
+        while pending:  # a view may read another view: create each once what it reads exists
+            failed = []
+            for name, entry in pending:
+                try:
+                    self.con.execute(f"CREATE OR REPLACE VIEW {name} AS {entry['ViewExpandedText']}")
+                    self._synced[name] = ("view", entry["ViewExpandedText"])
+                except duckdb.CatalogException:
+                    failed.append((name, entry))
+            if len(failed) == len(pending):
+                raise AthenaSqlError(f"catalog views read tables that do not exist: {[n for n, _ in failed]}")
+            pending = failed
+
+    def _sync_external(self, name: str, entry: dict) -> None:
+        storage = entry["StorageDescriptor"]
+        folder = self.store.folder(storage["Location"])
+        partitioned = bool(entry.get("PartitionKeys"))
+        csv = "csv" in storage.get("SerdeInfo", {}).get("SerializationLibrary", "").lower()
+        pattern = "*.csv" if csv else _parquet_files(partitioned)
+        has_files = any(folder.glob(pattern))
+        source = (storage["Location"], partitioned, csv, has_files)
+        if self._synced.get(name) == source:
+            return  # the view globs its folder at query time: new files need no new view
+        if not has_files:
+            columns = storage.get("Columns", []) + entry.get("PartitionKeys", [])
+            typed = ", ".join(f"CAST(NULL AS {HIVE_TO_DUCKDB.get(c['Type'], 'VARCHAR')}) AS {c['Name']}"
+                              for c in columns)
+            self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {typed} WHERE false")
+        elif csv:
+            self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM "
+                             f"read_csv('{folder}/{pattern}', header = true, all_varchar = true)")
+        else:
+            self._view_over(name, folder, partitioned=partitioned)
+        self._synced[name] = source
+
+    def _view_over(self, name: str, folder: Path, *, partitioned: bool) -> None:
+        # Partition values stay text, as the catalog declares them (a run named 20261122 is no number).
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet("
+                         f"'{folder}/{_parquet_files(partitioned)}', hive_partitioning = {str(partitioned).lower()}, "
+                         "hive_types_autocast = false, union_by_name = true)")
+
+    # --- DDL -> files, catalog and DuckDB ---------------------------------------------------------
+
     def _create_table_as(self, tree: exp.Create) -> list[tuple]:
-        name = tree.this.sql(dialect="duckdb")
+        database, table = _qualified(tree.this)
+        name = f"{database}.{table}"
         properties = _properties(tree)
         location = properties.get("external_location")
         if not location:
             raise AthenaSqlError(f"{name}: CTAS needs external_location (the workgroup owns no default location)")
         if (properties.get("format") or "PARQUET").upper() != "PARQUET":
             raise AthenaSqlError(f"{name}: only PARQUET CTAS is supported here")
-        if name in self.ctas_tables or self._exists(name):
+        if self._exists(name):
             raise AthenaSqlError(f"Table {name} already exists")
         folder = self.store.folder(location)
         if any(folder.rglob("*.parquet")):
@@ -107,58 +209,72 @@ class AthenaOnDuckDB:
         select = tree.expression.sql(dialect="duckdb")
         partitions = properties.get("partitioned_by") or []
         if partitions:
-            columns = ", ".join(partitions)
-            self.con.execute(f"COPY ({select}) TO '{folder}' (FORMAT parquet, PARTITION_BY ({columns}), "
+            self.con.execute(f"COPY ({select}) TO '{folder}' (FORMAT parquet, PARTITION_BY ({', '.join(partitions)}), "
                              "OVERWRITE_OR_IGNORE true)")
         else:
             self.con.execute(f"COPY ({select}) TO '{folder / 'data.parquet'}' (FORMAT parquet)")
         self.store.written(location, folder)
-        self.ctas_tables[name] = location
-        self._view_over(name, folder, hive=bool(partitions))
-        rows = self.con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-        return [(rows,)]
+        self._view_over(name, folder, partitioned=bool(partitions))
+        self._synced[name] = (location, bool(partitions), False, True)
+        columns = self._describe(f"SELECT * FROM {name}")
+        self.catalog.put(database, {
+            "Name": table, "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"classification": "parquet", "has_encrypted_data": "false"},
+            "PartitionKeys": [c for c in columns if c["Name"] in partitions],
+            "StorageDescriptor": {"Columns": [c for c in columns if c["Name"] not in partitions],
+                                  "Location": location, "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE}},
+        })
+        return [(self.con.execute(f"SELECT count(*) FROM {name}").fetchone()[0],)]
+
+    def _create_view(self, tree: exp.Create) -> list[tuple]:
+        database, view = _qualified(tree.this)
+        name = f"{database}.{view}"
+        if not tree.args.get("replace") and self._exists(name):
+            raise AthenaSqlError(f"View {name} already exists")
+        select = tree.expression.sql(dialect="duckdb")
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS {select}")
+        self.catalog.put(database, {
+            "Name": view, "TableType": "VIRTUAL_VIEW", "Parameters": {"presto_view": "true"},
+            "ViewOriginalText": tree.expression.sql(dialect="trino"), "ViewExpandedText": select,
+            "StorageDescriptor": {"Columns": self._describe(f"SELECT * FROM {name}")},
+        })
+        self._synced[name] = ("view", select)
+        return []
 
     def _drop(self, tree: exp.Drop) -> list[tuple]:
-        name = tree.this.sql(dialect="duckdb")
-        kind = "VIEW"
-        if tree.args.get("exists"):
-            self.con.execute(f"DROP VIEW IF EXISTS {name}")
-        elif self._exists(name):
-            self.con.execute(f"DROP {kind} {name}")
-        else:
-            raise AthenaSqlError(f"Table {name} does not exist")
-        self.ctas_tables.pop(name, None)
+        for target in tree.args.get("tables") or [tree.this]:  # sqlglot keeps DROP TABLE's names in `tables`
+            database, table = _qualified(target)
+            name = f"{database}.{table}"
+            if self._exists(name):
+                self.catalog.delete(database, table)
+                self.con.execute(f"DROP VIEW IF EXISTS {name}")
+                self._synced.pop(name, None)
+            elif not tree.args.get("exists"):
+                raise AthenaSqlError(f"Table {name} does not exist")
         return []
 
     def _exists(self, name: str) -> bool:
-        schema, table = name.split(".")
-        found = self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
-        ).fetchone()[0]
-        return bool(found)
+        return name in self._synced
 
-    def _refresh_catalog_tables(self) -> None:
-        """Point every declared table at the files now under its location."""
-        for spec in self.tables.values():
-            folder = self.store.folder(f"s3://{self.buckets[spec.bucket]}/{spec.prefix}")
-            pattern = "*/*.parquet" if spec.run_partitioned else ("*.parquet" if spec.format == "parquet" else "*.csv")
-            if spec.format == "parquet" and any(folder.glob(pattern)):
-                self._view_over(spec.qualified_name, folder, hive=spec.run_partitioned, pattern=pattern)
-            elif spec.format == "csv" and any(folder.glob(pattern)):
-                self.con.execute(f"CREATE OR REPLACE VIEW {spec.qualified_name} AS SELECT * FROM "
-                                 f"read_csv('{folder}/{pattern}', header = true, all_varchar = true)")
-            else:
-                self._empty_table(spec)
+    def _describe(self, query: str) -> list[dict]:
+        return [{"Name": column, "Type": _hive_type(kind)}
+                for column, kind, *_ in self.con.execute(f"DESCRIBE {query}").fetchall()]
 
-    def _view_over(self, name: str, folder: Path, *, hive: bool, pattern: str | None = None) -> None:
-        pattern = pattern or ("**/*.parquet" if hive else "*.parquet")
-        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{folder}/{pattern}', "
-                         f"hive_partitioning = {str(hive).lower()}, union_by_name = true)")
 
-    def _empty_table(self, spec: TableSpec) -> None:
-        columns = list(spec.columns) + ([RUN_PARTITION] if spec.run_partitioned else [])
-        typed = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[t]}) AS {n}" for n, t, _ in columns)
-        self.con.execute(f"CREATE OR REPLACE VIEW {spec.qualified_name} AS SELECT {typed} WHERE false")
+def _parquet_files(partitioned: bool) -> str:
+    return "*/*.parquet" if partitioned else "*.parquet"
+
+
+def _qualified(table: exp.Table) -> tuple[str, str]:
+    if not table.db:
+        raise AthenaSqlError(f"name the database of {table.name} (database.table)")
+    return table.db, table.name
+
+
+def _hive_type(duckdb_type: str) -> str:
+    if duckdb_type.startswith("DECIMAL"):
+        return duckdb_type.lower()
+    return DUCKDB_TO_HIVE.get(duckdb_type, "string")
 
 
 def _properties(tree: exp.Create) -> dict:

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import boto3
 
-from engagement.catalog import TABLES
 from localcloud import executors
 from localcloud.assembly import StackArtifact, read_stacks
-from localcloud.athena_duckdb import AthenaOnDuckDB
+from localcloud.athena_duckdb import AthenaOnDuckDB, GlueCatalog
 from localcloud.definition import load_definition, state_machines
 
 ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's default account
@@ -37,10 +36,12 @@ class DeployError(Exception):
 
 
 class MotoS3Store:
-    """Athena-on-DuckDB's object store: folders mirrored from and published to the local S3."""
+    """Athena-on-DuckDB's object store: folders mirrored from and published to the local S3.
+    Mirroring goes by ETag, so the catalog sync before every statement moves only what changed."""
 
     def __init__(self, s3, cache: Path) -> None:
         self.s3, self.cache = s3, cache
+        self._etags: dict[Path, str] = {}  # local file -> ETag of the object it holds
 
     def _split(self, uri: str) -> tuple[str, str]:
         bucket, _, prefix = uri[len("s3://"):].partition("/")
@@ -49,21 +50,28 @@ class MotoS3Store:
     def folder(self, uri: str) -> Path:
         bucket, prefix = self._split(uri)
         local = self.cache / bucket / prefix
-        if local.exists():
-            shutil.rmtree(local)
-        local.mkdir(parents=True)
+        local.mkdir(parents=True, exist_ok=True)
+        listed = set()
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 target = local / item["Key"][len(prefix):]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self.s3.download_file(bucket, item["Key"], str(target))
+                listed.add(target)
+                if self._etags.get(target) != item["ETag"] or not target.is_file():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    self.s3.download_file(bucket, item["Key"], str(target))
+                    self._etags[target] = item["ETag"]
+        for path in [p for p in local.rglob("*") if p.is_file() and p not in listed]:
+            path.unlink()
+            self._etags.pop(path, None)
         return local
 
     def written(self, uri: str, folder: Path) -> None:
         bucket, prefix = self._split(uri)
         for path in folder.rglob("*"):
             if path.is_file():
-                self.s3.upload_file(str(path), bucket, prefix + path.relative_to(folder).as_posix())
+                with path.open("rb") as body:
+                    key = prefix + path.relative_to(folder).as_posix()
+                    self._etags[path] = self.s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
 
 
 @dataclass
@@ -162,7 +170,7 @@ class LocalCloud:
                     deployment.exports[deployment.resolve(stack.name, output["Export"]["Name"])] = value
         for stack in stacks:
             self._create_resources(deployment, stack)
-        self._register_athena(deployment)
+        self._register_athena()
         self._create_state_machine(deployment, stacks)
         self.deployment = deployment
         return deployment
@@ -192,7 +200,9 @@ class LocalCloud:
 
     def _create_resources(self, deployment: Deployment, stack: StackArtifact) -> None:
         s3, glue, dynamodb, sns = (self.client(s) for s in ("s3", "glue", "dynamodb", "sns"))
-        for logical_id, resource in stack.resources.items():
+        # Databases before their tables, whatever the template's order.
+        resources = sorted(stack.resources.items(), key=lambda r: r[1]["Type"] == "AWS::Glue::Table")
+        for logical_id, resource in resources:
             kind, props = resource["Type"], resource.get("Properties", {})
             values = deployment.values[(stack.name, logical_id)]
             if kind == "AWS::S3::Bucket":
@@ -204,6 +214,9 @@ class LocalCloud:
                     glue.create_database(DatabaseInput={"Name": name})
                 except glue.exceptions.AlreadyExistsException:
                     pass
+            elif kind == "AWS::Glue::Table":
+                GlueCatalog(glue).put(deployment.resolve(stack.name, props["DatabaseName"]),
+                                      deployment.resolve(stack.name, props["TableInput"]))
             elif kind == "AWS::DynamoDB::Table":
                 try:
                     dynamodb.create_table(TableName=values["Ref"], KeySchema=props["KeySchema"],
@@ -240,17 +253,11 @@ class LocalCloud:
         executors.REGISTRY.functions[deployment.values[(stack.name, logical_id)]["Arn"]] = function
         executors.REGISTRY.functions[logical_id] = function
 
-    def _register_athena(self, deployment: Deployment) -> None:
-        buckets = {}
-        for logical in ("raw", "processed", "predictions"):
-            name = "".join(p.capitalize() for p in logical.split("_"))
-            matches = [v for k, v in deployment.exports.items() if k.endswith(f"-{name}BucketName")]
-            if matches:
-                buckets[logical] = matches[0]
-        self.buckets = buckets
+    def _register_athena(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         executors.REGISTRY.athena = AthenaOnDuckDB(MotoS3Store(self.client("s3"), self.state_dir / "athena"),
-                                                   TABLES, buckets, database=self.state_dir / "athena.duckdb")
+                                                   GlueCatalog(self.client("glue")),
+                                                   database=self.state_dir / "athena.duckdb")
 
     def _create_state_machine(self, deployment: Deployment, stacks: list[StackArtifact]) -> None:
         found = [(stack, machine) for stack in stacks for machine in state_machines(stack.template).values()]

@@ -56,7 +56,7 @@ class Progress:
                 "knowledge_base": f"s3://{buckets.get('KnowledgeBase')}/latest/",
                 "models": f"s3://{buckets.get('Models')}/models/",
             },
-            "buckets": cloud.buckets,
+            "buckets": buckets,
         }
 
     @staticmethod

@@ -55,7 +55,8 @@ def render(summary: dict) -> str:
         "## Data",
         "",
         f"- Training rows: {summary['data']['training_rows']:,} ({summary['data']['fit_rows']:,} fit, "
-        f"{summary['data']['validation_rows']:,} validation for early stopping and the churn threshold); "
+        f"{summary['data']['validation_rows']:,} validation for early stopping and the churn threshold)"
+        f"{_sampled(summary['data'])}; "
         f"test rows: {summary['data']['test_rows']:,} (never seen in training).",
         f"- Features: {summary['feature_count']} engineered from the schema contract. Gender is never an input; "
         "age enters only as a band (18-24 … 55+); location only as a census region; targets and PII never.",
@@ -252,3 +253,7 @@ def _fairness(fairness: dict) -> bytes:
         axis.set_title(title)
     return _png(figure)
 
+
+def _sampled(data: dict) -> str:
+    available = data.get("training_rows_available", data["training_rows"])
+    return f", a fixed-seed sample of the {available:,} in the split" if available > data["training_rows"] else ""

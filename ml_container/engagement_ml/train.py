@@ -41,6 +41,9 @@ def train(config: TrainConfig) -> dict:
     test_frame = timed("load_test", lambda: storage.read_parquet(config.test_data_uri))
     _require_rows(train_frame, "training", config.training_data_uri)
     _require_rows(test_frame, "test", config.test_data_uri)
+    available_rows = train_frame.height
+    if 0 < config.max_training_rows < available_rows:
+        train_frame = train_frame.sample(n=config.max_training_rows, seed=0)
 
     # Features: proxies of protected attributes are found on the training data and dropped.
     initial_state = fit_feature_state(train_frame)
@@ -125,7 +128,7 @@ def train(config: TrainConfig) -> dict:
     ceilings = storage.read_json(config.generator_manifest_uri)["ceilings"] if config.generator_manifest_uri else None
     checks = _quality_checks(fitted, fairness_report, config)
     data = {"training_uri": config.training_data_uri, "test_uri": config.test_data_uri,
-            "training_rows": len(train_frame), "fit_rows": len(fit_rows), "validation_rows": len(valid_rows),
+            "training_rows": len(train_frame), "training_rows_available": available_rows, "fit_rows": len(fit_rows), "validation_rows": len(valid_rows),
             "test_rows": len(test_frame)}
     locations = {}
     for name, model in fitted.items():

@@ -87,6 +87,17 @@ def test_qa_table_and_views(cloud):
         assert query(f"SELECT count(*) FROM engagement_analytics.{view}")[0][0] > 0, view
 
 
+def test_the_glue_catalog_holds_the_declared_tables_the_run_tables_and_the_views(cloud):
+    glue = cloud.client("glue")
+    tables = {(t["DatabaseName"], t["Name"]): t for database in ("engagement_raw", "engagement_qa",
+                                                                  "engagement_analytics", "engagement_predictions")
+              for t in glue.get_tables(DatabaseName=database)["TableList"]}
+    assert tables[("engagement_raw", "customers_bronze")]["PartitionKeys"][0]["Name"] == "run_id"
+    assert tables[("engagement_raw", "training_first_run")]["StorageDescriptor"]["Location"].startswith("s3://")
+    assert tables[("engagement_analytics", "final_results")]["TableType"] == "VIRTUAL_VIEW"
+    assert "final_results_first_run" in tables[("engagement_analytics", "final_results")]["ViewOriginalText"]
+
+
 def test_cache_holds_every_customer_with_a_ttl(cloud):
     dynamodb = cloud.client("dynamodb")
     [table] = dynamodb.list_tables()["TableNames"]

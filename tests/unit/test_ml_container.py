@@ -100,6 +100,10 @@ def test_usage_and_bad_numbers():
     with pytest.raises(ConfigError, match="QUALITY_MIN_ENGAGEMENT_R2 must be a number"):
         train_config({**TRAIN_ENV, "QUALITY_MIN_ENGAGEMENT_R2": "high"})
     assert train_config({**TRAIN_ENV, "FAIRNESS_MIN_FOUR_FIFTHS_RATIO": "0.9"}).fairness.min_four_fifths_ratio == 0.9
+    assert train_config({**TRAIN_ENV, "MAX_TRAINING_ROWS": "0"}).max_training_rows == 0
+    assert train_config(TRAIN_ENV).max_training_rows == 250_000
+    with pytest.raises(ConfigError, match="MAX_TRAINING_ROWS must be a whole number"):
+        train_config({**TRAIN_ENV, "MAX_TRAINING_ROWS": "-5"})
 
 
 def test_threads_follow_the_cpus_available():

@@ -124,12 +124,13 @@ def test_top_reasons_pick_the_largest_absolute_contributions():
     assert reasons["reason_1_value"][0] == 1.0 and reasons["reason_1_contribution"][0] == -0.5
 
 
-def test_a_failed_quality_check_fails_the_gate(ml_data, tmp_path):
+def test_a_failed_quality_check_fails_the_gate_and_training_rows_can_be_capped(ml_data, tmp_path):
     summary = train(TrainConfig(
         training_data_uri=str(ml_data / "training.parquet"), test_data_uri=str(ml_data / "test.parquet"),
-        model_registry_uri=str(tmp_path / "models"), model_version="strict", threads=2,
+        model_registry_uri=str(tmp_path / "models"), model_version="strict", threads=2, max_training_rows=1_500,
         quality=QualityThresholds(min_engagement_r2=0.999),
     ))
+    assert summary["data"]["training_rows"] == 1_500 < summary["data"]["training_rows_available"]
     assert summary["passed"] is False
     [check] = [c for c in summary["checks"] if c["name"] == "engagement_r2"]
     assert check["passed"] is False and check["threshold"] == ">= 0.999"

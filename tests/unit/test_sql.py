@@ -3,26 +3,50 @@ in pipeline order: bronze -> splits -> (models) -> predictions -> QA, results, p
 
 import io
 
+import boto3
 import pytest
 import sqlglot
+from moto import mock_aws
 
 import sql
 from datagen.generator import GeneratorConfig
 from datagen.writer import write_dataset
-from engagement.catalog import TABLES
+from engagement.catalog import RUN_PARTITION, TABLES, TableSpec
 from engagement.ingest import ingest_csv
 from engagement.schema import PII_COLUMNS
 from engagement.tokenize import Tokenizer
 from engagement_ml.config import InferConfig, TrainConfig
 from engagement_ml.infer import infer
 from engagement_ml.train import train
-from localcloud.athena_duckdb import AthenaOnDuckDB, AthenaSqlError, FolderStore
+from localcloud.athena_duckdb import PARQUET_SERDE, AthenaOnDuckDB, AthenaSqlError, FolderStore, GlueCatalog
 
 ROWS = 5_000
 RUN = "r20261122"
 BUCKETS = {"raw": "raw", "processed": "processed", "predictions": "predictions", "results": "results", "qa": "qa",
            "models": "models"}
 VALUES = {"run_id": RUN, "processed_bucket": "processed", "results_bucket": "results", "qa_bucket": "qa"}
+CSV_SERDE = "org.apache.hadoop.hive.serde2.OpenCSVSerde"
+
+
+def table_input(spec: TableSpec) -> dict:
+    """The Glue entry the CDK app declares for a spec (the parts the engine reads)."""
+    return {"Name": spec.name, "TableType": "EXTERNAL_TABLE",
+            "PartitionKeys": [{"Name": RUN_PARTITION[0], "Type": "string"}] if spec.run_partitioned else [],
+            "StorageDescriptor": {"Columns": [{"Name": n, "Type": t} for n, t, _ in spec.columns],
+                                  "Location": f"s3://{BUCKETS[spec.bucket]}/{spec.prefix}",
+                                  "SerdeInfo": {"SerializationLibrary": CSV_SERDE if spec.format == "csv"
+                                                else PARQUET_SERDE}}}
+
+
+@pytest.fixture(scope="module")
+def glue():
+    with mock_aws():
+        client = boto3.client("glue", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+        for database in ("engagement_raw", "engagement_predictions", "engagement_qa", "engagement_analytics"):
+            client.create_database(DatabaseInput={"Name": database})
+        for spec in TABLES:
+            client.create_table(DatabaseName=spec.database, TableInput=table_input(spec))
+        yield client
 
 
 def test_every_statement_parses_as_trino_and_names_only_known_parameters():
@@ -39,7 +63,7 @@ def test_a_statement_refuses_to_render_without_its_parameters():
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
+def pipeline(tmp_path_factory, glue):
     root = tmp_path_factory.mktemp("s3")
     generated = tmp_path_factory.mktemp("gen")
     write_dataset(GeneratorConfig(rows=ROWS, seed=3), generated, progress=None)
@@ -47,7 +71,7 @@ def pipeline(tmp_path_factory):
     bronze.mkdir(parents=True)
     with (generated / "customers.csv").open("rb") as source, (bronze / "customers.parquet").open("wb") as out:
         ingest_csv(source, bronze=out, quarantine=io.BytesIO(), tokenizer=Tokenizer(b"k" * 32), source_name="t")
-    athena = AthenaOnDuckDB(FolderStore(root), TABLES, BUCKETS)
+    athena = AthenaOnDuckDB(FolderStore(root), GlueCatalog(glue))
 
     def run(name: str) -> list[tuple]:
         return athena.execute(sql.load(name).render(VALUES))
@@ -118,7 +142,37 @@ def test_ctas_refuses_an_existing_table_like_athena(pipeline):
         athena.execute(sql.load("prepare_training").render(VALUES))
 
 
+def test_tables_and_views_are_in_the_glue_catalog(pipeline, glue):
+    training = glue.get_table(DatabaseName="engagement_raw", Name=f"training_{RUN}")["Table"]
+    assert training["TableType"] == "EXTERNAL_TABLE"
+    assert training["StorageDescriptor"]["Location"] == f"s3://processed/runs/{RUN}/training/"
+    assert {"Name": "customer_id", "Type": "string"} in training["StorageDescriptor"]["Columns"]
+    view = glue.get_table(DatabaseName="engagement_analytics", Name="final_results")["Table"]
+    assert view["TableType"] == "VIRTUAL_VIEW"
+    assert f"final_results_{RUN}" in view["ViewOriginalText"]
+
+
+def test_a_table_dropped_through_glue_is_gone_and_drop_follows_athena(pipeline, glue):
+    athena, _ = pipeline
+    athena.execute("CREATE TABLE engagement_qa.scratch WITH (format = 'PARQUET', "
+                   "external_location = 's3://qa/scratch/') AS SELECT 1 AS one")
+    assert athena.execute("SELECT one FROM engagement_qa.scratch") == [(1,)]
+    glue.delete_table(DatabaseName="engagement_qa", Name="scratch")  # as PreCleanup does
+    with pytest.raises(AthenaSqlError, match="scratch does not exist"):
+        athena.execute("SELECT one FROM engagement_qa.scratch")
+    athena.execute("DROP TABLE IF EXISTS engagement_qa.scratch")
+    with pytest.raises(AthenaSqlError, match="Table engagement_qa.scratch does not exist"):
+        athena.execute("DROP TABLE engagement_qa.scratch")
+
+
+def test_without_a_catalog_only_queries_run(tmp_path):
+    athena = AthenaOnDuckDB(FolderStore(tmp_path), None)
+    assert athena.execute("SELECT 1") == [(1,)]
+    with pytest.raises(AthenaSqlError, match="queries only"):
+        athena.execute("CREATE VIEW engagement_qa.v AS SELECT 1 AS one")
+
+
 def test_unparseable_sql_is_reported(tmp_path):
-    athena = AthenaOnDuckDB(FolderStore(tmp_path), TABLES, BUCKETS)
+    athena = AthenaOnDuckDB(FolderStore(tmp_path), None)
     with pytest.raises(AthenaSqlError, match="cannot parse as Trino SQL"):
         athena.execute("SELEC nothing FROM")
