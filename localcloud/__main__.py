@@ -72,7 +72,11 @@ def _start(assembly: Path, state: Path):
     _quiet_server_logs()
     cloud = LocalCloud(state)
     cloud.start()
-    cloud.deploy(assembly)
+    try:
+        cloud.deploy(assembly)
+    except Exception:
+        cloud.stop()
+        raise
     return cloud
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import boto3
 
 from localcloud import executors
-from localcloud.assembly import StackArtifact, read_stacks
+from localcloud.assembly import AssemblyError, StackArtifact, read_stacks
 from localcloud.athena_duckdb import AthenaOnDuckDB, GlueCatalog
-from localcloud.definition import load_definition, state_machines
+from localcloud.definition import load_definition, state_machines, unsupported
 
 ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's default account
 STATE_MACHINE_NAME = "engagement-ml-pipeline"
@@ -31,8 +31,24 @@ PSEUDO = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "a
           "AWS::StackName": "local", "AWS::NoValue": None}
 
 
-class DeployError(Exception):
-    pass
+class DeployError(AssemblyError):
+    """The synthesized app uses something the local cloud cannot create or run."""
+
+
+CREATED = ("AWS::S3::Bucket", "AWS::Glue::Database", "AWS::Glue::Table", "AWS::DynamoDB::Table", "AWS::SNS::Topic",
+           "AWS::Lambda::Function", "AWS::ECS::TaskDefinition", "AWS::StepFunctions::StateMachine")
+# Access control, encryption, networking, monitoring, schedules and the crawler act around the
+# pipeline, not in it; the tokenization secret is replaced by a local key file.
+NOT_NEEDED = ("AWS::IAM::", "AWS::KMS::", "AWS::EC2::", "AWS::Logs::", "AWS::CloudWatch::", "AWS::Events::",
+              "AWS::CDK::Metadata", "AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy", "AWS::Glue::Crawler",
+              "AWS::Glue::SecurityConfiguration", "AWS::Athena::WorkGroup", "AWS::ECS::Cluster",
+              "AWS::Lambda::LayerVersion", "AWS::SecretsManager::Secret", "Custom::VpcRestrictDefaultSG")
+
+
+def unsupported_resources(stacks: list[StackArtifact]) -> list[str]:
+    return [f"{stack.name}/{logical_id}: {resource['Type']}" for stack in stacks
+            for logical_id, resource in stack.resources.items()
+            if resource["Type"] not in CREATED and not resource["Type"].startswith(NOT_NEEDED)]
 
 
 class MotoS3Store:
@@ -160,6 +176,10 @@ class LocalCloud:
     def deploy(self, assembly: Path) -> Deployment:
         deployment = Deployment(assembly=assembly)
         stacks = read_stacks(assembly)
+        unknown = unsupported_resources(stacks)
+        if unknown:
+            raise DeployError("the local cloud cannot create these resources (teach localcloud/cloud.py to create "
+                              "them, or list them as not needed locally):\n  " + "\n  ".join(unknown))
         for stack in stacks:
             self._name_resources(deployment, stack)
         for stack in stacks:  # outputs after every name is known (cross-stack references)
@@ -265,6 +285,9 @@ class LocalCloud:
             raise DeployError(f"expected one state machine in the app, found {len(found)}")
         stack, machine = found[0]
         definition = load_definition(machine, lambda reference: str(deployment.resolve(stack.name, reference)))
+        problems = unsupported(definition)
+        if problems:
+            raise DeployError("the state machine uses what the local cloud cannot run:\n  " + "\n  ".join(problems))
         definition = _without_escaped_quotes(definition)
         sfn = self.client("stepfunctions")
         deployment.state_machine_arn = sfn.create_state_machine(

@@ -45,6 +45,33 @@ def load_definition(state_machine: dict, resolve: Resolver = placeholder) -> dic
     return json.loads(join(state_machine["Properties"]["DefinitionString"], resolve))
 
 
+# What the local cloud can run: these state types, and Task states with these integrations.
+STATE_TYPES = ("Task", "Pass", "Choice", "Parallel", "Succeed", "Fail", "Wait")
+LOCAL_INTEGRATIONS = {
+    "lambda:invoke": "the handler from its asset folder, in a subprocess",
+    "ecs:runTask.sync": "the container command, in a subprocess",
+    "athena:startQueryExecution.sync": "DuckDB, following the Glue catalog",
+    "sns:publish": "moto",
+    "aws-sdk:s3:getObject": "moto (the body read as text)",
+}
+
+
+def unsupported(definition: dict) -> list[str]:
+    """One line per state the local cloud cannot run, naming the state."""
+    problems = []
+    for path, name, state in walk(definition):
+        where = " / ".join((*path, name))
+        if state["Type"] not in STATE_TYPES:
+            problems.append(f"state {where}: {state['Type']} states are not supported locally "
+                            f"(supported: {', '.join(STATE_TYPES)})")
+        elif state["Type"] == "Task":
+            resource = str(state.get("Resource", ""))
+            if resource.partition(":states:::")[2] not in LOCAL_INTEGRATIONS:
+                problems.append(f"state {where}: {resource} is not supported locally "
+                                f"(supported: {', '.join(LOCAL_INTEGRATIONS)})")
+    return problems
+
+
 def walk(definition: dict, path: tuple[str, ...] = ()):
     """Every state, Parallel branches included: (path of enclosing Parallel states, name, state)."""
     for name, state in definition["States"].items():

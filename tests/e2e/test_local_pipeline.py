@@ -16,7 +16,7 @@ from engagement.schema import PII_COLUMNS
 from localcloud import executors
 from localcloud.cloud import LocalCloud
 
-ROWS = 4_000
+ROWS = 10_000
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,9 @@
 from pathlib import Path
 
 from localcloud import pipeline_doc
-from localcloud.definition import load_definition, state_machines
+from localcloud.assembly import read_stacks
+from localcloud.cloud import unsupported_resources
+from localcloud.definition import load_definition, state_machines, unsupported
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "pipeline.md"
 
@@ -16,3 +18,9 @@ def test_every_athena_stage_names_its_sql_file():
     assert "sql/?.sql" not in text
     for statement in ("prepare_training", "qa_review", "final_results", "publish_final_results"):
         assert f"`sql/{statement}.sql`" in text
+
+
+def test_the_local_cloud_can_create_and_run_everything_the_app_synthesizes(synthesized):
+    [machine] = state_machines(synthesized.raw_templates[synthesized.platform.pipeline.stack_name]).values()
+    assert unsupported(load_definition(machine)) == []
+    assert unsupported_resources(read_stacks(Path(synthesized.outdir))) == []
