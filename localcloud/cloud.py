@@ -313,12 +313,12 @@ class LocalCloud:
                                   input=json.dumps({"source_key": source_key}))["executionArn"]
         seen, deadline = 0, time.monotonic() + timeout_s
         while True:
+            status = sfn.describe_execution(executionArn=arn)  # before the history: no event is missed
             events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
             for event in events[seen:]:
                 if on_event:
                     on_event(event)
             seen = len(events)
-            status = sfn.describe_execution(executionArn=arn)
             if status["status"] != "RUNNING":
                 return {**status, "events": events}
             if time.monotonic() > deadline:
