@@ -97,7 +97,7 @@ def run(assembly: Path, rows: int, seed: int, state: Path = STATE) -> int:
         name = datetime.now().strftime("local-%Y%m%d-%H%M%S")
         print(f"\nstarting execution {name}\n", flush=True)
         result = cloud.run(name=name, on_event=progress.event)
-        summary = progress.summary(result, cloud, wall_seconds=time.perf_counter() - started)
+        summary = progress.summary(result, cloud, wall_seconds=time.perf_counter() - started, count_rows=_count_rows)
     finally:
         if _athena() is not None:
             _athena().close()  # flush the database file for later `sql` sessions
@@ -106,6 +106,17 @@ def run(assembly: Path, rows: int, seed: int, state: Path = STATE) -> int:
     (state / "last-run.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     Progress.print_summary(summary)
     return 0 if summary["status"] == "SUCCEEDED" else 1
+
+
+def _count_rows(table: str) -> int | None:
+    from localcloud import executors
+    from localcloud.athena_duckdb import AthenaSqlError
+
+    try:
+        with executors.ATHENA_LOCK:
+            return executors.REGISTRY.athena.execute(f"SELECT count(*) FROM {table}")[0][0]
+    except AthenaSqlError:
+        return None  # gone since it was created
 
 
 def _athena():

@@ -1,6 +1,10 @@
 """Live progress from the execution history, and the run's summary."""
 
 import json
+import re
+from collections.abc import Callable
+
+CTAS = re.compile(r"\s*CREATE\s+TABLE\s+(\w+\.\w+)", re.IGNORECASE)
 
 
 class Progress:
@@ -8,9 +12,20 @@ class Progress:
         self.entered: dict[str, object] = {}
         self.states: list[dict] = []
         self.failures: dict[str, str] = {}
+        self.owner: dict[int, str | None] = {}  # event id -> the state it belongs to (Parallel branches interleave)
+        self.parameters: dict[str, dict] = {}  # state -> its task's parameters
+        self.results: dict[str, dict] = {}  # state -> its task's output
 
     def event(self, event: dict) -> None:
         kind = event["type"]
+        if kind.endswith("StateEntered"):
+            self.owner[event["id"]] = event["stateEnteredEventDetails"]["name"]
+        else:
+            self.owner[event["id"]] = self.owner.get(event.get("previousEventId"))
+        if kind == "TaskScheduled":
+            self.parameters[self.owner[event["id"]]] = json.loads(event["taskScheduledEventDetails"]["parameters"])
+        elif kind == "TaskSucceeded":
+            self.results[self.owner[event["id"]]] = json.loads(event["taskSucceededEventDetails"]["output"])
         if kind.endswith("StateEntered"):
             name = event["stateEnteredEventDetails"]["name"]
             self.entered[name] = event["timestamp"]
@@ -23,11 +38,29 @@ class Progress:
             print(f"  < {name:28s} {seconds:7.1f} s  {status}", flush=True)
         elif kind in ("TaskFailed", "ExecutionFailed"):
             details = event.get("taskFailedEventDetails") or event.get("executionFailedEventDetails") or {}
-            last = next(reversed(self.entered), "?")
+            last = self.owner.get(event["id"]) or next(reversed(self.entered), "?")
             self.failures[last] = f"{details.get('error')}: {str(details.get('cause'))[:300]}"
             print(f"  ! {last}: {details.get('error')} {str(details.get('cause'))[:200]}", flush=True)
 
-    def summary(self, result: dict, cloud, wall_seconds: float) -> dict:
+    def rows(self, state: str, count_rows: Callable[[str], int | None]) -> str:
+        """Rows a state took in and gave out, where it says: a Lambda's counts, a CTAS's table."""
+        payload = self.results.get(state, {}).get("Payload")
+        payload = payload if isinstance(payload, dict) else {}
+        if "rows_in" in payload:
+            return f"{payload['rows_in']:,} -> {payload.get('rows_accepted', 0):,}"
+        for key in ("items_written", "rows"):
+            if isinstance(payload.get(key), int):
+                return f"{payload[key]:,}"
+        created = CTAS.match(self.parameters.get(state, {}).get("QueryString", ""))
+        if created and state in self.results:
+            count = count_rows(created[1])
+            return f"{count:,}" if count is not None else ""
+        return ""
+
+    def summary(self, result: dict, cloud, wall_seconds: float,
+                count_rows: Callable[[str], int | None] = lambda table: None) -> dict:
+        for state in self.states:
+            state["rows"] = self.rows(state["state"], count_rows)
         output = json.loads(result.get("output") or "{}")
         ingest = output.get("ingest", {})
         training = output.get("checks", {}).get("training", {})
@@ -63,9 +96,10 @@ class Progress:
     def print_summary(summary: dict) -> None:
         print(f"\nexecution {summary['execution']}: {summary['status']} in {summary['execution_seconds']} s "
               f"({summary['wall_seconds']} s with set-up and data generation)")
-        print(f"\n  {'state':28s} {'seconds':>8s}  status")
+        print(f"\n  {'state':28s} {'seconds':>8s}  {'status':6s}  rows")
         for state in summary["states"]:
-            print(f"  {state['state']:28s} {state['seconds']:8.1f}  {state['status']}")
+            line = f"  {state['state']:28s} {state['seconds']:8.1f}  {state['status']:6s}  {state.get('rows', '')}"
+            print(line.rstrip())
         if summary["status"] != "SUCCEEDED":
             print(f"\n  error: {summary['error']}\n  {summary['cause']}")
             for state, reason in summary["failed_states"].items():

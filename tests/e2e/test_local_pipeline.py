@@ -15,6 +15,7 @@ from datagen.writer import write_dataset
 from engagement.schema import PII_COLUMNS
 from localcloud import executors
 from localcloud.cloud import LocalCloud
+from localcloud.progress import Progress
 
 ROWS = 10_000
 
@@ -66,6 +67,22 @@ def test_execution_succeeds_and_publishes(cloud):
     assert cloud.first["status"] == "SUCCEEDED", cloud.first.get("cause")
     assert latest(cloud)["run_id"] == "first_run"
     assert [n["status"] for n in notifications(cloud)] == ["SUCCEEDED"]
+
+
+def test_the_summary_reports_rows_per_state(cloud):
+    progress = Progress()
+    for event in cloud.first["events"]:
+        progress.event(event)
+
+    def count_rows(table: str) -> int:
+        return query(f"SELECT count(*) FROM {table}")[0][0]
+
+    assert progress.rows("Ingest", count_rows) == f"{ROWS:,} -> {ROWS:,}"
+    training, test = (int(progress.rows(s, count_rows).replace(",", "")) for s in ("PrepareTrainingData",
+                                                                                  "PrepareTestData"))
+    assert training + test == ROWS and training > 3 * test
+    assert progress.rows("CreateResultsTable", count_rows) == progress.rows("CacheLoad", count_rows) == f"{ROWS:,}"
+    assert 300 <= int(progress.rows("CreateQaTable", count_rows)) <= 450
 
 
 def test_one_prediction_per_customer_and_no_pii(cloud):

@@ -1,0 +1,54 @@
+"""Per-state rows in the run summary come from the execution history, Parallel branches included."""
+
+import json
+from datetime import datetime, timedelta
+
+from localcloud.progress import Progress
+
+START = datetime(2026, 11, 22, 6, 0, 0)
+
+
+def history() -> list[dict]:
+    """Ingest, then a Parallel whose two branches (a CTAS and CacheLoad) interleave."""
+    raw = [
+        (1, 0, "TaskStateEntered", {"name": "Ingest"}),
+        (2, 1, "TaskScheduled", {"parameters": json.dumps({"FunctionName": "Ingest"})}),
+        (3, 2, "TaskSucceeded", {"output": json.dumps({"Payload": {"rows_in": 1_000, "rows_accepted": 990}})}),
+        (4, 3, "TaskStateExited", {"name": "Ingest"}),
+        (5, 4, "ParallelStateEntered", {"name": "BuildOutputs"}),
+        (6, 5, "TaskStateEntered", {"name": "CreateResultsTable"}),
+        (7, 5, "TaskStateEntered", {"name": "CacheLoad"}),
+        (8, 6, "TaskScheduled", {"parameters": json.dumps(
+            {"QueryString": "CREATE TABLE engagement_analytics.final_results_r1 WITH (format = 'PARQUET') AS SELECT 1"})}),
+        (9, 7, "TaskScheduled", {"parameters": json.dumps({"FunctionName": "CacheLoad"})}),
+        (10, 9, "TaskSucceeded", {"output": json.dumps({"Payload": {"items_written": 990}})}),
+        (11, 8, "TaskSucceeded", {"output": json.dumps({"QueryExecution": {"Status": {"State": "SUCCEEDED"}}})}),
+        (12, 11, "TaskStateExited", {"name": "CreateResultsTable"}),
+        (13, 10, "TaskStateExited", {"name": "CacheLoad"}),
+    ]
+    detail_key = {"TaskScheduled": "taskScheduledEventDetails", "TaskSucceeded": "taskSucceededEventDetails"}
+    events = []
+    for event_id, previous, kind, details in raw:
+        key = ("stateEnteredEventDetails" if kind.endswith("Entered") else
+               "stateExitedEventDetails" if kind.endswith("Exited") else detail_key[kind])
+        events.append({"id": event_id, "previousEventId": previous, "type": kind, key: details,
+                       "timestamp": START + timedelta(seconds=event_id)})
+    return events
+
+
+def test_rows_per_state_follow_each_task_to_its_state(capsys):
+    progress = Progress()
+    for event in history():
+        progress.event(event)
+    counted = []
+
+    def count_rows(table: str) -> int:
+        counted.append(table)
+        return 990
+
+    assert progress.rows("Ingest", count_rows) == "1,000 -> 990"
+    assert progress.rows("CacheLoad", count_rows) == "990"
+    assert progress.rows("CreateResultsTable", count_rows) == "990"
+    assert counted == ["engagement_analytics.final_results_r1"]
+    assert progress.rows("BuildOutputs", count_rows) == ""
+    assert "< CacheLoad" in capsys.readouterr().out
