@@ -96,7 +96,7 @@ def run(assembly: Path, rows: int, seed: int, state: Path = STATE) -> int:
         progress = Progress()
         name = datetime.now().strftime("local-%Y%m%d-%H%M%S")
         print(f"\nstarting execution {name}\n", flush=True)
-        result = cloud.run(name=name, on_event=progress.event)
+        result = cloud.run(name=name, on_event=progress.event, on_poll=progress.heartbeat)
         summary = progress.summary(result, cloud, wall_seconds=time.perf_counter() - started, count_rows=_count_rows)
     finally:
         if _athena() is not None:

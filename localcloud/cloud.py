@@ -300,7 +300,8 @@ class LocalCloud:
         self.client("s3").upload_file(str(csv_path), bucket, key)
 
     def run(self, name: str | None = None, source_key: str = "customers/customers.csv",
-            on_event: Callable[[dict], None] | None = None, timeout_s: float = 3600) -> dict:
+            on_event: Callable[[dict], None] | None = None, on_poll: Callable[[], None] | None = None,
+            timeout_s: float = 3600) -> dict:
         key_file = self.state_dir / "tokenization.key"
         if not key_file.exists():
             key_file.parent.mkdir(parents=True, exist_ok=True)
@@ -320,6 +321,8 @@ class LocalCloud:
             seen = len(events)
             if status["status"] != "RUNNING":
                 return {**status, "events": events}
+            if on_poll:
+                on_poll()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"execution {name} still running after {timeout_s} s")
             time.sleep(0.5)

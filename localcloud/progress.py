@@ -3,44 +3,61 @@
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 CTAS = re.compile(r"\s*CREATE\s+TABLE\s+(\w+\.\w+)", re.IGNORECASE)
 
 
 class Progress:
+    HEARTBEAT_S = 30  # a line at least this often while tasks run (a 1M CacheLoad takes minutes)
+
     def __init__(self) -> None:
-        self.entered: dict[str, object] = {}
+        self.entered: dict[str, datetime] = {}
         self.states: list[dict] = []
         self.failures: dict[str, str] = {}
         self.owner: dict[int, str | None] = {}  # event id -> the state it belongs to (Parallel branches interleave)
         self.parameters: dict[str, dict] = {}  # state -> its task's parameters
         self.results: dict[str, dict] = {}  # state -> its task's output
+        self.last_line = datetime.now(timezone.utc)
+
+    def _print(self, line: str) -> None:
+        print(line, flush=True)
+        self.last_line = datetime.now(timezone.utc)
 
     def event(self, event: dict) -> None:
         kind = event["type"]
         if kind.endswith("StateEntered"):
-            self.owner[event["id"]] = event["stateEnteredEventDetails"]["name"]
-        else:
-            self.owner[event["id"]] = self.owner.get(event.get("previousEventId"))
-        if kind == "TaskScheduled":
-            self.parameters[self.owner[event["id"]]] = json.loads(event["taskScheduledEventDetails"]["parameters"])
-        elif kind == "TaskSucceeded":
-            self.results[self.owner[event["id"]]] = json.loads(event["taskSucceededEventDetails"]["output"])
-        if kind.endswith("StateEntered"):
             name = event["stateEnteredEventDetails"]["name"]
+            self.owner[event["id"]] = name
             self.entered[name] = event["timestamp"]
-            print(f"  > {name}", flush=True)
+            self._print(f"  > {name}")
+            return
+        self.owner[event["id"]] = owner = self.owner.get(event.get("previousEventId"))
+        if kind == "TaskScheduled":
+            self.parameters[owner] = json.loads(event["taskScheduledEventDetails"]["parameters"])
+        elif kind == "TaskSucceeded":
+            self.results[owner] = json.loads(event["taskSucceededEventDetails"]["output"])
         elif kind.endswith("StateExited"):
             name = event["stateExitedEventDetails"]["name"]
-            seconds = (event["timestamp"] - self.entered.get(name, event["timestamp"])).total_seconds()
+            seconds = (event["timestamp"] - self.entered.pop(name, event["timestamp"])).total_seconds()
             status = "FAILED" if name in self.failures else "ok"
             self.states.append({"state": name, "seconds": round(seconds, 2), "status": status})
-            print(f"  < {name:28s} {seconds:7.1f} s  {status}", flush=True)
+            self._print(f"  < {name:28s} {seconds:7.1f} s  {status}")
         elif kind in ("TaskFailed", "ExecutionFailed"):
             details = event.get("taskFailedEventDetails") or event.get("executionFailedEventDetails") or {}
-            last = self.owner.get(event["id"]) or next(reversed(self.entered), "?")
+            last = owner or next(reversed(self.entered), "?")
             self.failures[last] = f"{details.get('error')}: {str(details.get('cause'))[:300]}"
-            print(f"  ! {last}: {details.get('error')} {str(details.get('cause'))[:200]}", flush=True)
+            self._print(f"  ! {last}: {details.get('error')} {str(details.get('cause'))[:200]}")
+
+    def heartbeat(self, now: datetime | None = None) -> None:
+        """Between events: say which tasks are still running, at most every HEARTBEAT_S seconds."""
+        now = now or datetime.now(timezone.utc)
+        if (now - self.last_line).total_seconds() < self.HEARTBEAT_S:
+            return
+        running = [f"{name} {(now - started).total_seconds():.0f} s" for name, started in self.entered.items()
+                   if name in self.parameters]
+        if running:
+            self._print("  … running: " + ", ".join(running))
 
     def rows(self, state: str, count_rows: Callable[[str], int | None]) -> str:
         """Rows a state took in and gave out, where it says: a Lambda's counts, a CTAS's table."""

@@ -1,11 +1,11 @@
 """Per-state rows in the run summary come from the execution history, Parallel branches included."""
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from localcloud.progress import Progress
 
-START = datetime(2026, 11, 22, 6, 0, 0)
+START = datetime(2026, 11, 22, 6, 0, 0, tzinfo=timezone.utc)
 
 
 def history() -> list[dict]:
@@ -52,3 +52,15 @@ def test_rows_per_state_follow_each_task_to_its_state(capsys):
     assert counted == ["engagement_analytics.final_results_r1"]
     assert progress.rows("BuildOutputs", count_rows) == ""
     assert "< CacheLoad" in capsys.readouterr().out
+
+
+def test_a_heartbeat_names_the_tasks_still_running(capsys):
+    progress = Progress()
+    for event in history()[:9]:  # both branches scheduled, neither finished
+        progress.event(event)
+    capsys.readouterr()
+    progress.last_line = START + timedelta(seconds=9)  # the last line printed, as the events arrived
+    progress.heartbeat(now=START + timedelta(seconds=30))
+    assert capsys.readouterr().out == ""
+    progress.heartbeat(now=START + timedelta(seconds=67))
+    assert capsys.readouterr().out == "  … running: CreateResultsTable 61 s, CacheLoad 60 s\n"
