@@ -128,8 +128,8 @@ def train(config: TrainConfig) -> dict:
     ceilings = storage.read_json(config.generator_manifest_uri)["ceilings"] if config.generator_manifest_uri else None
     checks = _quality_checks(fitted, fairness_report, config)
     data = {"training_uri": config.training_data_uri, "test_uri": config.test_data_uri,
-            "training_rows": len(train_frame), "training_rows_available": available_rows, "fit_rows": len(fit_rows), "validation_rows": len(valid_rows),
-            "test_rows": len(test_frame)}
+            "training_rows": len(train_frame), "training_rows_available": available_rows,
+            "fit_rows": len(fit_rows), "validation_rows": len(valid_rows), "test_rows": len(test_frame)}
     locations = {}
     for name, model in fitted.items():
         locations[name] = timed(f"save_{name}", lambda model=model, name=name: registry.save(
