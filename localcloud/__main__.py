@@ -28,6 +28,7 @@ from localcloud.definition import load_definition, state_machines
 STATE = Path(".localcloud")
 LAST_RUN = STATE / "last-run.json"
 SERVER = STATE / "server.json"
+SERVING = STATE / "serving"  # `deploy` and `up` work here, leaving the last run's tables to `sql`
 
 
 def plan(assembly_dir: Path) -> None:
@@ -176,7 +177,7 @@ def status(state: Path = STATE) -> int:
 def deploy(assembly: Path) -> int:
     from localcloud import executors
 
-    cloud = _start(assembly, STATE)
+    cloud = _start(assembly, SERVING)
     try:
         buckets = cloud.client("s3").list_buckets()["Buckets"]
         print(f"deployed {assembly}/ to a local cloud: {len(buckets)} buckets, "
@@ -190,7 +191,7 @@ def deploy(assembly: Path) -> int:
 
 
 def up(assembly: Path) -> int:
-    cloud = _start(assembly, STATE)
+    cloud = _start(assembly, SERVING)
     raw = next(v for k, v in cloud.deployment.exports.items() if k.endswith("-RawBucketName"))
     SERVER.write_text(json.dumps({"pid": os.getpid(), "endpoint": cloud.endpoint,
                                   "state_machine_arn": cloud.deployment.state_machine_arn, "raw_bucket": raw}))

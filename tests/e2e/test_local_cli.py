@@ -11,6 +11,9 @@ from localcloud.__main__ import main
 
 
 def test_up_serves_the_deployed_app_to_aws_clients_until_down(synthesized, tmp_path, monkeypatch):
+    last_run_tables = tmp_path / ".localcloud" / "athena.duckdb"
+    last_run_tables.parent.mkdir()
+    last_run_tables.write_bytes(b"the last run's tables")
     server = subprocess.Popen([sys.executable, "-m", "localcloud", "up", "--assembly", str(synthesized.outdir)],
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     state = tmp_path / ".localcloud" / "server.json"
@@ -34,3 +37,4 @@ def test_up_serves_the_deployed_app_to_aws_clients_until_down(synthesized, tmp_p
     assert main(["down"]) == 0
     assert server.wait(timeout=30) == 0
     assert not state.exists()
+    assert last_run_tables.read_bytes() == b"the last run's tables", "up must leave the last run to `sql`"
