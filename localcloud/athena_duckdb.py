@@ -41,18 +41,6 @@ class ObjectStore(Protocol):
         """Files were written under `folder` for the s3:// prefix (publish them)."""
 
 
-class Catalog(Protocol):
-    """The part of the Glue API the engine needs; entries are Glue `Table` / `TableInput` dicts."""
-
-    def databases(self) -> list[str]: ...
-
-    def tables(self) -> list[dict]: ...
-
-    def put(self, database: str, table_input: dict) -> None: ...
-
-    def delete(self, database: str, name: str) -> None: ...
-
-
 class FolderStore:
     """s3://bucket/key is root/bucket/key: for tests and single-process use."""
 
@@ -71,6 +59,8 @@ class FolderStore:
 
 
 class GlueCatalog:
+    """The part of the Glue API the engine needs; entries are Glue `Table` / `TableInput` dicts."""
+
     def __init__(self, glue) -> None:
         self.glue = glue
 
@@ -95,7 +85,7 @@ class GlueCatalog:
 class AthenaOnDuckDB:
     """`catalog=None` opens a database file left by a run for queries only (`localcloud sql`)."""
 
-    def __init__(self, store: ObjectStore, catalog: Catalog | None, database: Path | None = None) -> None:
+    def __init__(self, store: ObjectStore, catalog: GlueCatalog | None, database: Path | None = None) -> None:
         self.store = store
         self.catalog = catalog
         self._synced: dict[str, tuple] = {}  # qualified name -> what the DuckDB view was built from

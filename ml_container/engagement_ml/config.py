@@ -67,7 +67,7 @@ def train_config(env: Mapping[str, str]) -> TrainConfig:
         anomaly_labels_uri=env.get("ANOMALY_LABELS_URI"),
         generator_manifest_uri=env.get("GENERATOR_MANIFEST_URI"),
         threads=_int(env, "THREADS"),
-        **({"max_training_rows": _count(env, "MAX_TRAINING_ROWS")} if env.get("MAX_TRAINING_ROWS") else {}),
+        max_training_rows=_count(env, "MAX_TRAINING_ROWS", default=TrainConfig.max_training_rows),
         quality=_thresholds(QualityThresholds, env, "QUALITY_"),
         fairness=_thresholds(FairnessThresholds, env, "FAIRNESS_"),
     )
@@ -105,9 +105,11 @@ def _int(env: Mapping[str, str], name: str) -> int | None:
         raise ConfigError(f"{name} must be an integer, got {value!r}") from error
 
 
-def _count(env: Mapping[str, str], name: str) -> int:
+def _count(env: Mapping[str, str], name: str, *, default: int) -> int:
     value = _int(env, name)
-    if value is None or value < 0:
+    if value is None:
+        return default
+    if value < 0:
         raise ConfigError(f"{name} must be a whole number (0 for no limit), got {env.get(name)!r}")
     return value
 
