@@ -165,6 +165,18 @@ def test_a_table_dropped_through_glue_is_gone_and_drop_follows_athena(pipeline, 
         athena.execute("DROP TABLE engagement_qa.scratch")
 
 
+def test_ddl_athena_would_refuse_is_refused_by_name(pipeline):
+    athena, _ = pipeline
+    with pytest.raises(AthenaSqlError, match="View engagement_analytics.final_results already exists"):
+        athena.execute("CREATE VIEW engagement_analytics.final_results AS SELECT 1 AS one")
+    with pytest.raises(AthenaSqlError, match="name the database of scratch"):
+        athena.execute("CREATE TABLE scratch WITH (external_location = 's3://qa/x/') AS SELECT 1 AS one")
+    with pytest.raises(AthenaSqlError, match="CTAS needs external_location"):
+        athena.execute("CREATE TABLE engagement_qa.scratch AS SELECT 1 AS one")
+    with pytest.raises(AthenaSqlError, match="unsupported statement here: CREATE SCHEMA"):
+        athena.execute("CREATE SCHEMA engagement_extra")
+
+
 def test_without_a_catalog_only_queries_run(tmp_path):
     athena = AthenaOnDuckDB(FolderStore(tmp_path), None)
     assert athena.execute("SELECT 1") == [(1,)]
