@@ -177,6 +177,18 @@ def test_ddl_athena_would_refuse_is_refused_by_name(pipeline):
         athena.execute("CREATE SCHEMA engagement_extra")
 
 
+def test_a_catalog_view_over_a_missing_table_is_named(pipeline, glue):
+    athena, _ = pipeline
+    glue.create_table(DatabaseName="engagement_qa", TableInput={
+        "Name": "orphan", "TableType": "VIRTUAL_VIEW", "ViewExpandedText": "SELECT * FROM engagement_qa.nothing"})
+    try:
+        with pytest.raises(AthenaSqlError, match=r"catalog views read tables that do not exist: \['engagement_qa.orphan'\]"):
+            athena.execute("SELECT 1")
+    finally:
+        glue.delete_table(DatabaseName="engagement_qa", Name="orphan")
+    assert athena.execute("SELECT 1") == [(1,)]
+
+
 def test_without_a_catalog_only_queries_run(tmp_path):
     athena = AthenaOnDuckDB(FolderStore(tmp_path), None)
     assert athena.execute("SELECT 1") == [(1,)]
