@@ -12,16 +12,36 @@ LAMBDA_LAYER = Path(__file__).resolve().parent / "build" / "lambda-layer"
 if not (LAMBDA_LAYER / "python").is_dir():
     sys.exit(f"{LAMBDA_LAYER} is missing: build the Lambda layer first (make lambda-layer; make synth does it)")
 
-app = cdk.App()
 
+
+def flag(value) -> bool:
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return text == "true"
+
+
+# CDK context key -> (PlatformSettings field, parser); `npx cdk deploy -c key=value`.
+CONTEXT = {"athenaBytesScannedCutoff": ("athena_bytes_scanned_cutoff", int),
+           "encryptGlueCatalog": ("encrypt_glue_catalog", flag),
+           "uploadRetentionDays": ("upload_retention_days", int),
+           "quarantineRetentionDays": ("quarantine_retention_days", int)}
+
+app = cdk.App()
+overrides = {}
+for key, (field, parse) in CONTEXT.items():
+    value = app.node.try_get_context(key)
+    if value is not None:
+        try:
+            overrides[field] = parse(value)
+        except ValueError as error:
+            sys.exit(f"context {key}: {error}")
 account = os.environ.get("CDK_DEFAULT_ACCOUNT")
 region = os.environ.get("CDK_DEFAULT_REGION")
 settings = PlatformSettings(
     lambda_layer_dir=LAMBDA_LAYER,
     env=cdk.Environment(account=account, region=region) if account and region else None,
-    athena_bytes_scanned_cutoff=int(
-        app.node.try_get_context("athenaBytesScannedCutoff") or PlatformSettings.athena_bytes_scanned_cutoff
-    ),
+    **overrides,
 )
 build_platform(app, settings)
 app.synth()

@@ -1,36 +1,74 @@
-"""Least-privilege statements without wildcard actions.
+"""Least-privilege statements from the run layout, without wildcard actions.
 
-CDK's grant_* methods add wildcard actions (s3:GetObject*, s3:List*, kms:GenerateDataKey*);
-these helpers name each action and scope objects to one prefix. The one wildcard left, the
-object key under the prefix, is acknowledged on the grantee with the reason.
+CDK's grant_* methods add wildcard actions (s3:GetObject*, s3:List*, kms:GenerateDataKey*) and
+reach whole buckets; these helpers name each action and scope each statement to the places and
+tables `engagement.layout` says a stage touches. The wildcards left are the run id inside keys
+and table names (runs are not known at deploy time); each is acknowledged on its grantee by ARN.
 """
 
+import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 from constructs.nag import acknowledge_wildcard_resources
+from engagement.layout import CREATE, GLUE_ACCESS, LIST, PARTITION, PLACES, READ, S3_ACCESS, WRITE, Table
 
-READ = ("s3:GetObject",)
-WRITE = ("s3:PutObject", "s3:AbortMultipartUpload")
-DELETE = ("s3:DeleteObject", "s3:DeleteObjectVersion")
+S3_ACTIONS = {READ: ("s3:GetObject",), WRITE: ("s3:PutObject", "s3:AbortMultipartUpload")}
+GLUE_ACTIONS = {
+    READ: ("glue:GetDatabase", "glue:GetTable", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition"),
+    CREATE: ("glue:CreateTable", "glue:UpdateTable"),
+    PARTITION: ("glue:BatchCreatePartition",),
+}
+KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 
 
-def allow_objects(owner: IConstruct, grantee: iam.IGrantable, *, bucket_arn: str, prefix: str,
-                  actions: tuple[str, ...], list_versions: bool = False) -> None:
-    """`actions` on objects under `prefix`, and listing that prefix."""
-    objects = f"{bucket_arn}/{prefix}*"
-    grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(actions=list(actions), resources=[objects]))
-    grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
-        actions=["s3:ListBucket", *(["s3:ListBucketVersions"] if list_versions else [])],
-        resources=[bucket_arn],
-        conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
-    ))
-    acknowledge_wildcard_resources(
-        owner, f"Object keys under {prefix} are created per run (run id in the key); access stops at that prefix.",
-        objects,
-    )
+def allow_places(owner: IConstruct, grantee: iam.IGrantable, stage: str, bucket_arns: dict[str, str]) -> None:
+    """What `stage` does to S3, as the run layout states it: one statement per action set."""
+    by_actions: dict[tuple[str, ...], list[str]] = {}
+    listed: dict[str, list[str]] = {}  # bucket -> patterns
+    for place_name, kinds in S3_ACCESS[stage].items():
+        place = PLACES[place_name]
+        objects = f"{bucket_arns[place.bucket]}/{place.pattern}"
+        actions = tuple(action for kind in kinds if kind != LIST for action in S3_ACTIONS[kind])
+        if actions:
+            by_actions.setdefault(actions, []).append(objects)
+        listed.setdefault(place.bucket, []).append(place.pattern)
+    for bucket, patterns in listed.items():  # a missing key then reads as missing (404), not AccessDenied
+        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:ListBucket"], resources=[bucket_arns[bucket]],
+            conditions={"StringLike": {"s3:prefix": patterns}}))
+    wildcards = []
+    for actions, resources in by_actions.items():
+        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(actions=list(actions), resources=resources))
+        wildcards += [r for r in resources if "*" in r]
+    if wildcards:
+        acknowledge_wildcard_resources(owner, f"{stage}: object keys carry the run id (runs are not known at deploy "
+                                              "time); access stops at the run layout's places.", *wildcards)
+
+
+def allow_tables(owner: IConstruct, grantee: iam.IGrantable, stage: str) -> None:
+    """What `stage` does to the Glue catalog, as the run layout states it."""
+    stack = cdk.Stack.of(owner)
+    by_actions: dict[tuple[str, ...], set[str]] = {}
+    for table, kinds in GLUE_ACCESS[stage].items():
+        actions = tuple(action for kind in kinds for action in GLUE_ACTIONS[kind])
+        by_actions.setdefault(actions, set()).update(_table_arns(stack, table))
+    wildcards = []
+    for actions, resources in by_actions.items():
+        grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(actions=list(actions),
+                                                                            resources=sorted(resources)))
+        wildcards += [r for r in resources if "*" in r]
+    if wildcards:
+        acknowledge_wildcard_resources(owner, f"{stage}: tables named after the run id (runs are not known at deploy "
+                                              "time), inside the platform's databases only.", *sorted(set(wildcards)))
+
+
+def _table_arns(stack: cdk.Stack, table: Table) -> list[str]:
+    """Glue authorizes a table action on the catalog, the database and the table."""
+    return [stack.format_arn(service="glue", resource="catalog"),
+            stack.format_arn(service="glue", resource="database", resource_name=table.database),
+            stack.format_arn(service="glue", resource="table", resource_name=f"{table.database}/{table.pattern}")]
 
 
 def allow_key(grantee: iam.IGrantable, key_arn: str) -> None:
     """Use of one KMS key for SSE-KMS reads and writes (no key administration)."""
-    grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
-        actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"], resources=[key_arn]))
+    grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(actions=list(KEY_ACTIONS), resources=[key_arn]))

@@ -13,6 +13,12 @@ from constructs import Construct
 class TableFormat(Enum):
     CSV = "csv"
     PARQUET = "parquet"
+    JSON = "json"  # one object per line
+
+
+class RunPartitions(Enum):
+    PROJECTED = "projected"  # Athena computes the partition from the run id a query names
+    REGISTERED = "registered"  # each run's partition is registered in the catalog
 
 
 _STORAGE = {
@@ -33,6 +39,12 @@ _STORAGE = {
         ),
         parameters={"classification": "parquet", "parquet.compression": "SNAPPY"},
     ),
+    TableFormat.JSON: dict(
+        input_format="org.apache.hadoop.mapred.TextInputFormat",
+        output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        serde=glue.CfnTable.SerdeInfoProperty(serialization_library="org.openx.data.jsonserde.JsonSerDe"),
+        parameters={"classification": "json"},
+    ),
 }
 
 
@@ -45,9 +57,9 @@ class CatalogTableProps:
     bucket: s3.IBucket
     prefix: str
     table_format: TableFormat
-    # One partition per pipeline run, found by Athena partition projection ("injected": queries
-    # name the run), so nothing ever registers partitions.
+    # One partition per pipeline run (name, type, comment), projected or registered.
     run_partition: tuple[str, str, str] | None = None
+    run_partitions: RunPartitions = RunPartitions.PROJECTED
 
 
 class CatalogTable(Construct):
@@ -67,7 +79,7 @@ class CatalogTable(Construct):
                 name=props.table_name,
                 description=props.description,
                 table_type="EXTERNAL_TABLE",
-                parameters={**storage["parameters"], **_projection(props.run_partition)},
+                parameters={**storage["parameters"], **_projection(props)},
                 partition_keys=columns([props.run_partition]) if props.run_partition else None,
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                     columns=columns(props.columns),
@@ -80,8 +92,7 @@ class CatalogTable(Construct):
         )
 
 
-
-def _projection(partition: tuple[str, str, str] | None) -> dict[str, str]:
-    if partition is None:
+def _projection(props: CatalogTableProps) -> dict[str, str]:
+    if props.run_partition is None or props.run_partitions is not RunPartitions.PROJECTED:
         return {}
-    return {"projection.enabled": "true", f"projection.{partition[0]}.type": "injected"}
+    return {"projection.enabled": "true", f"projection.{props.run_partition[0]}.type": "injected"}

@@ -1,5 +1,7 @@
 """The platform's buckets: medallion layers, model registry, outputs, and their access logs."""
 
+from collections.abc import Mapping
+
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -24,12 +26,19 @@ def _expire(after_days: int) -> s3.LifecycleRule:
     return s3.LifecycleRule(id="Expire", expiration=cdk.Duration.days(after_days))
 
 
+def _erase(rule_id: str, prefix: str, kept: cdk.Duration) -> s3.LifecycleRule:
+    """Personal data: gone `kept` after it was written, and its overwritten versions a week later."""
+    return s3.LifecycleRule(id=rule_id, prefix=prefix, expiration=kept,
+                            noncurrent_version_expiration=cdk.Duration.days(7))
+
+
 class DataLake(Construct):
     """Nine buckets; all but the access-log sink are SSE-KMS under `encryption_key`.
 
-    Retention follows how each layer is used: raw (bronze) data is the system of record and is
-    kept; processed (silver) data, per-run staging and Athena query results are re-derivable
-    and expire; the model registry keeps every version; outputs tier down to Infrequent Access.
+    Retention follows how each layer is used: the raw bucket's personal data (uploads,
+    quarantined rows) is kept for `personal_data` (prefix -> how long) and no longer; processed
+    (silver) data, per-run staging and Athena query results are re-derivable and expire; the model
+    registry keeps every version; outputs tier down to Infrequent Access and are kept.
     """
 
     def __init__(
@@ -38,6 +47,7 @@ class DataLake(Construct):
         construct_id: str,
         *,
         encryption_key: kms.IKey,
+        personal_data: Mapping[str, cdk.Duration],
         access_log_retention: cdk.Duration = cdk.Duration.days(365),
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     ) -> None:
@@ -56,7 +66,9 @@ class DataLake(Construct):
                 removal_policy=removal_policy,
             ).bucket
 
-        self.raw = bucket("Raw", _tier_down(30))
+        self.raw = bucket("Raw", _tier_down(30), *(
+            _erase("Erase" + "".join(part.capitalize() for part in prefix.strip("/").split("/")), prefix, kept)
+            for prefix, kept in personal_data.items()))
         self.processed = bucket("Processed", _expire(90))
         self.models = bucket("Models")
         self.predictions = bucket("Predictions", _tier_down(30))

@@ -1,9 +1,16 @@
 """The `engagement-ml-pipeline` state machine (ARCHITECTURE.md section 4).
 
-PreCleanup -> Ingest -> DataPreparation (three Athena CTAS) -> Parallel(DataValidation, Training)
--> QualityGate -> Inference -> Parallel(QA table, results table, cache, knowledge base) ->
-Publish (views, then the latest pointer) -> NotifySuccess. Any failure: NotifyFailure, then Fail;
-nothing is published, so readers keep the previous run.
+ClaimRun (the run lock; a new run id) -> Ingest -> DataPreparation (three Athena CTAS) ->
+Parallel(DataValidation, Training) -> QualityGate -> Inference -> RegisterPredictions ->
+Parallel(QA table, results table, cache, knowledge base) -> RegisterOutputs -> the published
+views -> PublishLatest -> ReleaseRunLock -> NotifySuccess.
+
+Everything before PublishLatest writes only the run's own places and tables (engagement.layout);
+the published views read whatever run the published pointer names, so PublishLatest's one
+conditional PUT is the whole publish. Any failure releases the lock, notifies and fails, and
+readers keep the previous run. Every retried step is idempotent: Lambda stages rewrite the run's
+own keys, Athena statements carry a client request token per run and state (a retry finds the
+query that already ran), PublishLatest recognises its own pointer.
 
 Payloads are small: `$.run` (run id, source key), stage summaries, S3 URIs.
 """
@@ -11,6 +18,7 @@ Payloads are small: `$.run` (run id, source key), stage summaries, S3 URIs.
 from dataclasses import dataclass
 
 import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_kms as kms
@@ -22,28 +30,48 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 from constructs.ml_task import MlTask
 from constructs.nag import acknowledge_wildcard_resources
+from engagement.layout import PLACES, PUBLISHED_VIEWS, Buckets, Run, sql_values
 
 import sql
 
 RUN_ID = "$.run.run_id"
+EXECUTION = "$$.Execution.Name"
+
+
+def execution_identity() -> str:
+    """Who holds the run lock and claimed the run id: the name and start time (a name may be
+    reused 90 days after its execution closed; the start time tells the two apart)."""
+    return sfn.JsonPath.format("{}@{}", sfn.JsonPath.string_at(EXECUTION), sfn.JsonPath.string_at("$$.Execution.StartTime"))
+
+
 TRANSIENT = {
     "lambda": ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
                "Lambda.TooManyRequestsException"],
     "athena": ["Athena.TooManyRequestsException", "Athena.InternalServerException"],
     "ecs": ["ECS.AmazonECSException", "ECS.ServerException"],
-    "aws": ["States.Timeout"],
+    "dynamodb": ["DynamoDB.InternalServerErrorException", "DynamoDB.ProvisionedThroughputExceededException",
+                 "DynamoDB.ThrottlingException"],
 }
+# Task time limits. bench/ml.py on 2 vCPU: 1M customers train in 96 s and score in 54 s; the limits
+# leave room for 10M. Athena statements scan one run (10M rows: well under a minute). These .sync
+# integrations send no heartbeats, so a timeout is the only guard; on it Step Functions stops the
+# ECS task or the query.
+TIMEOUTS = {"training": cdk.Duration.minutes(60), "inference": cdk.Duration.minutes(40),
+            "athena": cdk.Duration.minutes(15)}
+MACHINE_TIMEOUT = cdk.Duration.hours(2)
 
 
 @dataclass(frozen=True, kw_only=True)
 class EngagementPipelineProps:
-    functions: dict[str, lambda_.IFunction]  # pre_cleanup, ingest, validate, cache_load, knowledge_base, publish
+    functions: dict[str, lambda_.IFunction]  # by stage: claim_run, ingest, validate, cache_load, …
     cluster: ecs.ICluster
     training: MlTask
     inference: MlTask
     task_security_group: ec2.ISecurityGroup
     buckets: dict[str, str]  # logical name -> bucket name (tokens)
+    bucket_arns: dict[str, str]  # logical name -> bucket ARN (tokens)
     workgroup_name: str
+    run_ledger: dynamodb.ITable
     topic: sns.ITopic
     encryption_key: kms.IKey
 
@@ -52,48 +80,119 @@ class EngagementPipeline(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, props: EngagementPipelineProps) -> None:
         super().__init__(scope, construct_id)
         self.props = props
-        failed = sfn.Fail(self, "PipelineFailed", error="EngagementPipelineFailed",
-                          cause="A stage failed; the previous results stay published. See NotifyFailure.")
-        notify_failure = tasks.SnsPublish(
-            self, "NotifyFailure", topic=props.topic, subject="Engagement pipeline FAILED",
-            message=sfn.TaskInput.from_object({
-                "status": "FAILED", "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
-                "error": sfn.JsonPath.string_at("$.error.Error"), "cause": sfn.JsonPath.string_at("$.error.Cause"),
-            }),
-            result_path=sfn.JsonPath.DISCARD,
-        ).next(failed)
-        self._catch_to = notify_failure
+        # The run's addresses with "{}" for the run id: States.Format fills it at run time.
+        self.run = Run("{}", Buckets(**props.buckets))
+        self._catch_to = self._release_lock("ReleaseRunLockOnFailure", then=self._notify_failure())
 
-        pre_cleanup = self._lambda("PreCleanup", "pre_cleanup", {
-            "execution_name": sfn.JsonPath.string_at("$$.Execution.Name"),
+        claim = self._lambda("ClaimRun", "claim_run", {
+            "execution_name": sfn.JsonPath.string_at(EXECUTION), "execution": execution_identity(),
             "input": sfn.JsonPath.object_at("$"),
         }, ("run_id", "source_key"), result_path="$.run")
         ingest = self._lambda("Ingest", "ingest", {
             "run_id": sfn.JsonPath.string_at(RUN_ID), "source_key": sfn.JsonPath.string_at("$.run.source_key"),
         }, ("rows_in", "rows_accepted", "rows_quarantined", "report"), result_path="$.ingest")
-        preparation_states = [
-            self._athena("PrepareTrainingData", "prepare_training", "engagement_raw"),
-            self._athena("PrepareTestData", "prepare_test", "engagement_raw"),
-            self._athena("PrepareInferenceData", "prepare_inference", "engagement_raw"),
-        ]
-        preparation = sfn.Chain.start(preparation_states[0]).next(preparation_states[1]).next(preparation_states[2])
+        preparation = self._chain([self._athena("PrepareTrainingData", "prepare_training", "engagement_raw"),
+                                   self._athena("PrepareTestData", "prepare_test", "engagement_raw"),
+                                   self._athena("PrepareInferenceData", "prepare_inference", "engagement_raw")])
+        checks = self._validate_and_train()
+        publish = self._chain([
+            self._ml_task("Inference", props.inference, TIMEOUTS["inference"], {
+                "INFERENCE_DATA_URI": "inference_data", "MODEL_REGISTRY_URI": "models",
+                "PREDICTIONS_URI": ("predictions", "predictions.parquet"), "INFERENCE_OUTPUT_URI": "inference_summary",
+            }),
+            self._register("RegisterPredictions", ["predictions"]),
+            self._build_outputs(),
+            self._register("RegisterOutputs", ["human_review", "final_results"]),
+            *(self._athena(_view_state(view), statement, view.split(".")[0])
+              for view, statement in PUBLISHED_VIEWS.items()),
+            self._publish_latest(),
+        ])
+        succeed = self._release_lock("ReleaseRunLock", then=self._notify_success().next(sfn.Succeed(self, "Published")))
+        quality_gate = sfn.Choice(self, "QualityGate").when(
+            sfn.Condition.boolean_equals("$.checks.training.passed", True), publish.next(succeed),
+        ).otherwise(self._release_lock("ReleaseRunLockOnGateFailure", then=self._notify_gate_failed()))
+        self.definition = sfn.Chain.start(claim).next(ingest).next(preparation).next(checks).next(quality_gate)
+        self.state_machine = self._state_machine()
 
+    # --- stages -------------------------------------------------------------------------------
+
+    def _validate_and_train(self) -> sfn.Parallel:
         checks = sfn.Parallel(self, "ValidateAndTrain", result_path="$.checks",
                               result_selector={"validation.$": "$[0]", "training.$": "$[1]"})
         checks.branch(self._lambda("DataValidation", "validate", {"run_id": sfn.JsonPath.string_at(RUN_ID)},
-                                   ("rows", "max_psi", "shifted_features", "report")))
-        checks.branch(self._ml_task("Training", props.training, {
-            "TRAINING_DATA_URI": self._run_uri("processed", "runs/{}/training/"),
-            "TEST_DATA_URI": self._run_uri("processed", "runs/{}/test/"),
-            "MODEL_REGISTRY_URI": f"s3://{props.buckets['models']}/models",
-            "MODEL_VERSION": sfn.JsonPath.string_at(RUN_ID),
-            "TRAINING_OUTPUT_URI": self._run_uri("processed", "runs/{}/training_summary.json"),
-            "MODEL_CARD_URI": self._run_uri("models", "model_cards/{}"),
-        }).next(self._read_json("ReadTrainingSummary", "processed", "runs/{}/training_summary.json")))
+                                   ("rows", "max_psi", "shifted_features", "report"), protect=False))
+        checks.branch(self._ml_task("Training", self.props.training, TIMEOUTS["training"], {
+            "TRAINING_DATA_URI": "training_data", "TEST_DATA_URI": "test_data", "MODEL_REGISTRY_URI": "models",
+            "TRAINING_OUTPUT_URI": "training_summary", "MODEL_CARD_URI": "model_card",
+        }, protect=False).next(self._read_training_summary()))
         self._protect(checks)
+        return checks
 
-        gate_failed = tasks.SnsPublish(
-            self, "NotifyQualityGateFailed", topic=props.topic, subject="Engagement pipeline: quality gate failed",
+    def _build_outputs(self) -> sfn.Parallel:
+        outputs = sfn.Parallel(self, "BuildOutputs", result_path="$.outputs",
+                               result_selector={"cache.$": "$[2]", "knowledge_base.$": "$[3]"})
+        outputs.branch(self._athena("CreateQaTable", "qa_review", "engagement_qa", protect=False))
+        outputs.branch(self._athena("CreateResultsTable", "final_results", "engagement_analytics", protect=False))
+        outputs.branch(self._lambda("CacheLoad", "cache_load", {"run_id": sfn.JsonPath.string_at(RUN_ID)},
+                                    ("items_written",), protect=False))
+        outputs.branch(self._lambda("KnowledgeBaseDocuments", "knowledge_base",
+                                    {"run_id": sfn.JsonPath.string_at(RUN_ID)}, ("documents", "location"),
+                                    protect=False))
+        self._protect(outputs)
+        return outputs
+
+    def _register(self, state_id: str, outputs: list[str]):
+        return self._lambda(state_id, "register_run_tables", {"run_id": sfn.JsonPath.string_at(RUN_ID),
+                                                              "outputs": outputs}, ("partitions",),
+                            result_path=sfn.JsonPath.DISCARD)
+
+    def _publish_latest(self):
+        """The publish point: replaces the published pointer (one conditional PUT)."""
+        return self._lambda("PublishLatest", "publish", {
+            "run_id": sfn.JsonPath.string_at(RUN_ID),
+            "execution_name": sfn.JsonPath.string_at(EXECUTION),
+            "summary": {
+                "rows_in": sfn.JsonPath.number_at("$.ingest.rows_in"),
+                "rows_quarantined": sfn.JsonPath.number_at("$.ingest.rows_quarantined"),
+                "engagement_r2": sfn.JsonPath.number_at("$.checks.training.engagement_r2"),
+                "churn_roc_auc": sfn.JsonPath.number_at("$.checks.training.churn_roc_auc"),
+                "cache_items": sfn.JsonPath.number_at("$.outputs.cache.items_written"),
+            },
+        }, ("previous_run_id", "pointer"), result_path="$.published")
+
+    # --- terminal paths -----------------------------------------------------------------------
+
+    def _release_lock(self, state_id: str, *, then: sfn.IChainable) -> sfn.Chain:
+        """Delete the lock if this execution holds it, then go on to `then`. A run that failed to
+        take the lock finds it held by another execution: the condition fails, nothing is
+        released, and the path still goes on to its notification."""
+        release = tasks.DynamoDeleteItem(
+            self, state_id, table=self.props.run_ledger,
+            key={"record_id": tasks.DynamoAttributeValue.from_string("lock")},
+            condition_expression="#execution = :execution",
+            expression_attribute_names={"#execution": "execution"},
+            expression_attribute_values={":execution": tasks.DynamoAttributeValue.from_string(execution_identity())},
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        release.add_retry(errors=TRANSIENT["dynamodb"], interval=cdk.Duration.seconds(2), max_attempts=3,
+                          backoff_rate=2)
+        release.add_catch(then, errors=["States.ALL"], result_path="$.lock_release_error")
+        return sfn.Chain.start(release).next(then)
+
+    def _notify_failure(self):
+        return tasks.SnsPublish(
+            self, "NotifyFailure", topic=self.props.topic, subject="Engagement pipeline FAILED",
+            message=sfn.TaskInput.from_object({
+                "status": "FAILED", "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
+                "error": sfn.JsonPath.string_at("$.error.Error"), "cause": sfn.JsonPath.string_at("$.error.Cause"),
+            }),
+            result_path=sfn.JsonPath.DISCARD,
+        ).next(sfn.Fail(self, "PipelineFailed", error="EngagementPipelineFailed",
+                        cause="A stage failed; the previous results stay published. See NotifyFailure."))
+
+    def _notify_gate_failed(self):
+        return tasks.SnsPublish(
+            self, "NotifyQualityGateFailed", topic=self.props.topic, subject="Engagement pipeline: quality gate failed",
             message=sfn.TaskInput.from_object({
                 "status": "QUALITY_GATE_FAILED", "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
                 "checks": sfn.JsonPath.object_at("$.checks.training.checks"),
@@ -102,47 +201,9 @@ class EngagementPipeline(Construct):
         ).next(sfn.Fail(self, "QualityGateFailed", error="QualityGateFailed",
                         cause="Model quality or fairness below thresholds; nothing was published."))
 
-        inference = self._ml_task("Inference", props.inference, {
-            "INFERENCE_DATA_URI": self._run_uri("processed", "runs/{}/inference/"),
-            "MODEL_REGISTRY_URI": f"s3://{props.buckets['models']}/models",
-            "MODEL_VERSION": sfn.JsonPath.string_at(RUN_ID),
-            "PREDICTIONS_URI": self._run_uri("predictions", "predictions/run_id={}/predictions.parquet"),
-            "INFERENCE_OUTPUT_URI": self._run_uri("processed", "runs/{}/inference_summary.json"),
-        })
-        outputs = sfn.Parallel(self, "BuildOutputs", result_path="$.outputs",
-                               result_selector={"cache.$": "$[2]", "knowledge_base.$": "$[3]"})
-        outputs.branch(self._athena("CreateQaTable", "qa_review", "engagement_qa"))
-        outputs.branch(self._athena("CreateResultsTable", "final_results", "engagement_analytics"))
-        outputs.branch(self._lambda("CacheLoad", "cache_load", {"run_id": sfn.JsonPath.string_at(RUN_ID)},
-                                    ("items_written",)))
-        outputs.branch(self._lambda("KnowledgeBaseDocuments", "knowledge_base",
-                                    {"run_id": sfn.JsonPath.string_at(RUN_ID)}, ("documents", "location")))
-        self._protect(outputs)
-
-        publish_states = [self._athena(state_id, statement, database) for state_id, statement, database in (
-            ("PublishResultsView", "publish_final_results", "engagement_analytics"),
-            ("PublishQaView", "publish_human_review", "engagement_qa"),
-            ("PublishPredictionsView", "publish_predictions", "engagement_predictions"),
-            ("CreateHighValueView", "view_high_value_customers", "engagement_analytics"),
-            ("CreateAtRiskView", "view_at_risk_customers", "engagement_analytics"),
-            ("CreateModelPerformanceView", "view_model_performance", "engagement_analytics"),
-        )]
-        publish = sfn.Chain.start(publish_states[0])
-        for state in publish_states[1:]:
-            publish = publish.next(state)
-        publish_latest = self._lambda("PublishLatest", "publish", {
-            "run_id": sfn.JsonPath.string_at(RUN_ID),
-            "execution_name": sfn.JsonPath.string_at("$$.Execution.Name"),
-            "summary": {
-                "rows_in": sfn.JsonPath.number_at("$.ingest.rows_in"),
-                "rows_quarantined": sfn.JsonPath.number_at("$.ingest.rows_quarantined"),
-                "engagement_r2": sfn.JsonPath.number_at("$.checks.training.engagement_r2"),
-                "churn_roc_auc": sfn.JsonPath.number_at("$.checks.training.churn_roc_auc"),
-                "cache_items": sfn.JsonPath.number_at("$.outputs.cache.items_written"),
-            },
-        }, ("previous_run_id",), result_path="$.published")
-        notify_success = tasks.SnsPublish(
-            self, "NotifySuccess", topic=props.topic, subject="Engagement pipeline succeeded",
+    def _notify_success(self):
+        return tasks.SnsPublish(
+            self, "NotifySuccess", topic=self.props.topic, subject="Engagement pipeline succeeded",
             message=sfn.TaskInput.from_object({
                 "status": "SUCCEEDED", "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
                 "run_id": sfn.JsonPath.string_at(RUN_ID),
@@ -155,73 +216,82 @@ class EngagementPipeline(Construct):
             result_path=sfn.JsonPath.DISCARD,
         )
 
-        for state in (pre_cleanup, ingest, *preparation_states, inference, *publish_states, publish_latest):
-            self._protect(state)
-        quality_gate = sfn.Choice(self, "QualityGate").when(
-            sfn.Condition.boolean_equals("$.checks.training.passed", True),
-            inference.next(outputs).next(publish).next(publish_latest).next(notify_success)
-            .next(sfn.Succeed(self, "Published")),
-        ).otherwise(gate_failed)
-        self.definition = (
-            sfn.Chain.start(pre_cleanup).next(ingest).next(preparation).next(checks).next(quality_gate)
-        )
-
-        self.log_group = logs.LogGroup(self, "Logs", encryption_key=props.encryption_key,
+    def _state_machine(self) -> sfn.StateMachine:
+        self.log_group = logs.LogGroup(self, "Logs", encryption_key=self.props.encryption_key,
                                        retention=logs.RetentionDays.ONE_YEAR, removal_policy=cdk.RemovalPolicy.RETAIN)
         acknowledge_wildcard_resources(
             self, "lambda:InvokeFunction on each stage function's versions and aliases (ARN:*), as CDK grants it.",
-            *(f"{function.function_arn}:*" for function in props.functions.values()),
+            *(f"{function.function_arn}:*" for function in self.props.functions.values()),
         )
-        acknowledge_wildcard_resources(
-            self, "Reads the training summary of the current run, whose key contains the run id.",
-            f"arn:{cdk.Aws.PARTITION}:s3:::{props.buckets['processed']}/runs/*",
-        )
-        self.state_machine = sfn.StateMachine(
+        return sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=None,
             definition_body=sfn.DefinitionBody.from_chainable(self.definition),
-            timeout=cdk.Duration.hours(2),
+            timeout=MACHINE_TIMEOUT,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-            comment="engagement-ml-pipeline: ingest, prepare, validate and train, gate, score, publish",
+            comment="engagement-ml-pipeline: claim, ingest, prepare, validate and train, gate, score, publish",
         )
 
-    # --- state builders ---------------------------------------------------------------------
+    # --- state builders -----------------------------------------------------------------------
 
     def _protect(self, state) -> None:
         state.add_catch(self._catch_to, result_path="$.error")
 
-    def _lambda(self, state_id: str, function: str, payload: dict, picks: tuple[str, ...],
-                result_path: str | None = None):
+    @staticmethod
+    def _chain(states: list) -> sfn.Chain:
+        chain = sfn.Chain.start(states[0])
+        for state in states[1:]:
+            chain = chain.next(state)
+        return chain
+
+    def _lambda(self, state_id: str, stage: str, payload: dict, picks: tuple[str, ...],
+                result_path: str | None = None, protect: bool = True):
         """lambda:invoke (the default integration), keeping only the named fields of the result."""
         task = tasks.LambdaInvoke(
-            self, state_id, lambda_function=self.props.functions[function],
+            self, state_id, lambda_function=self.props.functions[stage],
             payload=sfn.TaskInput.from_object(payload),
             result_selector={f"{name}.$": f"$.Payload.{name}" for name in picks},
             result_path=result_path, retry_on_service_exceptions=False,
         )
         task.add_retry(errors=TRANSIENT["lambda"], interval=cdk.Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        if protect:
+            self._protect(task)
         return task
 
-    def _athena(self, state_id: str, statement: str, database: str):
-        template = sql.load(statement)
-        static = {"processed_bucket": self.props.buckets["processed"], "results_bucket": self.props.buckets["results"],
-                  "qa_bucket": self.props.buckets["qa"], "run_id": "{}"}
-        text = " ".join(template.render(static).split())
+    def _athena(self, state_id: str, statement: str, database: str, protect: bool = True):
+        """athena:startQueryExecution.sync, written as the state itself: CDK's task adds S3 and Lake
+        Formation permissions on every resource ("*"); this one's are the run layout's. The client
+        request token makes a retry find the query that already ran instead of starting another."""
+        text = " ".join(sql.load(statement).render(sql_values(self.run.buckets, "{}")).split())
         runtime_args = [sfn.JsonPath.string_at(RUN_ID)] * text.count("{}")
-        task = tasks.AthenaStartQueryExecution(
-            self, state_id,
-            query_string=sfn.JsonPath.format(text, *runtime_args) if runtime_args else text,
-            query_execution_context=tasks.QueryExecutionContext(database_name=database),
-            work_group=self.props.workgroup_name,
-            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        task.add_retry(errors=TRANSIENT["athena"], interval=cdk.Duration.seconds(10), max_attempts=3, backoff_rate=2)
-        return task
+        query = {"QueryString.$": sfn.JsonPath.format(text, *runtime_args)} if runtime_args else {"QueryString": text}
+        state = sfn.CustomState(self, state_id, state_json={
+            "Type": "Task",
+            "Resource": f"arn:{cdk.Aws.PARTITION}:states:::athena:startQueryExecution.sync",
+            "Parameters": {
+                **query,
+                "ClientRequestToken.$": sfn.JsonPath.format(f"engagement-pipeline/{{}}/{state_id}",
+                                                            sfn.JsonPath.string_at(RUN_ID)),
+                "QueryExecutionContext": {"Database": database},
+                "WorkGroup": self.props.workgroup_name,
+            },
+            # The query's id (for finding it in Athena's history), not its whole description.
+            "ResultSelector": {"query_execution_id.$": "$.QueryExecution.QueryExecutionId"},
+            "ResultPath": "$.last_query",
+            "TimeoutSeconds": TIMEOUTS["athena"].to_seconds(),
+        })
+        state.add_retry(errors=TRANSIENT["athena"], interval=cdk.Duration.seconds(10), max_attempts=3, backoff_rate=2)
+        if protect:
+            self._protect(state)
+        return state
 
-    def _ml_task(self, state_id: str, ml: MlTask, environment: dict):
+    def _ml_task(self, state_id: str, ml: MlTask, timeout: cdk.Duration, places: dict, protect: bool = True):
+        """ecs:runTask.sync; the container's S3 locations are run-layout places (or a file in one)."""
+        environment = {name: self._uri(*((place,) if isinstance(place, str) else place))
+                       for name, place in places.items()}
+        environment["MODEL_VERSION"] = sfn.JsonPath.string_at(RUN_ID)
         task = tasks.EcsRunTask(
             self, state_id,
             cluster=self.props.cluster,
@@ -236,23 +306,28 @@ class EngagementPipeline(Construct):
                 environment=[tasks.TaskEnvironmentVariable(name=name, value=value)
                              for name, value in environment.items()],
             )],
+            task_timeout=sfn.Timeout.duration(timeout),
             result_path=sfn.JsonPath.DISCARD,
         )
         task.add_retry(errors=TRANSIENT["ecs"], interval=cdk.Duration.seconds(30), max_attempts=2, backoff_rate=2)
+        if protect:
+            self._protect(task)
         return task
 
-    def _read_json(self, state_id: str, bucket: str, key_pattern: str):
+    def _read_training_summary(self):
+        location = self.run.location("training_summary")
+        place = PLACES["training_summary"]
         read = tasks.CallAwsService(
-            self, state_id, service="s3", action="getObject",
-            parameters={"Bucket": self.props.buckets[bucket],
-                        "Key": sfn.JsonPath.format(key_pattern, sfn.JsonPath.string_at(RUN_ID))},
-            iam_resources=[f"arn:{cdk.Aws.PARTITION}:s3:::{self.props.buckets[bucket]}/runs/*"],
+            self, "ReadTrainingSummary", service="s3", action="getObject", iam_action="s3:GetObject",
+            parameters={"Bucket": location.bucket, "Key": sfn.JsonPath.format(location.key, sfn.JsonPath.string_at(RUN_ID))},
+            # The same statement the run layout gives the state machine for this place.
+            iam_resources=[f"{self.props.bucket_arns[place.bucket]}/{place.pattern}"],
             result_selector={"document.$": "States.StringToJson($.Body)"},
         )
         read.add_retry(errors=["S3.S3Exception", "S3.SdkClientException"], interval=cdk.Duration.seconds(5),
                        max_attempts=3, backoff_rate=2)
-        # Only what the gate, the notifications and the latest pointer need travels on.
-        return read.next(sfn.Pass(self, f"{state_id}Fields", parameters={
+        # Only what the gate, the notifications and the pointer need travels on.
+        return read.next(sfn.Pass(self, "ReadTrainingSummaryFields", parameters={
             "passed.$": "$.document.passed",
             "checks.$": "$.document.checks",
             "engagement_r2.$": "$.document.metrics.engagement.r2",
@@ -260,5 +335,11 @@ class EngagementPipeline(Construct):
             "model_version.$": "$.document.model_version",
         }))
 
-    def _run_uri(self, bucket: str, pattern: str) -> str:
-        return sfn.JsonPath.format(f"s3://{self.props.buckets[bucket]}/{pattern}", sfn.JsonPath.string_at(RUN_ID))
+    def _uri(self, place: str, file: str = "") -> str:
+        uri = self.run.uri(place).rstrip("/") if place == "models" else self.run.uri(place) + file
+        return sfn.JsonPath.format(uri, sfn.JsonPath.string_at(RUN_ID)) if "{}" in uri else uri
+
+
+def _view_state(view: str) -> str:
+    """engagement_analytics.final_results -> CreateFinalResultsView."""
+    return "Create" + "".join(part.capitalize() for part in view.split(".")[1].split("_")) + "View"

@@ -1,4 +1,5 @@
-"""cdk-nag wiring: the rule packs the app is held to, and written acknowledgments.
+"""Scanner wiring: the cdk-nag rule packs the app is held to, and written acknowledgments for
+cdk-nag and for checkov (which `make test` runs on the synthesized templates).
 
 cdk-nag 3 runs as a CDK policy-validation plugin: any finding that is not acknowledged makes
 `cdk synth` fail, so the app cannot be synthesized (or deployed) with an unexplained finding.
@@ -37,8 +38,15 @@ def acknowledge(scope: IConstruct, reason: str, *rule_ids: str) -> None:
         validations.acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
 
 
-def acknowledge_wildcard_actions(scope: IConstruct, reason: str, *actions: str) -> None:
-    acknowledge(scope, reason, *(f"AwsSolutions-IAM5[Action::{action}]" for action in actions))
+def acknowledge_checkov(scope: IConstruct, reason: str, *check_ids: str) -> None:
+    """Skip checkov checks on every CloudFormation resource at or under `scope`, with the reason
+    (template metadata `checkov.skip`, which checkov reads)."""
+    if not reason.strip():
+        raise ValueError(f"a checkov skip of {check_ids} needs a reason")
+    for resource in [node for node in scope.node.find_all() if isinstance(node, cdk.CfnResource)]:
+        skips = (resource.get_metadata("checkov") or {}).get("skip", [])
+        skips += [{"id": check_id, "comment": reason} for check_id in check_ids]
+        resource.add_metadata("checkov", {"skip": skips})
 
 
 def acknowledge_wildcard_resources(scope: IConstruct, reason: str, *resource_arns: str) -> None:

@@ -8,7 +8,11 @@ from constructs.nag import acknowledge
 
 
 class PredictionCache(Construct):
-    """DynamoDB table keyed by customer_id: on-demand, CMK-encrypted, PITR, expiring items."""
+    """DynamoDB table keyed by customer_id and run_id: on-demand, CMK-encrypted, PITR, expiring items.
+
+    Each run stages its own items; readers ask for the published run's (the publish pointer
+    names it), so loading a run never changes what `/predict` answers.
+    """
 
     def __init__(
         self,
@@ -25,6 +29,7 @@ class PredictionCache(Construct):
             self,
             "Table",
             partition_key=dynamodb.Attribute(name="customer_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="run_id", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=encryption_key,

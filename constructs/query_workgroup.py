@@ -16,6 +16,7 @@ class QueryWorkgroup(Construct):
         construct_id: str,
         *,
         results_bucket: s3.IBucket,
+        results_prefix: str,
         encryption_key: kms.IKey,
         bytes_scanned_cutoff_per_query: int,
     ) -> None:
@@ -36,7 +37,7 @@ class QueryWorkgroup(Construct):
                     selected_engine_version="Athena engine version 3"
                 ),
                 result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
-                    output_location=f"s3://{results_bucket.bucket_name}/query-results/",
+                    output_location=f"s3://{results_bucket.bucket_name}/{results_prefix}",
                     encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
                         encryption_option="SSE_KMS", kms_key=encryption_key.key_arn
                     ),

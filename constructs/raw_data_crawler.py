@@ -45,7 +45,9 @@ class RawDataCrawler(Construct):
                 resources=[bucket.bucket_arn],
                 conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
             ),
-            iam.PolicyStatement(actions=["kms:Decrypt"], resources=[encryption_key.key_arn]),
+            # Decrypt the raw objects; encrypt what it writes (its logs, the catalog when it is encrypted).
+            iam.PolicyStatement(actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                                resources=[encryption_key.key_arn]),
             iam.PolicyStatement(
                 actions=[
                     "glue:GetDatabase",

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -193,7 +194,7 @@ def deploy(assembly: Path) -> int:
 def up(assembly: Path) -> int:
     cloud = _start(assembly, SERVING)
     raw = next(v for k, v in cloud.deployment.exports.items() if k.endswith("-RawBucketName"))
-    SERVER.write_text(json.dumps({"pid": os.getpid(), "endpoint": cloud.endpoint,
+    SERVER.write_text(json.dumps({"pid": os.getpid(), "process": _process(os.getpid()), "endpoint": cloud.endpoint,
                                   "state_machine_arn": cloud.deployment.state_machine_arn, "raw_bucket": raw}))
     print(f"local cloud serving at {cloud.endpoint} (Ctrl-C or `python -m localcloud down` to stop)")
     print(f"  aws --endpoint-url {cloud.endpoint} s3 cp customers.csv s3://{raw}/customers/customers.csv")
@@ -216,13 +217,21 @@ def down() -> int:
     if not SERVER.is_file():
         print("no local cloud is serving")
         return 0
-    pid = json.loads(SERVER.read_text())["pid"]
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
+    server = json.loads(SERVER.read_text())
+    pid = server["pid"]
+    if _process(pid) != server.get("process"):  # gone, or its pid now belongs to another process
         SERVER.unlink(missing_ok=True)
+        print(f"no local cloud is serving (pid {pid} is not the one `up` started; removed the stale {SERVER})")
+        return 0
+    os.kill(pid, signal.SIGTERM)
     print(f"stopped local cloud (pid {pid})")
     return 0
+
+
+def _process(pid: int) -> str | None:
+    """A process's start time and command line, which a reused pid does not share."""
+    result = subprocess.run(["ps", "-o", "lstart=,command=", "-p", str(pid)], capture_output=True, text=True)
+    return result.stdout.strip() or None
 
 
 def main(argv: list[str] | None = None) -> int:

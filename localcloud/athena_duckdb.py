@@ -9,8 +9,15 @@ dropped. Statements are parsed as Trino with sqlglot and transpiled to DuckDB; D
 catalog: CTAS `WITH (external_location, partitioned_by)` writes Parquet under the location
 (Hive-style partition folders) and registers an external table, CREATE VIEW registers a view
 (`ViewOriginalText` holds the Trino text, `ViewExpandedText` the DuckDB text), DROP removes the
-entry. S3 locations map to local folders through an object store, so the same code serves tests
-(plain folders) and the local cloud (folders mirrored from its S3).
+entry. Partitions follow the table: projected (`projection.enabled`) partitions are the `run_id=`
+folders at the location; otherwise the table has the partitions registered in the catalog, each
+with its own location. JSON tables (one object per line) read their declared columns.
+
+The engine takes only what Athena would: one statement per call; views in the catalog must be a
+single query; no table functions (Athena has none that read files). DuckDB itself may touch
+files only under the store's root, so nothing a statement or a catalog entry says can read or
+write elsewhere. S3 locations map to local folders through an object store, so the same code
+serves tests (plain folders) and the local cloud (folders mirrored from its S3).
 """
 
 import zlib
@@ -34,6 +41,8 @@ class AthenaSqlError(Exception):
 
 
 class ObjectStore(Protocol):
+    root: Path  # every folder the store hands out is under it
+
     def folder(self, uri: str) -> Path:
         """A local folder holding the objects under the s3:// prefix (fetched for reading)."""
 
@@ -50,7 +59,7 @@ class FolderStore:
     def folder(self, uri: str) -> Path:
         if not uri.startswith("s3://"):
             raise AthenaSqlError(f"not an S3 location: {uri}")
-        path = self.root / uri[len("s3://"):]
+        path = inside(self.root, uri[len("s3://"):])
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -72,6 +81,13 @@ class GlueCatalog:
                 for page in self.glue.get_paginator("get_tables").paginate(DatabaseName=database)
                 for table in page["TableList"]]
 
+    def partitions(self, database: str, table: str) -> list[tuple[tuple[str, ...], str]]:
+        """(values, location) of each registered partition."""
+        return sorted((tuple(p["Values"]), p["StorageDescriptor"]["Location"])
+                      for page in self.glue.get_paginator("get_partitions").paginate(DatabaseName=database,
+                                                                                     TableName=table)
+                      for p in page["Partitions"])
+
     def put(self, database: str, table_input: dict) -> None:
         try:
             self.glue.create_table(DatabaseName=database, TableInput=table_input)
@@ -92,6 +108,12 @@ class AthenaOnDuckDB:
         self.con = duckdb.connect(str(database) if database else ":memory:")
         self.con.create_function("crc32", _crc32, ["BLOB"], "BIGINT", side_effects=False)
         self.con.execute("SET TimeZone = 'UTC'")
+        # Files only under the store's root (the S3 mirror), as Athena reaches only S3.
+        root = store.root.resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        self.con.execute(f"SET temp_directory = '{root / '.duckdb-tmp'}'")
+        self.con.execute(f"SET allowed_directories = ['{root}']")
+        self.con.execute("SET enable_external_access = false")
 
     def close(self) -> None:
         self.con.close()
@@ -102,11 +124,10 @@ class AthenaOnDuckDB:
         return [d[0] for d in self.con.execute(tree.sql(dialect="duckdb")).description]
 
     def execute(self, statement: str) -> list[tuple]:
-        try:
-            tree = sqlglot.parse_one(statement, read="trino")
-        except sqlglot.errors.ParseError as error:
-            raise AthenaSqlError(f"cannot parse as Trino SQL: {error}") from error
+        tree = _one_statement(statement, dialect="trino", what="the statement")
         ddl = isinstance(tree, (exp.Create, exp.Drop))
+        if not ddl and not isinstance(tree, (exp.Query, exp.Describe)):
+            raise AthenaSqlError(f"unsupported statement here: {statement.strip().splitlines()[0][:80]}")
         if self.catalog is None and ddl:
             raise AthenaSqlError("no catalog: this session answers queries only (start a run for DDL)")
         try:
@@ -140,6 +161,10 @@ class AthenaOnDuckDB:
             else:
                 self._sync_external(name, entry)
         pending = [(n, e) for n, e in views if self._synced.get(n) != ("view", e["ViewExpandedText"])]
+        for name, entry in pending:  # catalog entries come from anyone who can call Glue
+            tree = _one_statement(entry["ViewExpandedText"], dialect="duckdb", what=f"catalog view {name}")
+            if not isinstance(tree, exp.Query):
+                raise AthenaSqlError(f"catalog view {name} is not a single query")
         while pending:  # a view may read another view: create each once what it reads exists
             failed = []
             for name, entry in pending:
@@ -154,25 +179,50 @@ class AthenaOnDuckDB:
 
     def _sync_external(self, name: str, entry: dict) -> None:
         storage = entry["StorageDescriptor"]
+        serde = storage.get("SerdeInfo", {}).get("SerializationLibrary", "").lower()
+        kind = "csv" if "csv" in serde else "json" if "json" in serde else "parquet"
+        keys = entry.get("PartitionKeys") or []
+        if keys and entry.get("Parameters", {}).get("projection.enabled") != "true":
+            partitions = self.catalog.partitions(*name.split("."))
+            source = ("registered", tuple(partitions), tuple(self.store.folder(loc).stat().st_mtime_ns
+                                                             for _, loc in partitions))
+            if self._synced.get(name) != source:
+                self._view_over_partitions(name, storage["Columns"], keys, partitions)
+                self._synced[name] = source
+            return
         folder = self.store.folder(storage["Location"])
-        partitioned = bool(entry.get("PartitionKeys"))
-        csv = "csv" in storage.get("SerdeInfo", {}).get("SerializationLibrary", "").lower()
-        pattern = "*.csv" if csv else _parquet_files(partitioned)
-        has_files = any(folder.glob(pattern))
-        source = (storage["Location"], partitioned, csv, has_files)
+        pattern = {"csv": "*.csv", "json": "*", "parquet": _parquet_files(bool(keys))}[kind]
+        has_files = any(path.is_file() for path in folder.glob(pattern))
+        source = (storage["Location"], bool(keys), kind, has_files)
         if self._synced.get(name) == source:
             return  # the view globs its folder at query time: new files need no new view
         if not has_files:
-            columns = storage.get("Columns", []) + entry.get("PartitionKeys", [])
-            typed = ", ".join(f"CAST(NULL AS {HIVE_TO_DUCKDB.get(c['Type'], 'VARCHAR')}) AS {c['Name']}"
-                              for c in columns)
-            self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {typed} WHERE false")
-        elif csv:
+            self.con.execute(f"CREATE OR REPLACE VIEW {name} AS {_empty(storage['Columns'] + keys)}")
+        elif kind == "csv":
             self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM "
                              f"read_csv('{folder}/{pattern}', header = true, all_varchar = true)")
+        elif kind == "json":
+            columns = ", ".join(f"'{c['Name']}': '{_duckdb_type(c['Type'])}'" for c in storage["Columns"])
+            self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_json('{folder}/{pattern}', "
+                             f"format = 'newline_delimited', columns = {{{columns}}})")
         else:
-            self._view_over(name, folder, partitioned=partitioned)
+            self._view_over(name, folder, partitioned=bool(keys))
         self._synced[name] = source
+
+    def _view_over_partitions(self, name: str, columns: list[dict], keys: list[dict], partitions) -> None:
+        """A registered partition's files hold the declared columns they have (others read as
+        NULL, as Athena reads Parquet by name); the partition's values come from the catalog."""
+        parts = []
+        for values, location in partitions:
+            files = f"{self.store.folder(location)}/*.parquet"
+            present = {row[0] for row in self.con.execute(f"DESCRIBE SELECT * FROM read_parquet('{files}')").fetchall()}
+            selected = [c["Name"] if c["Name"] in present else f"CAST(NULL AS {_duckdb_type(c['Type'])}) AS {c['Name']}"
+                        for c in columns]
+            selected += [f"CAST('{value}' AS {_duckdb_type(key['Type'])}) AS {key['Name']}"
+                         for key, value in zip(keys, values)]
+            parts.append(f"SELECT {', '.join(selected)} FROM read_parquet('{files}')")
+        body = " UNION ALL ".join(parts) if parts else _empty(columns + keys)
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
 
     def _view_over(self, name: str, folder: Path, *, partitioned: bool) -> None:
         # Partition values stay text, as the catalog declares them (a run named 20261122 is no number).
@@ -249,6 +299,38 @@ class AthenaOnDuckDB:
     def _describe(self, query: str) -> list[dict]:
         return [{"Name": column, "Type": _hive_type(kind)}
                 for column, kind, *_ in self.con.execute(f"DESCRIBE {query}").fetchall()]
+
+
+def _empty(columns: list[dict]) -> str:
+    typed = ", ".join(f"CAST(NULL AS {_duckdb_type(c['Type'])}) AS {c['Name']}" for c in columns)
+    return f"SELECT {typed} WHERE false"
+
+
+def _duckdb_type(hive_type: str) -> str:
+    return HIVE_TO_DUCKDB.get(hive_type, "VARCHAR")
+
+
+def _one_statement(text: str, *, dialect: str, what: str) -> exp.Expression:
+    """One parsed statement, with no table functions (Athena has none that read files)."""
+    try:
+        trees = [tree for tree in sqlglot.parse(text, read=dialect) if tree is not None]
+    except sqlglot.errors.ParseError as error:
+        raise AthenaSqlError(f"cannot parse {what} as {dialect.capitalize()} SQL: {error}") from error
+    if len(trees) != 1:
+        raise AthenaSqlError(f"{what} holds {len(trees)} statements; one at a time")
+    functions = [table.this.sql() for table in trees[0].find_all(exp.Table)
+                 if table.this is not None and not isinstance(table.this, exp.Identifier)]
+    if functions:
+        raise AthenaSqlError(f"{what} calls table functions ({', '.join(functions)[:120]}); read tables instead")
+    return trees[0]
+
+
+def inside(root: Path, relative: str) -> Path:
+    """root/relative, refusing any path that resolves outside root (a key with `..`)."""
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise AthenaSqlError(f"{relative!r} leads outside {root}; refusing to mirror it")
+    return path
 
 
 def _parquet_files(partitioned: bool) -> str:

@@ -21,7 +21,7 @@ import boto3
 
 from localcloud import executors
 from localcloud.assembly import AssemblyError, StackArtifact, read_stacks
-from localcloud.athena_duckdb import AthenaOnDuckDB, GlueCatalog
+from localcloud.athena_duckdb import AthenaOnDuckDB, GlueCatalog, inside
 from localcloud.definition import load_definition, state_machines, unsupported
 
 ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's default account
@@ -36,12 +36,14 @@ class DeployError(AssemblyError):
 
 CREATED = ("AWS::S3::Bucket", "AWS::Glue::Database", "AWS::Glue::Table", "AWS::DynamoDB::Table", "AWS::SNS::Topic",
            "AWS::Lambda::Function", "AWS::ECS::TaskDefinition", "AWS::StepFunctions::StateMachine")
-# Access control, encryption, networking, monitoring, schedules and the crawler act around the
-# pipeline, not in it; the tokenization secret is replaced by a local key file.
+# Access control, encryption, networking (and the deploy-time prefix-list lookups it uses),
+# monitoring, schedules and the crawler act around the pipeline, not in it; the tokenization
+# secret is replaced by a local key file.
 NOT_NEEDED = ("AWS::IAM::", "AWS::KMS::", "AWS::EC2::", "AWS::Logs::", "AWS::CloudWatch::", "AWS::Events::",
               "AWS::CDK::Metadata", "AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy", "AWS::Glue::Crawler",
-              "AWS::Glue::SecurityConfiguration", "AWS::Athena::WorkGroup", "AWS::ECS::Cluster",
-              "AWS::Lambda::LayerVersion", "AWS::SecretsManager::Secret", "Custom::VpcRestrictDefaultSG")
+              "AWS::Glue::SecurityConfiguration", "AWS::Glue::DataCatalogEncryptionSettings",
+              "AWS::Athena::WorkGroup", "AWS::ECS::Cluster", "AWS::Lambda::LayerVersion",
+              "AWS::SecretsManager::Secret", "Custom::VpcRestrictDefaultSG", "Custom::AWS")
 
 
 def unsupported_resources(stacks: list[StackArtifact]) -> list[str]:
@@ -54,8 +56,8 @@ class MotoS3Store:
     """Athena-on-DuckDB's object store: folders mirrored from and published to the local S3.
     Mirroring goes by ETag, so the catalog sync before every statement moves only what changed."""
 
-    def __init__(self, s3, cache: Path) -> None:
-        self.s3, self.cache = s3, cache
+    def __init__(self, s3, root: Path) -> None:
+        self.s3, self.root = s3, root
         self._etags: dict[Path, str] = {}  # local file -> ETag of the object it holds
 
     def _split(self, uri: str) -> tuple[str, str]:
@@ -64,12 +66,12 @@ class MotoS3Store:
 
     def folder(self, uri: str) -> Path:
         bucket, prefix = self._split(uri)
-        local = self.cache / bucket / prefix
+        local = inside(self.root, f"{bucket}/{prefix}")
         local.mkdir(parents=True, exist_ok=True)
         listed = set()
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                target = local / item["Key"][len(prefix):]
+                target = inside(self.root, f"{bucket}/{item['Key']}")
                 listed.add(target)
                 if self._etags.get(target) != item["ETag"] or not target.is_file():
                     target.parent.mkdir(parents=True, exist_ok=True)
@@ -255,6 +257,7 @@ class LocalCloud:
                     command=container["Command"],
                     environment={e["Name"]: str(deployment.resolve(stack.name, e["Value"]))
                                  for e in container.get("Environment", [])} | {"MPLCONFIGDIR": str(self.state_dir / "mpl")},
+                    memory_mb=int(props.get("Memory") or container.get("Memory") or 512),
                 )
 
     def _register_function(self, deployment, stack, logical_id, resource) -> None:
@@ -268,7 +271,8 @@ class LocalCloud:
         environment.pop("TOKENIZATION_SECRET_ARN", None)
         environment["TOKENIZATION_KEY_FILE"] = str((self.state_dir / "tokenization.key").resolve())
         function = executors.LocalFunction(name=logical_id, handler=props["Handler"],
-                                           code_dir=(deployment.assembly / asset).resolve(), environment=environment)
+                                           code_dir=(deployment.assembly / asset).resolve(), environment=environment,
+                                           memory_mb=int(props.get("MemorySize", 128)), timeout_s=int(props.get("Timeout", 3)))
         executors.REGISTRY.functions[deployment.values[(stack.name, logical_id)]["Arn"]] = function
         executors.REGISTRY.functions[logical_id] = function
 
@@ -302,11 +306,7 @@ class LocalCloud:
     def run(self, name: str | None = None, source_key: str = "customers/customers.csv",
             on_event: Callable[[dict], None] | None = None, on_poll: Callable[[], None] | None = None,
             timeout_s: float = 3600) -> dict:
-        key_file = self.state_dir / "tokenization.key"
-        if not key_file.exists():
-            key_file.parent.mkdir(parents=True, exist_ok=True)
-            key_file.write_bytes(secrets.token_bytes(32))
-            key_file.chmod(0o600)
+        _create_private(self.state_dir / "tokenization.key", secrets.token_bytes(32))
         sfn = self.client("stepfunctions")
         name = name or time.strftime("local-%Y%m%d-%H%M%S")
         arn = sfn.start_execution(stateMachineArn=self.deployment.state_machine_arn, name=name,
@@ -339,6 +339,17 @@ def _without_escaped_quotes(value):
     if isinstance(value, str) and value.startswith("States.Format("):
         return value.replace("\\'", executors.QUOTE)
     return value
+
+
+def _create_private(path: Path, content: bytes) -> None:
+    """Write a secret readable by its owner only, from the first byte (no chmod after the fact)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(content)
 
 
 def _free_port() -> int:

@@ -52,6 +52,7 @@ LOCAL_INTEGRATIONS = {
     "ecs:runTask.sync": "the container command, in a subprocess",
     "athena:startQueryExecution.sync": "DuckDB, following the Glue catalog",
     "sns:publish": "moto",
+    "dynamodb:deleteItem": "moto",
     "aws-sdk:s3:getObject": "moto (the body read as text)",
 }
 

@@ -13,7 +13,7 @@ from localcloud.definition import walk
 
 KINDS = {
     "lambda:invoke": "Lambda", "athena:startQueryExecution.sync": "Athena (wait)", "ecs:runTask.sync": "ECS Fargate (wait)",
-    "sns:publish": "SNS", "aws-sdk:s3:getObject": "S3 GetObject",
+    "sns:publish": "SNS", "aws-sdk:s3:getObject": "S3 GetObject", "dynamodb:deleteItem": "DynamoDB DeleteItem",
 }
 
 
@@ -23,7 +23,9 @@ def render(definition: dict) -> str:
         "",
         "Generated from the synthesized state machine (`make docs`); do not edit by hand.",
         "Solid arrows are the happy path; dotted arrows are error routes (every stage outside a",
-        "Parallel, and each Parallel as a whole, is caught and routed to `NotifyFailure`).",
+        "Parallel, and each Parallel as a whole, is caught and routed to `ReleaseRunLockOnFailure`).",
+        "Readers see a run only once `PublishLatest` replaces the published pointer; every path to",
+        "an end releases the run lock.",
         "",
         "```mermaid",
         "flowchart TD",
@@ -72,12 +74,12 @@ def _integration(state: dict) -> str:
 
 
 def _statement(state: dict) -> str:
-    """Which sql/ file the query came from (matched on its first words)."""
+    """Which sql/ file the query came from: its text, with each placeholder matching anything."""
     query = state["Parameters"].get("QueryString.$") or state["Parameters"].get("QueryString", "")
     query = re.sub(r"^States\.Format\('", "", query).replace("\\'", "'")
     for name in sql.names():
-        head = " ".join(sql.load(name).sql.split())[:60].replace("{run_id}", "{}")
-        if query.startswith(head):
+        pattern = ".*?".join(re.escape(part) for part in sql.PLACEHOLDER.split(" ".join(sql.load(name).sql.split()))[::2])
+        if re.fullmatch(pattern + r"(', .*\))?", query, flags=re.DOTALL):
             return name
     return "?"
 

@@ -98,14 +98,7 @@ class Progress:
             "rows_quarantined": ingest.get("rows_quarantined"),
             "rows_scored": output.get("outputs", {}).get("cache", {}).get("items_written"),
             "metrics": {"engagement_r2": training.get("engagement_r2"), "churn_roc_auc": training.get("churn_roc_auc")},
-            "outputs": {
-                "tables": ["engagement_analytics.final_results", "engagement_analytics.high_value_customers",
-                           "engagement_analytics.at_risk_customers", "engagement_analytics.model_performance",
-                           "engagement_qa.human_review", "engagement_predictions.predictions"],
-                "latest_pointer": f"s3://{buckets.get('Results')}/latest.json",
-                "knowledge_base": f"s3://{buckets.get('KnowledgeBase')}/latest/",
-                "models": f"s3://{buckets.get('Models')}/models/",
-            },
+            "published": _published(cloud, output.get("published", {}).get("pointer")),
             "buckets": buckets,
         }
 
@@ -125,7 +118,20 @@ class Progress:
         print(f"\n  rows in {summary['rows_in']:,}, accepted {summary['rows_accepted']:,}, quarantined "
               f"{summary['rows_quarantined']:,}; scored and cached {summary['rows_scored']:,}")
         print(f"  engagement R² {summary['metrics']['engagement_r2']}, churn ROC-AUC {summary['metrics']['churn_roc_auc']}")
-        print("\n  results: " + ", ".join(summary["outputs"]["tables"]))
-        print(f"  latest pointer {summary['outputs']['latest_pointer']}; models {summary['outputs']['models']}")
+        published = summary["published"]
+        print(f"\n  published run {published['run_id']} (previous: {published['previous_run_id']}), "
+              f"pointer {published['pointer']}")
+        print("  views: " + ", ".join(published["views"]))
+        print(f"  predictions {published['predictions']}; knowledge base {published['knowledge_base']}")
         print('\n  query them:  .venv/bin/python -m localcloud sql "SELECT segment_name, count(*) AS customers, '
               'avg(churn_probability) AS churn FROM engagement_analytics.final_results GROUP BY 1 ORDER BY 2 DESC"')
+
+
+def _published(cloud, pointer_uri: str | None) -> dict | None:
+    """What the run published, as its pointer says (the pointer is the publish point)."""
+    if not pointer_uri:
+        return None
+    bucket, key = pointer_uri.removeprefix("s3://").split("/", 1)
+    pointer = json.loads(cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    return {"pointer": pointer_uri, **{k: pointer.get(k) for k in ("run_id", "previous_run_id", "views", "predictions",
+                                                                   "knowledge_base")}}

@@ -1,8 +1,9 @@
 """The Athena (Trino) statements the state machine runs: one copy, loaded by name.
 
-Statements name their parameters `{run_id}`, `{processed_bucket}`, …; the CDK app fills bucket
-names at synth time and the run id at run time (States.Format), the local cloud fills all of
-them before transpiling to DuckDB.
+Statements name their parameters `{run_id}`, a run-layout place (`{training_data}`: its s3://
+URI) or a run table (`{training_data_table}`), as `engagement.layout.sql_values` defines them; the
+CDK app fills bucket names at synth time and the run id at run time (States.Format), the local
+cloud and the tests fill all of them before transpiling to DuckDB.
 """
 
 import re

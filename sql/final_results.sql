@@ -1,11 +1,11 @@
 -- Results: every customer with every model output and the derived tiers. No PII: tokens stay
--- in bronze; age appears only as a band; gender is kept for fairness monitoring.
-CREATE TABLE engagement_analytics.final_results_{run_id}
+-- in bronze; age appears only as a band; gender is kept for fairness monitoring. The run's folder
+-- becomes the run's partition of engagement_analytics.final_results_by_run (RegisterRunTables).
+CREATE TABLE {final_results_table}
 WITH (
     format = 'PARQUET',
     write_compression = 'SNAPPY',
-    external_location = 's3://{results_bucket}/final_results/run_id={run_id}/',
-    partitioned_by = ARRAY['account_type']
+    external_location = '{final_results}'
 ) AS
 SELECT
     p.customer_id,
@@ -64,8 +64,8 @@ SELECT
     p.churn_reason_3_feature, p.churn_reason_3_contribution,
     p.model_version,
     p.scored_at,
-    '{run_id}' AS run_id,
-    b.account_type
+    b.account_type,
+    '{run_id}' AS run_id
 FROM engagement_predictions.predictions_by_run AS p
 JOIN engagement_raw.customers_bronze AS b
     ON b.customer_id = p.customer_id AND b.run_id = '{run_id}'

@@ -1,9 +1,9 @@
 -- DataPreparation: the 20% test split (never used to fit or tune a model).
-CREATE TABLE engagement_raw.test_{run_id}
+CREATE TABLE {test_data_table}
 WITH (
     format = 'PARQUET',
     write_compression = 'SNAPPY',
-    external_location = 's3://{processed_bucket}/runs/{run_id}/test/'
+    external_location = '{test_data}'
 ) AS
 SELECT *
 FROM engagement_raw.customers_bronze

@@ -1,10 +1,10 @@
 -- DataPreparation: the 80% training split of this run's bronze customers, by a stable hash of
 -- customer_id (the same customer lands in the same split in every run).
-CREATE TABLE engagement_raw.training_{run_id}
+CREATE TABLE {training_data_table}
 WITH (
     format = 'PARQUET',
     write_compression = 'SNAPPY',
-    external_location = 's3://{processed_bucket}/runs/{run_id}/training/'
+    external_location = '{training_data}'
 ) AS
 SELECT *
 FROM engagement_raw.customers_bronze

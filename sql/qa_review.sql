@@ -1,11 +1,11 @@
 -- QA table: about 400 predictions for people to review, each with the reason it was picked:
 -- the 100 highest and 100 lowest predictions, the 100 largest errors on the test split (rows
 -- no model saw in training), and 100 picked at random (a stable hash) as a baseline.
-CREATE TABLE engagement_qa.human_review_{run_id}
+CREATE TABLE {human_review_table}
 WITH (
     format = 'PARQUET',
     write_compression = 'SNAPPY',
-    external_location = 's3://{qa_bucket}/human_review/run_id={run_id}/'
+    external_location = '{human_review}'
 ) AS
 WITH scored AS (
     SELECT

@@ -9,8 +9,7 @@ predictably (`{"Fn::ImportValue": "EngagementData-ProcessedBucketArn"}/runs/*`).
 from dataclasses import dataclass
 
 import aws_cdk as cdk
-
-BUCKETS = ("raw", "processed", "models", "predictions", "results", "qa", "knowledge_base", "athena_results")
+from engagement.layout import BUCKETS
 
 
 @dataclass(frozen=True)
@@ -21,15 +20,28 @@ class DataRefs:
     cache_table_name: str
     cache_table_arn: str
     cache_ttl_attribute: str
+    ledger_table_name: str
+    ledger_table_arn: str
     tokenization_secret_arn: str
     workgroup_name: str
 
 
-def export_data(stack: cdk.Stack, values: dict[str, str]) -> str:
-    """One CfnOutput per value, exported as <stack name>-<Name>; returns the export prefix."""
+# Export name (after "<stack>-") of each DataRefs field that is not per bucket.
+SHARED = {"key_arn": "DataKeyArn", "cache_table_name": "CacheTableName", "cache_table_arn": "CacheTableArn",
+          "ledger_table_name": "LedgerTableName", "ledger_table_arn": "LedgerTableArn",
+          "tokenization_secret_arn": "TokenizationSecretArn", "workgroup_name": "WorkgroupName"}
+
+
+def export_data(stack: cdk.Stack, buckets: dict, shared: dict[str, str]) -> None:
+    """One CfnOutput per value, exported as <stack name>-<Name>: bucket names and ARNs, and the
+    `shared` values by DataRefs field."""
+    values = {}
+    for name in BUCKETS:
+        values[f"{_pascal(name)}BucketName"] = buckets[name].bucket_name
+        values[f"{_pascal(name)}BucketArn"] = buckets[name].bucket_arn
+    values.update({SHARED[field]: value for field, value in shared.items()})
     for name, value in values.items():
         cdk.CfnOutput(stack, f"Export{name}", value=value, export_name=f"{stack.stack_name}-{name}")
-    return stack.stack_name
 
 
 def import_data(producer: cdk.Stack, cache_ttl_attribute: str) -> DataRefs:
@@ -41,24 +53,10 @@ def import_data(producer: cdk.Stack, cache_ttl_attribute: str) -> DataRefs:
     return DataRefs(
         bucket_names={b: value(f"{_pascal(b)}BucketName") for b in BUCKETS},
         bucket_arns={b: value(f"{_pascal(b)}BucketArn") for b in BUCKETS},
-        key_arn=value("DataKeyArn"),
-        cache_table_name=value("CacheTableName"),
-        cache_table_arn=value("CacheTableArn"),
         cache_ttl_attribute=cache_ttl_attribute,
-        tokenization_secret_arn=value("TokenizationSecretArn"),
-        workgroup_name=value("WorkgroupName"),
+        **{field: value(name) for field, name in SHARED.items()},
     )
 
 
 def _pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
-
-
-def export_names(buckets: dict, key_arn: str, table, secret_arn: str, workgroup_name: str) -> dict[str, str]:
-    values = {}
-    for name, bucket in buckets.items():
-        values[f"{_pascal(name)}BucketName"] = bucket.bucket_name
-        values[f"{_pascal(name)}BucketArn"] = bucket.bucket_arn
-    values.update({"DataKeyArn": key_arn, "CacheTableName": table.table_name, "CacheTableArn": table.table_arn,
-                   "TokenizationSecretArn": secret_arn, "WorkgroupName": workgroup_name})
-    return values

@@ -1,34 +1,31 @@
-"""Stateful storage: encryption key, data lake buckets, catalog, query workgroup, prediction cache."""
+"""Stateful storage: encryption key, data lake buckets, catalog, query workgroup, prediction cache,
+run ledger."""
 
 import aws_cdk as cdk
 from constructs import Construct
 from constructs.catalog import Catalog
-from constructs.catalog_table import CatalogTable, CatalogTableProps, TableFormat
+from constructs.catalog_table import CatalogTable, CatalogTableProps, RunPartitions, TableFormat
 from constructs.data_lake import DataLake
 from constructs.encryption_key import EncryptionKey
 from constructs.prediction_cache import PredictionCache
 from constructs.query_workgroup import QueryWorkgroup
 from constructs.raw_data_crawler import RawDataCrawler
+from constructs.run_ledger import RunLedger
 from constructs.tokenization_key import TokenizationKey
 from engagement.catalog import RUN_PARTITION, TABLES
-from stacks.data_exports import export_data, export_names
+from engagement.layout import BUCKETS, PLACES, RAW_TABLE
+from stacks.data_exports import export_data
 
 DATABASE_NAMES = ("engagement_raw", "engagement_predictions", "engagement_qa", "engagement_analytics")
-RAW_DATA_PREFIX = "customers/"
 CACHE_TTL_ATTRIBUTE = "expires_at"
 
 
 class DataStack(cdk.Stack):
     """Everything that holds data. Termination-protected; every stateful resource is retained."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        athena_bytes_scanned_cutoff: int,
-        **kwargs,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, athena_bytes_scanned_cutoff: int,
+                 encrypt_glue_catalog: bool, upload_retention_days: int, quarantine_retention_days: int,
+                 **kwargs) -> None:
         super().__init__(scope, construct_id, termination_protection=True, **kwargs)
 
         # CloudWatch Logs encrypts the platform's log groups (Glue crawler, Lambdas, tasks, state
@@ -36,44 +33,30 @@ class DataStack(cdk.Stack):
         self.key = EncryptionKey(
             self,
             "DataKey",
-            description="Customer engagement platform: data and logs at rest (S3, DynamoDB, Athena, Logs)",
+            description="Customer engagement platform: data and logs at rest (S3, DynamoDB, Athena, Glue, Logs)",
             log_groups="*",
         ).key
-        self.lake = DataLake(self, "DataLake", encryption_key=self.key)
-        self.catalog = Catalog(self, "Catalog", database_names=DATABASE_NAMES)
-        # Tables and columns come from runtime/engagement/catalog.py (and so from the contract).
-        buckets = {"raw": self.lake.raw, "processed": self.lake.processed, "predictions": self.lake.predictions}
-        self.tables = {}
-        for spec in TABLES:
-            table = CatalogTable(
-                self,
-                "".join(part.capitalize() for part in spec.name.split("_")) + "Table",
-                props=CatalogTableProps(
-                    database_name=spec.database,
-                    table_name=spec.name,
-                    description=spec.description,
-                    columns=spec.columns,
-                    bucket=buckets[spec.bucket],
-                    prefix=spec.prefix,
-                    table_format=TableFormat(spec.format),
-                    run_partition=RUN_PARTITION if spec.run_partitioned else None,
-                ),
-            )
-            table.node.add_dependency(self.catalog.databases[spec.database])
-            self.tables[spec.qualified_name] = table
+        self.lake = DataLake(self, "DataLake", encryption_key=self.key, personal_data={
+            PLACES["source"].root: cdk.Duration.days(upload_retention_days),
+            PLACES["quarantine"].root: cdk.Duration.days(quarantine_retention_days),
+        })
+        self.catalog = Catalog(self, "Catalog", database_names=DATABASE_NAMES,
+                               encryption_key=self.key if encrypt_glue_catalog else None)
+        self.tables = self._declare_tables()
         self.raw_crawler = RawDataCrawler(
             self,
             "RawDataCrawler",
             bucket=self.lake.raw,
-            prefix=RAW_DATA_PREFIX,
-            database_name="engagement_raw",
+            prefix=PLACES["source"].root,
+            database_name=RAW_TABLE.database,
             encryption_key=self.key,
         )
-        self.raw_crawler.crawler.node.add_dependency(self.catalog.databases["engagement_raw"])
+        self.raw_crawler.crawler.node.add_dependency(self.catalog.databases[RAW_TABLE.database])
         self.workgroup = QueryWorkgroup(
             self,
             "QueryWorkgroup",
             results_bucket=self.lake.athena_results,
+            results_prefix=PLACES["query_results"].key,
             encryption_key=self.key,
             bytes_scanned_cutoff_per_query=athena_bytes_scanned_cutoff,
         )
@@ -81,10 +64,38 @@ class DataStack(cdk.Stack):
         self.prediction_cache = PredictionCache(
             self, "PredictionCache", encryption_key=self.key, ttl_attribute=CACHE_TTL_ATTRIBUTE
         )
-        lake = self.lake
-        export_data(self, export_names(
-            {"raw": lake.raw, "processed": lake.processed, "models": lake.models, "predictions": lake.predictions,
-             "results": lake.results, "qa": lake.qa, "knowledge_base": lake.knowledge_base,
-             "athena_results": lake.athena_results},
-            self.key.key_arn, self.prediction_cache.table, self.tokenization_key.secret_arn,
-            self.workgroup.workgroup_name))
+        self.run_ledger = RunLedger(self, "RunLedger", encryption_key=self.key)
+        export_data(self, {name: getattr(self.lake, name) for name in BUCKETS}, {
+            "key_arn": self.key.key_arn,
+            "cache_table_name": self.prediction_cache.table.table_name,
+            "cache_table_arn": self.prediction_cache.table.table_arn,
+            "ledger_table_name": self.run_ledger.table.table_name,
+            "ledger_table_arn": self.run_ledger.table.table_arn,
+            "tokenization_secret_arn": self.tokenization_key.secret_arn,
+            "workgroup_name": self.workgroup.workgroup_name,
+        })
+
+    def _declare_tables(self) -> dict[str, CatalogTable]:
+        """Tables and columns come from runtime/engagement/catalog.py (and so from the contracts)."""
+        tables = {}
+        for spec in TABLES:
+            table = CatalogTable(
+                self,
+                "".join(part.capitalize() for part in spec.table.name.split("_")) + "Table",
+                props=CatalogTableProps(
+                    database_name=spec.table.database,
+                    table_name=spec.table.name,
+                    description=spec.description,
+                    columns=spec.columns,
+                    bucket=getattr(self.lake, spec.bucket),
+                    prefix=spec.prefix,
+                    table_format=TableFormat(spec.format),
+                    run_partition=RUN_PARTITION if spec.run_partitions else None,
+                    run_partitions=RunPartitions(spec.run_partitions or "projected"),
+                ),
+            )
+            table.node.add_dependency(self.catalog.databases[spec.table.database])
+            if self.catalog.encryption is not None:
+                table.node.add_dependency(self.catalog.encryption)
+            tables[spec.table.qualified] = table
+        return tables

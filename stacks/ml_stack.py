@@ -8,8 +8,8 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_kms as kms
 from constructs import Construct
+from constructs.access import allow_key, allow_places
 from constructs.ml_task import MlTask, MlTaskProps
-from constructs.access import READ, WRITE, allow_key, allow_objects
 from constructs.nag import acknowledge
 from stacks.data_exports import DataRefs
 
@@ -20,7 +20,8 @@ TASK_CPU, TASK_MEMORY_MIB = 2048, 8192
 
 
 class MlStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, data: DataRefs, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, security_group: ec2.ISecurityGroup,
+                 data: DataRefs, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         encryption_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
         self.cluster = ecs.Cluster(self, "Cluster", vpc=vpc,
@@ -39,21 +40,10 @@ class MlStack(cdk.Stack):
             image=image, command="train", cpu=TASK_CPU, memory_mib=TASK_MEMORY_MIB, encryption_key=encryption_key))
         self.inference = MlTask(self, "InferenceTask", props=MlTaskProps(
             image=image, command="infer", cpu=TASK_CPU, memory_mib=TASK_MEMORY_MIB, encryption_key=encryption_key))
-        self.task_security_group = ec2.SecurityGroup(
-            self, "TaskSecurityGroup", vpc=vpc, allow_all_outbound=True,
-            description="ML tasks: no inbound; outbound only reaches VPC endpoints (no internet route)")
-        self._grant(data)
-
-    def _grant(self, data: DataRefs) -> None:
-        arns = data.bucket_arns
-        training, inference = self.training.task_definition.task_role, self.inference.task_definition.task_role
-        for role, owner in ((training, self.training), (inference, self.inference)):
-            allow_objects(owner, role, bucket_arn=arns["processed"], prefix="runs/", actions=READ + WRITE)
-            allow_key(role, data.key_arn)
-        allow_objects(self.training, training, bucket_arn=arns["models"], prefix="models/", actions=READ + WRITE)
-        allow_objects(self.training, training, bucket_arn=arns["models"], prefix="model_cards/", actions=WRITE)
-        allow_objects(self.inference, inference, bucket_arn=arns["models"], prefix="models/", actions=READ)
-        allow_objects(self.inference, inference, bucket_arn=arns["predictions"], prefix="predictions/", actions=WRITE)
+        self.task_security_group = security_group  # egress to the VPC endpoints only (NetworkStack)
+        for stage, task in (("training", self.training), ("inference", self.inference)):
+            allow_places(task, task.task_definition.task_role, stage, data.bucket_arns)
+            allow_key(task.task_definition.task_role, data.key_arn)
         for task in (self.training, self.inference):
             acknowledge(
                 task,

@@ -2,40 +2,70 @@
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+from constructs.access import GLUE_ACTIONS, KEY_ACTIONS, S3_ACTIONS
 from constructs.encryption_key import EncryptionKey
-from constructs.private_network import PrivateNetwork, PrivateNetworkProps
+from constructs.nag import acknowledge_checkov
+from constructs.private_network import EndpointAccess, PrivateNetwork, PrivateNetworkProps, acknowledge_lookup_function
 
-# What the tasks call, by stage: ECR (image pull), Logs (task and Lambda logs), STS (role
-# credentials), Athena and Glue (queries and catalog), KMS (SSE-KMS data), Secrets Manager (the
-# PII tokenization key), X-Ray (traces). S3 and DynamoDB go through gateway endpoints.
-INTERFACE_SERVICES = (
-    ec2.InterfaceVpcEndpointAwsService.ECR,
-    ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
-    ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
-    ec2.InterfaceVpcEndpointAwsService.STS,
-    ec2.InterfaceVpcEndpointAwsService.ATHENA,
-    ec2.InterfaceVpcEndpointAwsService.GLUE,
-    ec2.InterfaceVpcEndpointAwsService.KMS,
-    ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-    ec2.InterfaceVpcEndpointAwsService.XRAY,
+ECR_PULL = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
+# What code in the VPC calls, by endpoint: ECR (image pull), Logs (task logs), STS, Athena and Glue
+# (queries and catalog), KMS (SSE-KMS data), Secrets Manager (the PII tokenization key), X-Ray
+# (traces). Each endpoint admits these actions for this account only (tests check that every
+# action a VPC principal is granted for the service is here).
+INTERFACE_ENDPOINTS = {
+    ec2.InterfaceVpcEndpointAwsService.ECR: EndpointAccess(actions=ECR_PULL,
+                                                            account_actions=("ecr:GetAuthorizationToken",)),
+    ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER: EndpointAccess(actions=ECR_PULL),
+    ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS: EndpointAccess(
+        actions=("logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams")),
+    ec2.InterfaceVpcEndpointAwsService.STS: EndpointAccess(actions=("sts:AssumeRole",),
+                                                            account_actions=("sts:GetCallerIdentity",)),
+    ec2.InterfaceVpcEndpointAwsService.ATHENA: EndpointAccess(actions=(
+        "athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+        "athena:StopQueryExecution")),
+    ec2.InterfaceVpcEndpointAwsService.GLUE: EndpointAccess(
+        actions=tuple(action for actions in GLUE_ACTIONS.values() for action in actions)),
+    ec2.InterfaceVpcEndpointAwsService.KMS: EndpointAccess(actions=KEY_ACTIONS),
+    ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER: EndpointAccess(actions=("secretsmanager:GetSecretValue",)),
+    ec2.InterfaceVpcEndpointAwsService.XRAY: EndpointAccess(actions=(), account_actions=(
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets")),
+}
+S3_ENDPOINT = EndpointAccess(
+    actions=(*S3_ACTIONS["read"], *S3_ACTIONS["write"], "s3:ListBucket", "s3:GetBucketLocation"),
+    # Fargate pulls image layers from ECR's own bucket in AWS's account, through this endpoint.
+    extra=(iam.PolicyStatement(principals=[iam.AnyPrincipal()], actions=["s3:GetObject"], resources=[
+        f"arn:{cdk.Aws.PARTITION}:s3:::prod-{cdk.Aws.REGION}-starport-layer-bucket/*"]),),
 )
+DYNAMODB_ENDPOINT = EndpointAccess(actions=(
+    "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable"))
 
 
 class NetworkStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        flow_log_key = EncryptionKey(
-            self, "FlowLogKey", description="Customer engagement platform: VPC flow logs", log_groups="*"
+        log_key = EncryptionKey(
+            self, "FlowLogKey", description="Customer engagement platform: VPC flow logs and deploy-time lookups",
+            log_groups="*",
         ).key
         self.network = PrivateNetwork(
             self,
             "PrivateNetwork",
             props=PrivateNetworkProps(
-                interface_services=INTERFACE_SERVICES,
-                flow_log_key=flow_log_key,
+                interface_endpoints=INTERFACE_ENDPOINTS,
+                s3_access=S3_ENDPOINT,
+                dynamodb_access=DYNAMODB_ENDPOINT,
+                log_key=log_key,
                 flow_log_retention=logs.RetentionDays.ONE_YEAR,
             ),
         )
         self.vpc = self.network.vpc
+        self.workload_security_group = self.network.workload_security_group
+        acknowledge_lookup_function(self)
+        restrict_default_group = self.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
+        if restrict_default_group is not None:
+            acknowledge_checkov(restrict_default_group, "CDK's provider that strips the VPC's default security group"
+                                " runs only while CloudFormation deploys, calls the EC2 API (no EC2 endpoint here)"
+                                " and handles no data.", "CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117")

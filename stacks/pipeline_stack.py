@@ -5,6 +5,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -12,43 +13,30 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
-from constructs.access import DELETE, READ, WRITE, allow_key, allow_objects
+from constructs.access import allow_key, allow_places, allow_tables
 from constructs.encryption_key import EncryptionKey
-from constructs.engagement_pipeline import EngagementPipeline, EngagementPipelineProps
-from constructs.nag import acknowledge, acknowledge_wildcard_resources
+from constructs.engagement_pipeline import MACHINE_TIMEOUT, EngagementPipeline, EngagementPipelineProps
+from constructs.nag import acknowledge, acknowledge_checkov
 from constructs.stage_function import StageFunction, StageFunctionProps
+from engagement.layout import PLACES, S3_ACCESS
 from stacks.data_exports import DataRefs
 from stacks.ml_stack import MlStack
 from stacks.network_stack import NetworkStack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# handler, description, timeout (minutes), memory (MB)
+# stage: handler, description, timeout (minutes), memory (MB)
 STAGES = {
-    "pre_cleanup": ("handlers.pre_cleanup.handler", "PreCleanup: remove leftovers of this run", 5, 512),
+    "claim_run": ("handlers.claim_run.handler", "ClaimRun: take the run lock; refuse a run id already used", 2, 512),
     "ingest": ("handlers.ingest.handler", "Ingest: raw CSV to validated bronze Parquet with quarantine", 15, 3008),
     "validate": ("handlers.validate.handler", "DataValidation: quality report and drift (PSI)", 10, 3008),
-    "cache_load": ("handlers.cache_load.handler", "CacheLoad: predictions to DynamoDB with a TTL", 15, 2048),
+    "cache_load": ("handlers.cache_load.handler", "CacheLoad: stage the run's predictions in DynamoDB", 15, 1024),
     "knowledge_base": ("handlers.knowledge_base.handler", "Knowledge-base documents for the assistant", 5, 512),
-    "publish": ("handlers.publish.handler", "Publish: point latest at this run", 5, 512),
+    "register_run_tables": ("handlers.register_run_tables.handler",
+                            "RegisterRunTables: the run's outputs as partitions of the by-run tables", 2, 512),
+    "publish": ("handlers.publish.handler", "PublishLatest: point the published pointer at this run", 2, 512),
 }
-# What each stage may do, by bucket and prefix.
-STAGE_ACCESS = {
-    "pre_cleanup": [("raw", "customers/", READ)] + [
-        (bucket, prefix, READ + DELETE) for bucket, prefix in (
-            ("processed", "bronze/"), ("processed", "runs/"), ("raw", "quarantine/"), ("predictions", "predictions/"),
-            ("qa", "human_review/"), ("results", "final_results/"), ("knowledge_base", "runs/"))],
-    "ingest": [("raw", "customers/", READ), ("raw", "quarantine/", WRITE), ("processed", "bronze/", WRITE),
-               ("processed", "runs/", WRITE)],
-    "validate": [("processed", "bronze/", READ), ("processed", "runs/", READ + WRITE), ("results", "latest", READ)],
-    "cache_load": [("predictions", "predictions/", READ)],
-    "knowledge_base": [("processed", "runs/", READ), ("knowledge_base", "runs/", WRITE)],
-    "publish": [("knowledge_base", "runs/", READ), ("knowledge_base", "latest/", READ + WRITE),
-                ("results", "latest", READ + WRITE)],
-}
-# What Athena, running as the state machine, reads and writes.
-ATHENA_ACCESS = [("processed", "bronze/", READ), ("processed", "runs/", READ + WRITE),
-                 ("predictions", "predictions/", READ), ("qa", "human_review/", READ + WRITE),
-                 ("results", "final_results/", READ + WRITE), ("athena_results", "query-results/", READ + WRITE)]
+SCHEDULE = events.Schedule.cron(minute="0", hour="3", week_day="MON")  # weekly: see cache.CACHE_DAYS
+ATHENA_ACTIONS = ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:StopQueryExecution"]
 
 
 class PipelineStack(cdk.Stack):
@@ -56,74 +44,90 @@ class PipelineStack(cdk.Stack):
                  lambda_layer_dir: Path, min_rows: int, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         data_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
-        environment = {
-            **{f"{name.upper()}_BUCKET": bucket for name, bucket in data.bucket_names.items()
-               if name != "athena_results"},
-            "CACHE_TABLE": data.cache_table_name,
-            "CACHE_TTL_ATTRIBUTE": data.cache_ttl_attribute,
-            "TOKENIZATION_SECRET_ARN": data.tokenization_secret_arn,
-            "MIN_ROWS": str(min_rows),
-            "MAX_QUARANTINE_SHARE": "0.05",
-        }
-        layer = lambda_.LayerVersion(
-            self, "DependenciesLayer", code=lambda_.Code.from_asset(str(lambda_layer_dir)),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
-            description="pyarrow, numpy, Powertools (built from pinned manylinux wheels: make lambda-layer)",
-        )
-        code = lambda_.Code.from_asset(str(REPO_ROOT / "runtime"), exclude=["**/__pycache__", "*.md"])
-        stage_functions = {
-            name: StageFunction(self, "".join(p.capitalize() for p in name.split("_")) + "Function",
-                                props=StageFunctionProps(
-                                    handler=handler, description=description, code=code, layer=layer,
-                                    vpc=network.vpc, encryption_key=data_key, environment=environment,
-                                    timeout=cdk.Duration.minutes(minutes), memory_mb=memory))
-            for name, (handler, description, minutes, memory) in STAGES.items()
-        }
-        functions = {name: stage.function for name, stage in stage_functions.items()}
-        for name, stage in stage_functions.items():
-            for bucket, prefix, actions in STAGE_ACCESS[name]:
-                allow_objects(stage, stage.function, bucket_arn=data.bucket_arns[bucket], prefix=prefix,
-                              actions=actions, list_versions=DELETE[1] in actions)
-            allow_key(stage.function, data.key_arn)
-        functions["ingest"].add_to_role_policy(iam.PolicyStatement(
-            actions=["secretsmanager:GetSecretValue"], resources=[data.tokenization_secret_arn]))
-        functions["cache_load"].add_to_role_policy(iam.PolicyStatement(
-            actions=["dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:DescribeTable"],
-            resources=[data.cache_table_arn]))
-        functions["pre_cleanup"].add_to_role_policy(iam.PolicyStatement(
-            actions=["glue:GetTable", "glue:DeleteTable"],
-            resources=[self.format_arn(service="glue", resource="catalog")] + [
-                self.format_arn(service="glue", resource=kind, resource_name=name)
-                for database in ("engagement_raw", "engagement_qa", "engagement_analytics")
-                for kind, name in (("database", database), ("table", f"{database}/*"))]))
-        acknowledge_run_tables(stage_functions["pre_cleanup"], self, ("engagement_raw", "engagement_qa",
-                                                                      "engagement_analytics"), with_functions=False)
+        functions = self._stage_functions(data, network, lambda_layer_dir, min_rows, data_key)
 
         # Its own key: CloudWatch alarms publish to the topic and need the key policy to allow them.
         topic_key = EncryptionKey(self, "NotificationKey", description="Engagement pipeline notifications").key
         topic_key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
         self.topic = sns.Topic(self, "Notifications", display_name="Engagement pipeline", master_key=topic_key,
                                enforce_ssl=True)
+        ledger = dynamodb.Table.from_table_attributes(self, "RunLedger", table_name=data.ledger_table_name,
+                                                      encryption_key=data_key)
         self.pipeline = EngagementPipeline(self, "Pipeline", props=EngagementPipelineProps(
             functions=functions, cluster=ml.cluster, training=ml.training, inference=ml.inference,
-            task_security_group=ml.task_security_group, buckets=data.bucket_names,
-            workgroup_name=data.workgroup_name, topic=self.topic, encryption_key=data_key,
+            task_security_group=ml.task_security_group, buckets=data.bucket_names, bucket_arns=data.bucket_arns,
+            workgroup_name=data.workgroup_name, run_ledger=ledger, topic=self.topic, encryption_key=data_key,
         ))
+        self._grant_state_machine(data, topic_key)
+        self._schedule_and_alarms()
+
+    def _stage_functions(self, data: DataRefs, network: NetworkStack, layer_dir: Path, min_rows: int,
+                         data_key: kms.IKey) -> dict[str, lambda_.IFunction]:
+        environment = {
+            **{f"{name.upper()}_BUCKET": bucket for name, bucket in data.bucket_names.items()},
+            "CACHE_TABLE": data.cache_table_name,
+            "CACHE_TTL_ATTRIBUTE": data.cache_ttl_attribute,
+            "RUN_LEDGER_TABLE": data.ledger_table_name,
+            "RUN_LOCK_LEASE_SECONDS": str(int(MACHINE_TIMEOUT.to_seconds()) + 600),
+            "TOKENIZATION_SECRET_ARN": data.tokenization_secret_arn,
+            "MIN_ROWS": str(min_rows),
+        }
+        layer = lambda_.LayerVersion(
+            self, "DependenciesLayer", code=lambda_.Code.from_asset(str(layer_dir)),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
+            description="pyarrow, numpy, Powertools (built from pinned manylinux wheels: make lambda-layer)",
+        )
+        code = lambda_.Code.from_asset(str(REPO_ROOT / "runtime"), exclude=["**/__pycache__", "*.md"])
+        functions = {}
+        for stage, (handler, description, minutes, memory) in STAGES.items():
+            function = StageFunction(self, "".join(p.capitalize() for p in stage.split("_")) + "Function",
+                                     props=StageFunctionProps(
+                                         handler=handler, description=description, code=code, layer=layer,
+                                         vpc=network.vpc, security_group=network.workload_security_group,
+                                         encryption_key=data_key, environment=environment,
+                                         timeout=cdk.Duration.minutes(minutes), memory_mb=memory))
+            allow_places(function, function.function, stage, data.bucket_arns)
+            allow_key(function.function, data.key_arn)
+            functions[stage] = function.function
+        for stage in ("claim_run", "register_run_tables"):
+            allow_tables(functions[stage], functions[stage], stage)
+        functions["ingest"].add_to_role_policy(iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue"], resources=[data.tokenization_secret_arn]))
+        functions["claim_run"].add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:PutItem", "dynamodb:GetItem"], resources=[data.ledger_table_arn]))
+        functions["cache_load"].add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:DescribeTable"],
+            resources=[data.cache_table_arn]))
+        return functions
+
+    def _grant_state_machine(self, data: DataRefs, topic_key: kms.IKey) -> None:
+        """Athena runs the statements as the state machine's role: its S3 and Glue access is the run
+        layout's "state_machine" stage, and its Athena access is the one workgroup."""
         state_machine = self.pipeline.state_machine
-        for bucket, prefix, actions in ATHENA_ACCESS:
-            allow_objects(self.pipeline, state_machine, bucket_arn=data.bucket_arns[bucket], prefix=prefix,
-                          actions=actions)
+        allow_places(self.pipeline, state_machine, "state_machine", data.bucket_arns)
+        allow_tables(self.pipeline, state_machine, "state_machine")
+        buckets = sorted({PLACES[place].bucket for place in S3_ACCESS["state_machine"]})
+        state_machine.add_to_role_policy(iam.PolicyStatement(  # Athena checks where results and tables live
+            actions=["s3:GetBucketLocation"], resources=[data.bucket_arns[bucket] for bucket in buckets]))
+        state_machine.add_to_role_policy(iam.PolicyStatement(actions=ATHENA_ACTIONS, resources=[self.format_arn(
+            service="athena", resource="workgroup", resource_name=data.workgroup_name)]))
         allow_key(state_machine, data.key_arn)
         allow_key(state_machine, topic_key.key_arn)
-        acknowledge_run_tables(self.pipeline, self, ("engagement_raw", "engagement_predictions", "engagement_qa",
-                                                     "engagement_analytics"), with_functions=True)
-        acknowledge(self.pipeline, "X-Ray segments, CloudWatch Logs delivery and ECS task status calls do not"
-                    " support resource-level permissions.", "AwsSolutions-IAM5[Resource::*]")
+        reason = ("The one statement on Resource * holds X-Ray's PutTraceSegments, PutTelemetryRecords,"
+                  " GetSamplingRules and GetSamplingTargets and CloudWatch Logs' CreateLogDelivery, GetLogDelivery,"
+                  " UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy,"
+                  " DescribeResourcePolicies and DescribeLogGroups (execution logging): none supports resource-level"
+                  " permissions. It also holds ecs:StopTask and ecs:DescribeTasks, which CDK's EcsRunTask (.sync)"
+                  " grants on * to stop and watch the task it started. No data action is on *.")
+        acknowledge(self.pipeline, reason, "AwsSolutions-IAM5[Resource::*]")
+        acknowledge_checkov(state_machine.role, reason, "CKV_AWS_111")
 
+    def _schedule_and_alarms(self) -> None:
+        state_machine = self.pipeline.state_machine
         events.Rule(self, "WeeklySchedule", description="Run the engagement pipeline every Monday 03:00 UTC",
-                    schedule=events.Schedule.cron(minute="0", hour="3", week_day="MON"),
+                    schedule=SCHEDULE,
                     targets=[targets.SfnStateMachine(state_machine, input=events.RuleTargetInput.from_object(
-                        {"source_key": "customers/customers.csv"}))])
+                        {"source_key": f"{PLACES['source'].key}customers.csv"}))])
         for alarm_id, metric in (("FailedExecutions", state_machine.metric_failed()),
                                  ("TimedOutExecutions", state_machine.metric_timed_out())):
             alarm = cloudwatch.Alarm(
@@ -133,13 +137,3 @@ class PipelineStack(cdk.Stack):
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
         cdk.CfnOutput(self, "StateMachineArn", value=state_machine.state_machine_arn)
         cdk.CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
-
-
-def acknowledge_run_tables(owner, stack: cdk.Stack, databases: tuple[str, ...], *, with_functions: bool) -> None:
-    """Per-run tables (training_<run>, final_results_<run>, …) cannot be named in advance."""
-    arns = [stack.format_arn(service="glue", resource="table", resource_name=f"{database}/*") for database in databases]
-    if with_functions:  # CDK's Athena task policy also names user-defined functions per database
-        arns += [stack.format_arn(service="glue", resource="userDefinedFunction", resource_name=f"{database}/*")
-                 for database in databases]
-    acknowledge_wildcard_resources(owner, "Tables are created and replaced per run (the run id is in the name)"
-                                          " inside these databases only.", *arns)

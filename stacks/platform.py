@@ -20,6 +20,11 @@ class PlatformSettings:
     env: cdk.Environment | None = None
     athena_bytes_scanned_cutoff: int = 10 * 1024**3  # 10 GiB: ~100x a full scan of 1M customers
     min_rows: int = 1_000  # DataValidation refuses smaller uploads
+    # Account-wide: every reader of this account's Glue catalog then needs the data key. Turn off
+    # where other workloads share the catalog, and encrypt it with a key they can all use.
+    encrypt_glue_catalog: bool = True
+    upload_retention_days: int = 90  # raw uploads (full PII) are erased after this
+    quarantine_retention_days: int = 30  # quarantined rows (full PII) are erased after this
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,9 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         env=settings.env,
         description="Customer engagement platform: encrypted data lake, catalog, workgroup, cache",
         athena_bytes_scanned_cutoff=settings.athena_bytes_scanned_cutoff,
+        encrypt_glue_catalog=settings.encrypt_glue_catalog,
+        upload_retention_days=settings.upload_retention_days,
+        quarantine_retention_days=settings.quarantine_retention_days,
     )
     network = NetworkStack(
         app,
@@ -51,6 +59,7 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         env=settings.env,
         description="Customer engagement platform: ECS cluster, ML image, training and inference tasks",
         vpc=network.vpc,
+        security_group=network.workload_security_group,
         data=data_refs,
     )
     pipeline = PipelineStack(

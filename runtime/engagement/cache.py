@@ -1,20 +1,34 @@
-"""CacheLoad: one DynamoDB item per customer with the run's predictions, expiring after a week.
+"""The prediction cache behind `/predict`: one DynamoDB item per customer and run.
 
-An item is `customer_id`, `run_id`, the TTL attribute and `prediction`: the customer's predictions
-and reasons as one compact JSON document, which `/predict` returns as it is. Nothing queries inside
-it, and one attribute instead of twenty keeps every write cheap: moto's DynamoDB spends time per
-attribute (quadratic in their number), so a flat 22-attribute item made a 100K load take 80 s
-locally against about 25 s for this shape.
+CacheLoad stages the run's items under their own sort key (`run_id`); nothing a reader sees
+changes until the run is published, because readers ask for the item of the published run
+(`published_prediction`). Items expire CACHE_DAYS after they were written, so old runs clear
+themselves.
+
+An item is `customer_id`, `run_id`, the TTL attribute and `prediction`: the customer's outputs
+and top reasons as one compact JSON document, which `/predict` returns as it is. One document
+instead of twenty attributes: nothing queries inside it, and every write stays small.
 """
 
 import json
 import math
+import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-CACHE_DAYS = 7
+from engagement import publish
+from engagement.layout import Buckets
+from engagement.s3uri import S3Uri
+
+# Three weekly schedule periods: /predict keeps serving the published run through two missed or
+# failed runs in a row (a TTL equal to the period emptied the cache after one).
+CACHE_DAYS = 21
+BATCH_ROWS = 5_000  # rows read, turned into items and written at a time: memory stays flat
 PREDICTION_FIELDS = ("predicted_engagement_score", "churn_probability", "churn_flag", "ltv_p10_usd",
                      "ltv_p50_usd", "ltv_p90_usd", "content_interest_1", "content_interest_2",
                      "content_interest_3", "anomaly_score", "anomaly_flag", "segment_name", "reason_1_feature",
@@ -22,9 +36,8 @@ PREDICTION_FIELDS = ("predicted_engagement_score", "churn_probability", "churn_f
                      "churn_reason_3_feature", "model_version")
 
 
-def cache_items(predictions: pa.Table, *, run_id: str, ttl_attribute: str, now: float | None = None):
-    expires = int((now or time.time()) + CACHE_DAYS * 86_400)
-    for row in predictions.select(["customer_id", *PREDICTION_FIELDS]).to_pylist():
+def cache_items(batch: pa.RecordBatch | pa.Table, *, run_id: str, ttl_attribute: str, expires: int) -> Iterator[dict]:
+    for row in batch.select(["customer_id", *PREDICTION_FIELDS]).to_pylist():
         customer_id = row.pop("customer_id")
         document = {key: _json_value(value) for key, value in row.items()}
         yield {"customer_id": customer_id, "run_id": run_id, ttl_attribute: expires,
@@ -37,18 +50,58 @@ def _json_value(value):
     return value
 
 
-def load_cache(table_factory, items, workers: int = 4) -> int:
-    """Batch-write the items from several threads, each with its own table resource (boto3
-    resources are not thread-safe); the batch writer retries unprocessed items. Four threads
-    overlap request building with DynamoDB's answers; more gained nothing locally."""
-    items = list(items)
-    shares = [items[i::workers] for i in range(workers)]
-
-    def write(share: list[dict]) -> int:
-        with table_factory().batch_writer(overwrite_by_pkeys=["customer_id"]) as batch:
-            for item in share:
-                batch.put_item(Item=item)
-        return len(share)
-
+def load_cache(s3, table_factory: Callable, predictions: S3Uri, *, run_id: str, ttl_attribute: str,
+               now: float | None = None, workers: int = 4) -> int:
+    """Stage every customer's item for `run_id`, streaming the predictions a batch at a time."""
+    expires = int((now or time.time()) + CACHE_DAYS * 86_400)
+    writer = _BatchWriter(table_factory)
+    written = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return sum(pool.map(write, shares))
+        for batch in _prediction_batches(s3, predictions):
+            items = list(cache_items(batch, run_id=run_id, ttl_attribute=ttl_attribute, expires=expires))
+            written += sum(pool.map(writer.write, [items[i::workers] for i in range(workers)]))
+    return written
+
+
+def published_prediction(s3, table, buckets: Buckets, customer_id: str) -> dict | None:
+    """What `/predict` answers: the customer's cached outputs from the published run."""
+    pointer = publish.read_pointer(s3, buckets)
+    if pointer is None:
+        return None
+    item = table.get_item(Key={"customer_id": customer_id, "run_id": pointer["run_id"]}).get("Item")
+    if item is None:
+        return None
+    return {"customer_id": customer_id, "run_id": item["run_id"], **json.loads(item["prediction"])}
+
+
+class _BatchWriter:
+    """Batch writes from several threads, each with its own table resource (boto3 resources are
+    not thread-safe); the batch writer retries unprocessed items."""
+
+    def __init__(self, table_factory: Callable) -> None:
+        self.table_factory = table_factory
+        self.local = threading.local()
+
+    def write(self, items: list[dict]) -> int:
+        if not hasattr(self.local, "table"):
+            self.local.table = self.table_factory()
+        with self.local.table.batch_writer(overwrite_by_pkeys=["customer_id", "run_id"]) as batch:
+            for item in items:
+                batch.put_item(Item=item)
+        return len(items)
+
+
+def _prediction_batches(s3, predictions: S3Uri) -> Iterable[pa.RecordBatch]:
+    """Every Parquet object under the predictions place, downloaded to /tmp one at a time and
+    read in batches (the whole table never sits in memory)."""
+    paginator = s3.get_paginator("list_objects_v2")
+    keys = [item["Key"] for page in paginator.paginate(Bucket=predictions.bucket, Prefix=predictions.key)
+            for item in page.get("Contents", []) if item["Key"].endswith(".parquet")]
+    if not keys:
+        raise FileNotFoundError(f"no predictions under {predictions}")
+    for key in keys:
+        with tempfile.NamedTemporaryFile(suffix=".parquet") as local:
+            s3.download_fileobj(predictions.bucket, key, local)
+            local.flush()
+            yield from pq.ParquetFile(local.name).iter_batches(
+                batch_size=BATCH_ROWS, columns=["customer_id", *PREDICTION_FIELDS])

@@ -1,43 +1,69 @@
-"""Publish: point `latest` at this run. The last stage; until it runs, readers see the previous run."""
+"""The publish point: one S3 object naming the run every reader sees.
+
+The published views read it (through the `published_run` table), `/predict` reads it to pick the
+run's cache items, and people read it. Until PublishLatest replaces it, every reader sees the
+previous run; replacing it is one conditional PUT, so a publish is all or nothing. The object is
+one JSON line (Athena's JSON SerDe reads a line per row).
+"""
 
 import json
 from datetime import UTC, datetime
 
-from engagement.runs import RunLocations
-
-LATEST_KEY = "latest.json"
-
-
-def read_latest(s3, results_bucket: str) -> dict | None:
-    try:
-        return json.loads(s3.get_object(Bucket=results_bucket, Key=LATEST_KEY)["Body"].read())
-    except s3.exceptions.NoSuchKey:
-        return None
+from engagement.layout import PLACES, PUBLISHED_VIEWS, Buckets, Run
+from engagement.s3uri import S3Uri
 
 
-def publish(s3, locations: RunLocations, *, execution: str, summary: dict) -> dict:
-    buckets = locations.buckets
-    previous = read_latest(s3, buckets.results)
-    copied = 0
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=buckets.knowledge_base, Prefix=f"runs/{locations.run_id}/"):
-        for item in page.get("Contents", []):
-            name = item["Key"].split(f"runs/{locations.run_id}/", 1)[1]
-            s3.copy_object(Bucket=buckets.knowledge_base, Key=f"latest/{name}",
-                           CopySource={"Bucket": buckets.knowledge_base, "Key": item["Key"]})
-            copied += 1
+class PublishConflict(Exception):
+    """The pointer changed between reading and replacing it."""
+
+
+def pointer_location(buckets: Buckets) -> S3Uri:
+    place = PLACES["published_pointer"]
+    return S3Uri(getattr(buckets, place.bucket), place.key)
+
+
+def read_pointer(s3, buckets: Buckets) -> dict | None:
+    """The published pointer, or None before the first publish."""
+    document, _ = _read_with_etag(s3, pointer_location(buckets))
+    return document
+
+
+def publish(s3, run: Run, *, execution: str, summary: dict) -> dict:
+    """Point readers at `run`. A retry after a successful write changes nothing and answers the same."""
+    location = pointer_location(run.buckets)
+    previous, etag = _read_with_etag(s3, location)
+    if previous and previous["run_id"] == run.run_id:
+        return _answer(previous, location)
     pointer = {
-        "run_id": locations.run_id,
+        "run_id": run.run_id,
         "execution": execution,
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "previous_run_id": previous["run_id"] if previous else None,
-        "bronze": locations.bronze,
-        "predictions": locations.predictions,
-        "tables": {"final_results": "engagement_analytics.final_results",
-                   "human_review": "engagement_qa.human_review",
-                   "predictions": "engagement_predictions.predictions"},
+        "views": list(PUBLISHED_VIEWS),
+        "predictions": run.uri("predictions"),
+        "knowledge_base": run.uri("knowledge_base_documents"),
+        "feature_profile": run.uri("feature_profile"),
         "summary": summary,
     }
-    s3.put_object(Bucket=buckets.results, Key=LATEST_KEY, Body=json.dumps(pointer, indent=2).encode(),
-                  ContentType="application/json")
-    return {"run_id": locations.run_id, "previous_run_id": pointer["previous_run_id"], "knowledge_base_documents": copied}
+    condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+    try:
+        s3.put_object(Bucket=location.bucket, Key=location.key, ContentType="application/json",
+                      Body=(json.dumps(pointer, separators=(",", ":")) + "\n").encode(), **condition)
+    except s3.exceptions.ClientError as error:
+        if error.response["Error"]["Code"] != "PreconditionFailed":
+            raise
+        raise PublishConflict(f"{location} changed while run {run.run_id} was being published; "
+                              "nothing was replaced") from error
+    return _answer(pointer, location)
+
+
+def _answer(pointer: dict, location: S3Uri) -> dict:
+    return {"run_id": pointer["run_id"], "previous_run_id": pointer["previous_run_id"], "pointer": str(location)}
+
+
+def _read_with_etag(s3, location: S3Uri) -> tuple[dict | None, str | None]:
+    listed = s3.list_objects_v2(Bucket=location.bucket, Prefix=location.key, MaxKeys=1).get("Contents", [])
+    if not any(item["Key"] == location.key for item in listed):
+        return None, None
+    response = s3.get_object(Bucket=location.bucket, Key=location.key)
+    return json.loads(response["Body"].read()), response["ETag"]

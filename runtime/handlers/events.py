@@ -26,6 +26,7 @@ def parse(model, event: dict):
 @dataclass(frozen=True)
 class StartEvent:
     execution_name: str
+    execution: str  # who claims the run: the execution's name and start time
     input: dict = field(default_factory=dict, metadata={"type": dict})  # the execution input
 
     @property
@@ -36,6 +37,12 @@ class StartEvent:
 @dataclass(frozen=True)
 class RunEvent:
     run_id: str
+
+
+@dataclass(frozen=True)
+class RegisterEvent:
+    run_id: str
+    outputs: list = field(metadata={"type": list})  # run-layout outputs whose folders become partitions
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from functools import cache
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
-from engagement.runs import Buckets
+from engagement.layout import Buckets
 from engagement.stages import Settings
 from engagement.tokenize import Tokenizer, key_from_file, key_from_secret
 
@@ -16,14 +16,17 @@ tracer = Tracer()
 metrics = Metrics()
 
 
+# Settings the environment may override (the defaults live in Settings): field -> (variable, type).
+OVERRIDES = {"default_source_key": ("DEFAULT_SOURCE_KEY", str), "max_quarantine_share": ("MAX_QUARANTINE_SHARE", float),
+             "min_rows": ("MIN_ROWS", int), "cache_ttl_attribute": ("CACHE_TTL_ATTRIBUTE", str),
+             "run_lock_lease_seconds": ("RUN_LOCK_LEASE_SECONDS", int)}
+
+
 def settings() -> Settings:
     env = os.environ
     return Settings(
         buckets=Buckets(**{f.name: env[f"{f.name.upper()}_BUCKET"] for f in fields(Buckets)}),
-        default_source_key=env.get("DEFAULT_SOURCE_KEY", "customers/customers.csv"),
-        max_quarantine_share=float(env.get("MAX_QUARANTINE_SHARE", "0.05")),
-        min_rows=int(env.get("MIN_ROWS", "1000")),
-        cache_ttl_attribute=env.get("CACHE_TTL_ATTRIBUTE", "expires_at"),
+        **{name: kind(env[variable]) for name, (variable, kind) in OVERRIDES.items() if env.get(variable)},
     )
 
 
@@ -39,6 +42,11 @@ def tokenizer() -> Tokenizer:
 
         return Tokenizer(key_from_file(Path(os.environ["TOKENIZATION_KEY_FILE"])))
     return Tokenizer(key_from_secret(client("secretsmanager"), os.environ["TOKENIZATION_SECRET_ARN"]))
+
+
+def ledger():
+    """The run ledger: the run lock and every run id claimed."""
+    return boto3.resource("dynamodb").Table(os.environ["RUN_LEDGER_TABLE"])
 
 
 def cache_table():

@@ -1,23 +1,33 @@
 """The synthesized state machine, executed end to end in the embedded local cloud.
 
 One local cloud for the module: a successful run, then runs that must fail (a corrupt upload, a
-failing container, a quality gate that says no), each leaving the first run's results published.
+failing container, a quality gate that says no, a stage failing inside BuildOutputs after the
+cache was staged, PublishLatest failing after every output was staged, a run started while
+another holds the lock). Each leaves the first run fully served: the published pointer, every
+published view and `/predict`.
 """
 
+import io
 import json
+import threading
 import time
 
+import boto3
 import pyarrow.parquet as pq
 import pytest
 
 from datagen.generator import GeneratorConfig
 from datagen.writer import write_dataset
+from engagement import cache
+from engagement.layout import BUCKETS, PUBLISHED_VIEWS, Buckets, run_id_from_execution
 from engagement.schema import PII_COLUMNS
 from localcloud import executors
 from localcloud.cloud import LocalCloud
 from localcloud.progress import Progress
 
 ROWS = 10_000
+FAILING_ROWS = 4_000  # runs meant to fail need fewer customers
+FIRST = "first-run"
 
 
 @pytest.fixture(scope="module")
@@ -27,30 +37,54 @@ def cloud(synthesized, tmp_path_factory):
     cloud.start()
     cloud.deploy(synthesized.outdir)
     write_dataset(GeneratorConfig(rows=ROWS, seed=8), state / "data", progress=None)
+    write_dataset(GeneratorConfig(rows=FAILING_ROWS, seed=9), state / "small", progress=None)
     cloud.upload_source(state / "data" / "customers.csv")
+    cloud.upload_source(state / "small" / "customers.csv", key="customers/small.csv")
     sqs = cloud.client("sqs")
     queue = sqs.create_queue(QueueName="notifications")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     [topic] = cloud.client("sns").list_topics()["Topics"]
     cloud.client("sns").subscribe(TopicArn=topic["TopicArn"], Protocol="sqs", Endpoint=arn)
     cloud.notifications = queue
-    cloud.first = cloud.run(name="first-run", timeout_s=600)
+    cloud.first = cloud.run(name=FIRST, timeout_s=600)
+    cloud.served = snapshot(cloud)  # what readers saw after the first run
     yield cloud
     executors.REGISTRY.athena.close()
     cloud.stop()
 
 
-def bucket(cloud, name: str) -> str:
-    return next(v for k, v in cloud.deployment.exports.items() if k.endswith(f"-{name}BucketName"))
+def buckets(cloud) -> Buckets:
+    exports = cloud.deployment.exports
+    return Buckets(**{name: next(v for k, v in exports.items()
+                                 if k.endswith("-" + "".join(p.capitalize() for p in name.split("_")) + "BucketName"))
+                      for name in BUCKETS})
 
 
-def latest(cloud) -> dict:
-    return json.loads(cloud.client("s3").get_object(Bucket=bucket(cloud, "Results"), Key="latest.json")["Body"].read())
+def pointer(cloud) -> dict:
+    key = "published/latest.json"
+    return json.loads(cloud.client("s3").get_object(Bucket=buckets(cloud).results, Key=key)["Body"].read())
+
+
+def predict(cloud, customer_id: str = "CUST-00000001") -> dict | None:
+    """What `/predict` answers (the reader resolves the published run through the pointer)."""
+    [table] = [t for t in cloud.client("dynamodb").list_tables()["TableNames"] if "PredictionCache" in t]
+    s3 = cloud.client("s3")
+    resource = boto3.resource("dynamodb", endpoint_url=cloud.endpoint, region_name="us-east-1",
+                              aws_access_key_id="local", aws_secret_access_key="local").Table(table)
+    return cache.published_prediction(s3, resource, buckets(cloud), customer_id)
 
 
 def query(sql: str) -> list[tuple]:
     with executors.ATHENA_LOCK:
         return executors.REGISTRY.athena.execute(sql)
+
+
+def snapshot(cloud) -> dict:
+    """Everything a reader sees: the pointer, every published view's rows, and `/predict`."""
+    views = {view: query(f"SELECT count(*) FROM {view}")[0][0] for view in PUBLISHED_VIEWS}
+    runs = {view: query(f"SELECT DISTINCT run_id FROM {view}") for view in
+            ("engagement_analytics.final_results", "engagement_qa.human_review", "engagement_predictions.predictions")}
+    return {"pointer": pointer(cloud), "views": views, "runs": runs, "predict": predict(cloud)}
 
 
 def notifications(cloud) -> list[dict]:
@@ -63,10 +97,44 @@ def notifications(cloud) -> list[dict]:
     return [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
 
 
+def lock(cloud) -> dict | None:
+    [table] = [t for t in cloud.client("dynamodb").list_tables()["TableNames"] if "RunLedger" in t]
+    return cloud.client("dynamodb").get_item(TableName=table, Key={"record_id": {"S": "lock"}}).get("Item")
+
+
+def assert_first_run_still_served(cloud) -> None:
+    assert snapshot(cloud) == cloud.served
+    assert lock(cloud) is None, "every terminal path releases the run lock"
+
+
+def wrap_function(cloud, tmp_path, stage_logical_id: str, body: str):
+    """Replace a stage Lambda's handler by `body` (Python, defining `handler`) that can call the
+    real one as `real`; returns a callable that restores it."""
+    [function] = {id(f): f for name, f in executors.REGISTRY.functions.items() if name == stage_logical_id}.values()
+    original = (function.handler, function.code_dir)
+    module = tmp_path / "injected.py"
+    module.write_text(f"import sys\nsys.path.insert(0, {str(function.code_dir)!r})\n"
+                      f"from {original[0].rsplit('.', 1)[0]} import handler as real\n\n{body}\n")
+    function.handler, function.code_dir = "injected.handler", tmp_path
+
+    def restore():
+        function.handler, function.code_dir = original
+
+    return restore
+
+
+def stage_function(cloud, prefix: str) -> str:
+    return next(name for name in executors.REGISTRY.functions if name.startswith(prefix) and ":" not in name)
+
+
 def test_execution_succeeds_and_publishes(cloud):
     assert cloud.first["status"] == "SUCCEEDED", cloud.first.get("cause")
-    assert latest(cloud)["run_id"] == "first_run"
+    run_id = run_id_from_execution(FIRST)
+    assert pointer(cloud)["run_id"] == run_id
+    assert cloud.served["predict"]["run_id"] == run_id
+    assert all(runs == [(run_id,)] for runs in cloud.served["runs"].values())
     assert [n["status"] for n in notifications(cloud)] == ["SUCCEEDED"]
+    assert lock(cloud) is None
 
 
 def test_the_summary_reports_rows_per_state(cloud):
@@ -100,24 +168,29 @@ def test_qa_table_and_views(cloud):
     assert 300 <= query("SELECT count(*) FROM engagement_qa.human_review")[0][0] <= 450
     reasons = {row[0] for row in query("SELECT DISTINCT qa_reason FROM engagement_qa.human_review")}
     assert reasons == {"top_prediction", "bottom_prediction", "large_error", "random_baseline"}
-    for view in ("final_results", "high_value_customers", "at_risk_customers", "model_performance"):
-        assert query(f"SELECT count(*) FROM engagement_analytics.{view}")[0][0] > 0, view
+    for view in PUBLISHED_VIEWS:
+        assert cloud.served["views"][view] > 0, view
 
 
 def test_the_glue_catalog_holds_the_declared_tables_the_run_tables_and_the_views(cloud):
     glue = cloud.client("glue")
+    run_id = run_id_from_execution(FIRST)
     tables = {(t["DatabaseName"], t["Name"]): t for database in ("engagement_raw", "engagement_qa",
                                                                   "engagement_analytics", "engagement_predictions")
               for t in glue.get_tables(DatabaseName=database)["TableList"]}
     assert tables[("engagement_raw", "customers_bronze")]["PartitionKeys"][0]["Name"] == "run_id"
-    assert tables[("engagement_raw", "training_first_run")]["StorageDescriptor"]["Location"].startswith("s3://")
-    assert tables[("engagement_analytics", "final_results")]["TableType"] == "VIRTUAL_VIEW"
-    assert "final_results_first_run" in tables[("engagement_analytics", "final_results")]["ViewOriginalText"]
+    assert tables[("engagement_raw", f"training_{run_id}")]["StorageDescriptor"]["Location"].startswith("s3://")
+    view = tables[("engagement_analytics", "final_results")]
+    assert view["TableType"] == "VIRTUAL_VIEW" and "published_run" in view["ViewOriginalText"]
+    for database, table in (("engagement_analytics", "final_results_by_run"), ("engagement_qa", "human_review_by_run"),
+                            ("engagement_predictions", "predictions_by_run")):
+        partitions = glue.get_partitions(DatabaseName=database, TableName=table)["Partitions"]
+        assert [p["Values"] for p in partitions] == [[run_id]], table
 
 
 def test_cache_holds_every_customer_with_a_ttl(cloud):
     dynamodb = cloud.client("dynamodb")
-    [table] = dynamodb.list_tables()["TableNames"]
+    [table] = [t for t in dynamodb.list_tables()["TableNames"] if "PredictionCache" in t]
     items, start = [], None
     while True:
         page = dynamodb.scan(TableName=table, **({"ExclusiveStartKey": start} if start else {}))
@@ -125,16 +198,17 @@ def test_cache_holds_every_customer_with_a_ttl(cloud):
         start = page.get("LastEvaluatedKey")
         if not start:
             break
-    assert len({item["customer_id"]["S"] for item in items}) == ROWS
-    assert all(int(item["expires_at"]["N"]) > time.time() + 6 * 86_400 for item in items)
-    cached = json.loads(items[0]["prediction"]["S"])
+    first = [item for item in items if item["run_id"]["S"] == run_id_from_execution(FIRST)]
+    assert len({item["customer_id"]["S"] for item in first}) == ROWS
+    assert all(int(item["expires_at"]["N"]) > time.time() + 20 * 86_400 for item in first)
+    served = cloud.served["predict"]
     [(churn, segment)] = query("SELECT churn_probability, segment_name FROM engagement_predictions.predictions "
-                               f"WHERE customer_id = '{items[0]['customer_id']['S']}'")
-    assert cached["churn_probability"] == pytest.approx(churn, abs=1e-6) and cached["segment_name"] == segment
+                               f"WHERE customer_id = '{served['customer_id']}'")
+    assert served["churn_probability"] == pytest.approx(churn, abs=1e-6) and served["segment_name"] == segment
 
 
 def test_a_corrupt_upload_fails_the_run_and_keeps_the_published_results(cloud, tmp_path):
-    lines = (cloud.state_dir / "data" / "customers.csv").read_bytes().split(b"\n")
+    lines = (cloud.state_dir / "small" / "customers.csv").read_bytes().split(b"\n")
     corrupt = b"\n".join([lines[0]] + [line[:30] if i % 4 == 0 else line for i, line in enumerate(lines[1:])])
     (tmp_path / "corrupt.csv").write_bytes(corrupt)
     cloud.upload_source(tmp_path / "corrupt.csv", key="customers/corrupt.csv")
@@ -143,27 +217,26 @@ def test_a_corrupt_upload_fails_the_run_and_keeps_the_published_results(cloud, t
     [failure] = notifications(cloud)
     assert failure["status"] == "FAILED" and failure["error"] == "StageFailed"
     assert "of rows were quarantined" in failure["cause"]
-    assert latest(cloud)["run_id"] == "first_run"
-    assert query("SELECT DISTINCT run_id FROM engagement_analytics.final_results") == [("first_run",)]
+    assert_first_run_still_served(cloud)
 
 
 def test_a_failing_container_fails_the_run(cloud):
     [training] = {id(t): t for key, t in executors.REGISTRY.tasks.items() if t.command == ["train"]}.values()
     training.command = ["not-a-command"]
     try:
-        result = cloud.run(name="broken-container", timeout_s=300)
+        result = cloud.run(name="broken-container", source_key="customers/small.csv", timeout_s=300)
     finally:
         training.command = ["train"]
     assert result["status"] == "FAILED"
     assert [n["status"] for n in notifications(cloud)] == ["FAILED"]
-    assert latest(cloud)["run_id"] == "first_run"
+    assert_first_run_still_served(cloud)
 
 
 def test_a_failed_quality_gate_publishes_nothing(cloud):
     [training] = {id(t): t for key, t in executors.REGISTRY.tasks.items() if t.command == ["train"]}.values()
     training.environment["QUALITY_MIN_ENGAGEMENT_R2"] = "0.999"
     try:
-        result = cloud.run(name="strict-gate", timeout_s=300)
+        result = cloud.run(name="strict-gate", source_key="customers/small.csv", timeout_s=300)
     finally:
         del training.environment["QUALITY_MIN_ENGAGEMENT_R2"]
     assert result["status"] == "FAILED" and result["error"] == "QualityGateFailed"
@@ -172,15 +245,92 @@ def test_a_failed_quality_gate_publishes_nothing(cloud):
     [notice] = received
     assert notice["status"] == "QUALITY_GATE_FAILED"
     assert any(c["name"] == "engagement_r2" and not c["passed"] for c in notice["checks"])
-    assert latest(cloud)["run_id"] == "first_run"
-    assert query("SELECT DISTINCT run_id FROM engagement_analytics.final_results") == [("first_run",)]
-    assert query("SELECT count(*) FROM engagement_predictions.predictions") == [(ROWS,)]
+    assert_first_run_still_served(cloud)
+
+
+def test_a_failure_inside_build_outputs_after_the_cache_was_staged_changes_nothing_served(cloud, tmp_path):
+    restore = wrap_function(cloud, tmp_path, stage_function(cloud, "CacheLoad"), (
+        "def handler(event, context):\n"
+        "    staged = real(event, context)\n"
+        "    raise RuntimeError(f\"injected after staging {staged['items_written']} cache items\")"))
+    try:
+        result = cloud.run(name="fails-in-build-outputs", source_key="customers/small.csv", timeout_s=300)
+    finally:
+        restore()
+    assert result["status"] == "FAILED"
+    [failure] = notifications(cloud)
+    assert f"injected after staging {FAILING_ROWS} cache items" in failure["cause"]
+    staged = run_id_from_execution("fails-in-build-outputs")
+    [table] = [t for t in cloud.client("dynamodb").list_tables()["TableNames"] if "PredictionCache" in t]
+    item = cloud.client("dynamodb").get_item(TableName=table, Key={"customer_id": {"S": "CUST-00000001"},
+                                                                    "run_id": {"S": staged}})
+    assert "Item" in item, "the failed run's cache was staged (and is not served)"
+    assert_first_run_still_served(cloud)
+
+
+def test_a_failure_after_build_outputs_and_a_concurrent_start_change_nothing_served(cloud, tmp_path):
+    """PublishLatest fails after every output is staged, partitions registered and views made.
+    Meanwhile another execution starts and is refused by the run lock, without releasing it."""
+    restore = wrap_function(cloud, tmp_path, stage_function(cloud, "PublishFunction"), (
+        "def handler(event, context):\n"
+        "    raise RuntimeError('injected: PublishLatest failed before writing the pointer')"))
+    refused = {}
+
+    def start_another_while_locked():
+        deadline = time.monotonic() + 120
+        while lock(cloud) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        refused.update(cloud.run(name="concurrent-manual", source_key="customers/small.csv", timeout_s=120))
+
+    other = threading.Thread(target=start_another_while_locked)
+    try:
+        other.start()
+        result = cloud.run(name="fails-at-publish", source_key="customers/small.csv", timeout_s=300)
+        other.join(timeout=180)
+    finally:
+        restore()
+    assert result["status"] == "FAILED"
+    assert refused["status"] == "FAILED"
+    claim_failure = [e for e in refused["events"] if e["type"] == "TaskFailed"][0]["taskFailedEventDetails"]
+    assert claim_failure["error"] == "RunLocked" and "fails-at-publish" in claim_failure["cause"]
+    causes = sorted(n["cause"] for n in notifications(cloud))
+    assert any("injected: PublishLatest failed" in cause for cause in causes), causes
+    staged = run_id_from_execution("fails-at-publish")
+    glue = cloud.client("glue")
+    partitions = glue.get_partitions(DatabaseName="engagement_analytics", TableName="final_results_by_run")["Partitions"]
+    assert [staged] in [p["Values"] for p in partitions], "the failed run's outputs were registered (not served)"
+    assert_first_run_still_served(cloud)
+
+
+def test_limits_fail_locally_as_on_aws(cloud, tmp_path):
+    """A Lambda that outgrows its memory or outlives its timeout fails with the error AWS reports."""
+    (tmp_path / "limits.py").write_text(
+        "import time\n"
+        "def hungry(event, context):\n"
+        "    blocks = [bytearray(32 * 2**20) for _ in range(12)]\n"
+        "    time.sleep(5)\n"
+        "def slow(event, context):\n"
+        "    time.sleep(10)\n")
+    sfn = cloud.client("stepfunctions")
+    for name, handler, error in (("Hungry", "limits.hungry", "Runtime.OutOfMemory"),
+                                 ("Slow", "limits.slow", "Sandbox.Timedout")):
+        executors.REGISTRY.functions[name] = executors.LocalFunction(
+            name=name, handler=handler, code_dir=tmp_path, environment={}, memory_mb=256, timeout_s=1)
+        machine = sfn.create_state_machine(name=f"limits-{name}", roleArn="arn:aws:iam::123456789012:role/x",
+                                           definition=json.dumps({"StartAt": "Call", "States": {"Call": {
+                                               "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                                               "Parameters": {"FunctionName": name}, "End": True}}}))
+        execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
+        deadline = time.monotonic() + 60
+        while (status := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert status["status"] == "FAILED" and status["error"] == error, status
 
 
 def test_generated_parquet_has_no_pii_in_predictions(cloud):
     s3 = cloud.client("s3")
-    key = "predictions/run_id=first_run/predictions.parquet"
-    body = s3.get_object(Bucket=bucket(cloud, "Predictions"), Key=key)["Body"].read()
-    import io
-
+    run_id = run_id_from_execution(FIRST)
+    body = s3.get_object(Bucket=buckets(cloud).predictions,
+                         Key=f"predictions/run_id={run_id}/predictions.parquet")["Body"].read()
     assert not set(pq.read_schema(io.BytesIO(body)).names) & set(PII_COLUMNS)

@@ -160,7 +160,9 @@ def test_prediction_cache_expires_items_recovers_to_a_point_in_time_and_uses_the
         {
             "Properties": Match.object_like(
                 {
-                    "KeySchema": [{"AttributeName": "customer_id", "KeyType": "HASH"}],
+                    # One item per customer and run: a run stages its own; readers ask for the published one.
+                    "KeySchema": [{"AttributeName": "customer_id", "KeyType": "HASH"},
+                                  {"AttributeName": "run_id", "KeyType": "RANGE"}],
                     "BillingMode": "PAY_PER_REQUEST",
                     "TimeToLiveSpecification": {"AttributeName": CACHE_TTL_ATTRIBUTE, "Enabled": True},
                     "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
@@ -216,6 +218,59 @@ def test_predictions_table_columns_match_what_inference_writes(data_template: Te
     assert [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]] == [
         (name, type_) for name, type_, _ in PREDICTION_COLUMNS
     ]
+    # Registered partitions: the published view joins the pointer, which projection cannot serve.
+    assert "projection.enabled" not in table["Parameters"]
+    assert [(k["Name"], k["Type"]) for k in table["PartitionKeys"]] == [("run_id", "string")]
+
+
+def test_the_published_pointer_is_a_table_the_views_join(data_template: Template):
+    results = bucket_logical_id(data_template, "Results")
+    table = glue_table(data_template, "published_run")
+    storage = table["StorageDescriptor"]
+    assert storage["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    assert storage["Location"] == {"Fn::Join": ["", ["s3://", {"Ref": results}, "/published/"]]}
+    assert [c["Name"] for c in storage["Columns"]][0] == "run_id"
+
+
+def test_glue_catalog_is_encrypted_with_the_data_key(data_template: Template):
+    data_template.has_resource_properties("AWS::Glue::DataCatalogEncryptionSettings", {
+        "DataCatalogEncryptionSettings": {
+            "EncryptionAtRest": {"CatalogEncryptionMode": "SSE-KMS",
+                                 "SseAwsKmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("^DataKey"), "Arn"]}},
+            "ConnectionPasswordEncryption": {"ReturnConnectionPasswordEncrypted": True,
+                                             "KmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("^DataKey"), "Arn"]}},
+        }})
+
+
+def test_personal_data_in_the_raw_bucket_is_erased_on_schedule(data_template: Template):
+    """Uploads and quarantined rows hold full PII: they expire, and so do their old versions."""
+    rules = buckets(data_template)[bucket_logical_id(data_template, "Raw")]["Properties"]["LifecycleConfiguration"][
+        "Rules"]
+    erase = {rule["Prefix"]: rule for rule in rules if rule.get("Prefix")}
+    assert set(erase) == {"customers/", "quarantine/"}
+    assert erase["customers/"]["ExpirationInDays"] == 90 and erase["quarantine/"]["ExpirationInDays"] == 30
+    assert all(rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7} for rule in erase.values())
+
+
+def test_the_drift_baseline_and_published_outputs_never_expire(data_template: Template):
+    """Validation reads the published run's profile from the results bucket: it must outlive any
+    gap between successful runs (the processed bucket's 90-day expiry once locked every run out)."""
+    for construct_id in ("Results", "Predictions", "Qa"):
+        rules = buckets(data_template)[bucket_logical_id(data_template, construct_id)]["Properties"][
+            "LifecycleConfiguration"]["Rules"]
+        assert not [rule for rule in rules if "ExpirationInDays" in rule], construct_id
+
+
+def test_run_ledger_is_encrypted_recoverable_and_retained(data_template: Template):
+    data_template.has_resource("AWS::DynamoDB::Table", {
+        "Properties": Match.object_like({
+            "KeySchema": [{"AttributeName": "record_id", "KeyType": "HASH"}],
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": Match.object_like({"SSEType": "KMS"}),
+            "DeletionProtectionEnabled": True,
+        }),
+        "DeletionPolicy": "Retain",
+    })
 
 
 def test_tokenization_key_is_a_generated_kms_encrypted_retained_secret(data_template: Template):

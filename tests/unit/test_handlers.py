@@ -11,16 +11,17 @@ from handlers import events
 
 ENV = {"RAW_BUCKET": "raw", "PROCESSED_BUCKET": "processed", "MODELS_BUCKET": "models",
        "PREDICTIONS_BUCKET": "predictions", "RESULTS_BUCKET": "results", "QA_BUCKET": "qa-review",
-       "KNOWLEDGE_BASE_BUCKET": "knowledge", "POWERTOOLS_TRACE_DISABLED": "true",
+       "KNOWLEDGE_BASE_BUCKET": "knowledge", "ATHENA_RESULTS_BUCKET": "athena-results",
+       "RUN_LEDGER_TABLE": "ledger", "POWERTOOLS_TRACE_DISABLED": "true",
        "POWERTOOLS_METRICS_NAMESPACE": "EngagementPlatformTest", "POWERTOOLS_SERVICE_NAME": "pipeline",
        "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 @dataclass
 class Context:
-    function_name: str = "pre-cleanup"
+    function_name: str = "claim-run"
     memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:pre-cleanup"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:claim-run"
     aws_request_id: str = "req-1"
 
 
@@ -41,12 +42,13 @@ def test_bad_events_are_rejected_with_the_field_named(model, event, message):
 
 
 def test_optional_fields_default():
-    start = events.parse(events.StartEvent, {"execution_name": "x"})
-    assert start == events.StartEvent("x", {}) and start.source_key is None
-    assert events.parse(events.StartEvent, {"execution_name": "x", "input": {"source_key": "k"}}).source_key == "k"
+    start = events.parse(events.StartEvent, {"execution_name": "x", "execution": "x@t"})
+    assert start == events.StartEvent("x", "x@t", {}) and start.source_key is None
+    assert events.parse(events.StartEvent, {"execution_name": "x", "execution": "x@t",
+                                            "input": {"source_key": "k"}}).source_key == "k"
 
 
-def test_pre_cleanup_handler_end_to_end_on_moto(monkeypatch, capsys):
+def test_claim_run_handler_end_to_end_on_moto(monkeypatch, capsys):
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)
     with mock_aws():
@@ -54,17 +56,24 @@ def test_pre_cleanup_handler_end_to_end_on_moto(monkeypatch, capsys):
 
         shared.client.cache_clear()
         s3 = boto3.client("s3")
-        for bucket in ("raw", "processed", "predictions", "results", "qa-review", "knowledge"):
+        for bucket in ("raw", "processed", "models", "predictions", "results", "qa-review", "knowledge",
+                       "athena-results"):
             s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket="raw", Key="customers/customers.csv", Body=b"customer_id\n")
-        from handlers.pre_cleanup import handler
+        boto3.client("glue").create_database(DatabaseInput={"Name": "engagement_raw"})
+        boto3.resource("dynamodb").create_table(
+            TableName="ledger", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "record_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "record_id", "AttributeType": "S"}])
+        from handlers.claim_run import handler
 
-        result = handler({"execution_name": "Manual-1"}, Context())
+        result = handler({"execution_name": "Manual-1", "execution": "Manual-1@2026-11-22T10:00:00Z"}, Context())
+        lock = boto3.resource("dynamodb").Table("ledger").get_item(Key={"record_id": "lock"})["Item"]
         shared.client.cache_clear()
-    assert result == {"run_id": "manual_1", "source_key": "customers/customers.csv",
-                      "cleaned": {"run_id": "manual_1", "deleted_objects": 0, "dropped_tables": []}}
+    assert result["run_id"].startswith("manual_1_") and result["source_key"] == "customers/customers.csv"
+    assert lock["execution"] == "Manual-1@2026-11-22T10:00:00Z" and lock["run_id"] == result["run_id"]
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert any(entry.get("function_name") == "pre-cleanup" for entry in logged) or logged == []
+    assert any(entry.get("function_name") == "claim-run" for entry in logged) or logged == []
 
 
 def test_every_handler_is_a_few_lines():

@@ -27,6 +27,9 @@ def test_the_hook_points_exist():
     assert parameters == ["self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"], (
         f"StateTaskService._eval_service_task changed its signature: {parameters}")
     assert ThreadedMotoServer and FailureEventException
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    assert "_get_evaluation_environment" in vars(ExecutionWorker), "moto moved where the context object is built"
 
 
 def test_installing_the_executors_routes_our_three_integrations():
@@ -39,3 +42,4 @@ def test_installing_the_executors_routes_our_three_integrations():
     assert isinstance(factory.state_task_service_for("ecs"), executors.LocalEcs)
     assert isinstance(factory.state_task_service_for("lambda"), executors.LocalLambda)
     assert type(factory.state_task_service_for("sns")).__name__ == "StateTaskServiceSns"
+    assert type(factory.state_task_service_for("dynamodb")).__name__ == "StateTaskServiceDynamoDB"

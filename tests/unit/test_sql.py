@@ -1,9 +1,12 @@
 """Every statement in sql/ parses as Trino and runs on DuckDB against a small generated set,
-in pipeline order: bronze -> splits -> (models) -> predictions -> QA, results, published views."""
+in pipeline order: bronze -> splits -> (models) -> predictions -> QA, results -> run partitions ->
+views -> the published pointer; and the engine takes only what Athena would."""
 
 import io
+import json
 
 import boto3
+import duckdb
 import pytest
 import sqlglot
 from moto import mock_aws
@@ -11,8 +14,10 @@ from moto import mock_aws
 import sql
 from datagen.generator import GeneratorConfig
 from datagen.writer import write_dataset
-from engagement.catalog import RUN_PARTITION, TABLES, TableSpec
+from engagement.catalog import REGISTERED, RUN_PARTITION, TABLES, TableSpec
 from engagement.ingest import ingest_csv
+from engagement.layout import PUBLISHED_VIEWS, Buckets, Run, sql_values
+from engagement.run_tables import register_run_tables
 from engagement.schema import PII_COLUMNS
 from engagement.tokenize import Tokenizer
 from engagement_ml.config import InferConfig, TrainConfig
@@ -22,20 +27,29 @@ from localcloud.athena_duckdb import PARQUET_SERDE, AthenaOnDuckDB, AthenaSqlErr
 
 ROWS = 5_000
 RUN = "r20261122"
-BUCKETS = {"raw": "raw", "processed": "processed", "predictions": "predictions", "results": "results", "qa": "qa",
-           "models": "models"}
-VALUES = {"run_id": RUN, "processed_bucket": "processed", "results_bucket": "results", "qa_bucket": "qa"}
-CSV_SERDE = "org.apache.hadoop.hive.serde2.OpenCSVSerde"
+BUCKETS = Buckets(raw="raw", processed="processed", models="models", predictions="predictions", results="results",
+                  qa="qa", knowledge_base="knowledge", athena_results="athena-results")
+VALUES = sql_values(BUCKETS, RUN)
+SERDES = {"csv": "org.apache.hadoop.hive.serde2.OpenCSVSerde", "parquet": PARQUET_SERDE,
+          "json": "org.openx.data.jsonserde.JsonSerDe"}
 
 
 def table_input(spec: TableSpec) -> dict:
     """The Glue entry the CDK app declares for a spec (the parts the engine reads)."""
-    return {"Name": spec.name, "TableType": "EXTERNAL_TABLE",
-            "PartitionKeys": [{"Name": RUN_PARTITION[0], "Type": "string"}] if spec.run_partitioned else [],
+    projected = spec.run_partitions and spec.run_partitions != REGISTERED
+    return {"Name": spec.table.name, "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"projection.enabled": "true"} if projected else {},
+            "PartitionKeys": [{"Name": RUN_PARTITION[0], "Type": "string"}] if spec.run_partitions else [],
             "StorageDescriptor": {"Columns": [{"Name": n, "Type": t} for n, t, _ in spec.columns],
-                                  "Location": f"s3://{BUCKETS[spec.bucket]}/{spec.prefix}",
-                                  "SerdeInfo": {"SerializationLibrary": CSV_SERDE if spec.format == "csv"
-                                                else PARQUET_SERDE}}}
+                                  "Location": f"s3://{getattr(BUCKETS, spec.bucket)}/{spec.prefix}",
+                                  "SerdeInfo": {"SerializationLibrary": SERDES[spec.format]}}}
+
+
+def publish_pointer(root, run_id: str) -> None:
+    """What PublishLatest writes (one JSON line), written where the engine's store reads it."""
+    pointer = root / "results" / "published" / "latest.json"
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    pointer.write_text(json.dumps({"run_id": run_id, "previous_run_id": None}) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +59,7 @@ def glue():
         for database in ("engagement_raw", "engagement_predictions", "engagement_qa", "engagement_analytics"):
             client.create_database(DatabaseInput={"Name": database})
         for spec in TABLES:
-            client.create_table(DatabaseName=spec.database, TableInput=table_input(spec))
+            client.create_table(DatabaseName=spec.table.database, TableInput=table_input(spec))
         yield client
 
 
@@ -57,9 +71,15 @@ def test_every_statement_parses_as_trino_and_names_only_known_parameters():
         sqlglot.parse_one(statement.render(VALUES), read="trino")
 
 
+def test_published_views_name_no_run():
+    """Publishing is the pointer's job alone: a view that named a run would need switching."""
+    for statement in PUBLISHED_VIEWS.values():
+        assert sql.load(statement).parameters == (), statement
+
+
 def test_a_statement_refuses_to_render_without_its_parameters():
-    with pytest.raises(KeyError, match="needs values for run_id"):
-        sql.load("publish_final_results").render({})
+    with pytest.raises(KeyError, match="needs values for final_results, final_results_table, run_id"):
+        sql.load("final_results").render({})
 
 
 @pytest.fixture(scope="module")
@@ -83,29 +103,31 @@ def pipeline(tmp_path_factory, glue):
     infer(InferConfig(inference_data_uri=str(runs / "inference"), model_registry_uri=str(root / "models" / "models"),
                       model_version=RUN, predictions_uri=str(root / "predictions" / "predictions" / f"run_id={RUN}" /
                                                              "predictions.parquet"), threads=2))
+    register_run_tables(glue, Run(RUN, BUCKETS), ["predictions"])
     for name in ("qa_review", "final_results"):
         counts[name] = run(name)[0][0]
-    for name in ("publish_final_results", "publish_human_review", "publish_predictions", "view_high_value_customers",
-                 "view_at_risk_customers", "view_model_performance"):
+    register_run_tables(glue, Run(RUN, BUCKETS), ["human_review", "final_results"])
+    for name in PUBLISHED_VIEWS.values():
         run(name)
-    return athena, counts
+    publish_pointer(root, RUN)
+    return athena, counts, root
 
 
 def test_split_is_80_20_and_inference_is_everyone(pipeline):
-    _, counts = pipeline
+    _, counts, _ = pipeline
     assert counts["prepare_training"] + counts["prepare_test"] == counts["prepare_inference"] == ROWS
     assert counts["prepare_training"] / ROWS == pytest.approx(0.8, abs=0.03)
 
 
 def test_split_is_stable_by_customer_id(pipeline):
-    athena, _ = pipeline
+    athena, _, _ = pipeline
     overlap = athena.execute(f"SELECT count(*) FROM engagement_raw.training_{RUN} t "
                              f"JOIN engagement_raw.test_{RUN} s ON s.customer_id = t.customer_id")
     assert overlap == [(0,)]
 
 
 def test_qa_table_has_about_400_rows_with_every_reason(pipeline):
-    athena, counts = pipeline
+    athena, counts, _ = pipeline
     assert 300 <= counts["qa_review"] <= 450
     reasons = dict(athena.execute("SELECT qa_reason, count(*) FROM engagement_qa.human_review GROUP BY 1"))
     assert reasons == {"top_prediction": 100, "bottom_prediction": 100, "large_error": 100, "random_baseline": 100}
@@ -115,7 +137,7 @@ def test_qa_table_has_about_400_rows_with_every_reason(pipeline):
 
 
 def test_final_results_one_row_per_customer_with_tiers_and_no_pii(pipeline):
-    athena, counts = pipeline
+    athena, counts, _ = pipeline
     assert counts["final_results"] == ROWS
     assert athena.execute("SELECT count(DISTINCT customer_id) FROM engagement_analytics.final_results") == [(ROWS,)]
     columns = {row[0] for row in athena.execute("DESCRIBE engagement_analytics.final_results")}
@@ -126,7 +148,7 @@ def test_final_results_one_row_per_customer_with_tiers_and_no_pii(pipeline):
 
 
 def test_analytics_views_are_queryable(pipeline):
-    athena, _ = pipeline
+    athena, _, _ = pipeline
     [(high_value,)] = athena.execute("SELECT count(*) FROM engagement_analytics.high_value_customers")
     assert high_value == pytest.approx(ROWS / 10, rel=0.1)
     [(at_risk,)] = athena.execute("SELECT count(*) FROM engagement_analytics.at_risk_customers")
@@ -137,7 +159,7 @@ def test_analytics_views_are_queryable(pipeline):
 
 
 def test_ctas_refuses_an_existing_table_like_athena(pipeline):
-    athena, _ = pipeline
+    athena, _, _ = pipeline
     with pytest.raises(AthenaSqlError, match="already exists"):
         athena.execute(sql.load("prepare_training").render(VALUES))
 
@@ -149,11 +171,18 @@ def test_tables_and_views_are_in_the_glue_catalog(pipeline, glue):
     assert {"Name": "customer_id", "Type": "string"} in training["StorageDescriptor"]["Columns"]
     view = glue.get_table(DatabaseName="engagement_analytics", Name="final_results")["Table"]
     assert view["TableType"] == "VIRTUAL_VIEW"
-    assert f"final_results_{RUN}" in view["ViewOriginalText"]
+    assert "final_results_by_run" in view["ViewOriginalText"] and RUN not in view["ViewOriginalText"]
+    by_run = glue.get_table(DatabaseName="engagement_analytics", Name="final_results_by_run")["Table"]
+    assert by_run["PartitionKeys"] == [{"Name": "run_id", "Type": "string",
+                                        "Comment": "Pipeline run (execution) that wrote the rows"}]
+    assert "run_id" not in {c["Name"] for c in by_run["StorageDescriptor"]["Columns"]}
+    [partition] = glue.get_partitions(DatabaseName="engagement_analytics", TableName="final_results_by_run")["Partitions"]
+    assert partition["Values"] == [RUN]
+    assert partition["StorageDescriptor"]["Location"] == f"s3://results/final_results/run_id={RUN}/"
 
 
 def test_a_table_dropped_through_glue_is_gone_and_drop_follows_athena(pipeline, glue):
-    athena, _ = pipeline
+    athena, _, _ = pipeline
     athena.execute("CREATE TABLE engagement_qa.scratch WITH (format = 'PARQUET', "
                    "external_location = 's3://qa/scratch/') AS SELECT 1 AS one")
     assert athena.execute("SELECT one FROM engagement_qa.scratch") == [(1,)]
@@ -166,7 +195,7 @@ def test_a_table_dropped_through_glue_is_gone_and_drop_follows_athena(pipeline, 
 
 
 def test_ddl_athena_would_refuse_is_refused_by_name(pipeline):
-    athena, _ = pipeline
+    athena, _, _ = pipeline
     with pytest.raises(AthenaSqlError, match="View engagement_analytics.final_results already exists"):
         athena.execute("CREATE VIEW engagement_analytics.final_results AS SELECT 1 AS one")
     with pytest.raises(AthenaSqlError, match="name the database of scratch"):
@@ -175,10 +204,14 @@ def test_ddl_athena_would_refuse_is_refused_by_name(pipeline):
         athena.execute("CREATE TABLE engagement_qa.scratch AS SELECT 1 AS one")
     with pytest.raises(AthenaSqlError, match="unsupported statement here: CREATE SCHEMA"):
         athena.execute("CREATE SCHEMA engagement_extra")
+    with pytest.raises(AthenaSqlError, match="holds 2 statements; one at a time"):
+        athena.execute("SELECT 1; SELECT 2")
+    with pytest.raises(AthenaSqlError, match="unsupported statement here: COPY"):
+        athena.execute("COPY (SELECT 1) TO '/tmp/x.csv'")
 
 
 def test_a_catalog_view_over_a_missing_table_is_named(pipeline, glue):
-    athena, _ = pipeline
+    athena, _, _ = pipeline
     glue.create_table(DatabaseName="engagement_qa", TableInput={
         "Name": "orphan", "TableType": "VIRTUAL_VIEW", "ViewExpandedText": "SELECT * FROM engagement_qa.nothing"})
     try:
@@ -198,5 +231,69 @@ def test_without_a_catalog_only_queries_run(tmp_path):
 
 def test_unparseable_sql_is_reported(tmp_path):
     athena = AthenaOnDuckDB(FolderStore(tmp_path), None)
-    with pytest.raises(AthenaSqlError, match="cannot parse as Trino SQL"):
+    with pytest.raises(AthenaSqlError, match="cannot parse the statement as Trino SQL"):
         athena.execute("SELEC nothing FROM")
+
+
+def test_registering_a_run_again_changes_nothing(pipeline, glue):
+    register_run_tables(glue, Run(RUN, BUCKETS), ["predictions", "human_review", "final_results"])
+    for database, table in (("engagement_analytics", "final_results_by_run"), ("engagement_qa", "human_review_by_run"),
+                            ("engagement_predictions", "predictions_by_run")):
+        assert len(glue.get_partitions(DatabaseName=database, TableName=table)["Partitions"]) == 1, table
+
+
+def test_views_show_the_published_run_only_and_the_pointer_switches_them_all(pipeline, glue):
+    """A second run registered but not published stays invisible; replacing the pointer switches
+    every view at once."""
+    athena, _, root = pipeline
+    other = "r_other"
+    source = root / "results" / "final_results" / f"run_id={RUN}" / "data.parquet"
+    staged = root / "results" / "final_results" / f"run_id={other}" / "data.parquet"
+    staged.parent.mkdir(parents=True)
+    staged.write_bytes(source.read_bytes())
+    for place in ("human_review", "predictions"):
+        here, there = Run(RUN, BUCKETS).location(place), Run(other, BUCKETS).location(place)
+        (root / there.bucket / there.key).mkdir(parents=True)
+        for file in (root / here.bucket / here.key).glob("*.parquet"):
+            (root / there.bucket / there.key / file.name).write_bytes(file.read_bytes())
+    glue.create_table(DatabaseName="engagement_analytics", TableInput={
+        "Name": f"final_results_{other}", "StorageDescriptor": glue.get_table(
+            DatabaseName="engagement_analytics", Name=f"final_results_{RUN}")["Table"]["StorageDescriptor"]})
+    glue.create_table(DatabaseName="engagement_qa", TableInput={
+        "Name": f"human_review_{other}", "StorageDescriptor": glue.get_table(
+            DatabaseName="engagement_qa", Name=f"human_review_{RUN}")["Table"]["StorageDescriptor"]})
+    register_run_tables(glue, Run(other, BUCKETS), ["predictions", "human_review", "final_results"])
+    views = ("engagement_analytics.final_results", "engagement_qa.human_review", "engagement_predictions.predictions",
+             "engagement_analytics.high_value_customers")
+    for view in views:
+        assert athena.execute(f"SELECT DISTINCT run_id FROM {view}") == [(RUN,)], view
+    assert athena.execute("SELECT count(*) FROM engagement_predictions.predictions_by_run") == [(2 * ROWS,)]
+    publish_pointer(root, other)
+    try:
+        for view in views:
+            assert athena.execute(f"SELECT DISTINCT run_id FROM {view}") == [(other,)], view
+    finally:
+        publish_pointer(root, RUN)
+
+
+def test_catalog_views_must_be_one_query(pipeline, glue):
+    athena, _, _ = pipeline
+    glue.create_table(DatabaseName="engagement_qa", TableInput={
+        "Name": "sneaky", "TableType": "VIRTUAL_VIEW", "ViewExpandedText": "SELECT 1; COPY (SELECT 1) TO '/tmp/x'"})
+    try:
+        with pytest.raises(AthenaSqlError, match="catalog view engagement_qa.sneaky holds 2 statements"):
+            athena.execute("SELECT 1")
+    finally:
+        glue.delete_table(DatabaseName="engagement_qa", Name="sneaky")
+
+
+def test_the_engine_reads_and_writes_only_under_its_store(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret")
+    athena = AthenaOnDuckDB(FolderStore(tmp_path / "store"), None)
+    with pytest.raises(AthenaSqlError, match="calls table functions"):
+        athena.execute(f"SELECT * FROM read_text('{outside}')")
+    with pytest.raises(duckdb.PermissionException):  # DuckDB itself is fenced in, whatever the parser lets by
+        athena.con.execute(f"SELECT * FROM read_text('{outside}')")
+    with pytest.raises(AthenaSqlError, match="leads outside"):
+        FolderStore(tmp_path / "store").folder("s3://bucket/../../escape/")

@@ -1,6 +1,8 @@
-"""The Lambda stages against moto: two runs through ingest, validation (with drift), the models,
-cache, knowledge base and publish; and the ways a stage stops a run."""
+"""The Lambda stages against moto: two runs through claim, ingest, validation (with drift), the
+models, cache, knowledge base, run tables and publish; the ways a stage stops a run; and the
+publish protocol's guarantees (nothing a run does before PublishLatest changes what readers see)."""
 
+import io
 import json
 import time
 from dataclasses import dataclass
@@ -11,8 +13,11 @@ from moto import mock_aws
 
 from datagen.generator import GeneratorConfig
 from datagen.writer import write_dataset
-from engagement import cache, stages
-from engagement.runs import Buckets, RunLocations, run_id_from_execution
+from engagement import cache, publish, stages
+from engagement.claim import RunIdInUse, RunLocked, SourceMissing
+from engagement.ingest import ingest_csv
+from engagement.layout import Buckets, Run, run_id_from_execution
+from engagement.publish import PublishConflict
 from engagement.stages import Settings, StageFailed
 from engagement.tokenize import Tokenizer
 from engagement_ml import storage
@@ -21,7 +26,7 @@ from engagement_ml.infer import infer
 from engagement_ml.train import train
 
 BUCKETS = Buckets(raw="raw", processed="processed", models="models", predictions="predictions", results="results",
-                  qa="qa-review", knowledge_base="knowledge")
+                  qa="qa-review", knowledge_base="knowledge", athena_results="athena-results")
 SETTINGS = Settings(buckets=BUCKETS, min_rows=500)
 TOKENS = Tokenizer(b"k" * 32)
 
@@ -34,15 +39,37 @@ def csvs(tmp_path_factory):
     return (first / "customers.csv").read_bytes(), (second / "customers.csv").read_bytes()
 
 
+@pytest.fixture(scope="module")
+def models(csvs, tmp_path_factory) -> dict[bytes, tuple[bytes, bytes]]:
+    """Training summary and predictions per input file, trained once (the Athena and ECS stages
+    are other tests' business: here bronze feeds the models directly)."""
+    trained = {}
+    for index, csv in enumerate(csvs):
+        folder = tmp_path_factory.mktemp(f"models{index}")
+        with (folder / "customers.csv").open("wb") as source:
+            source.write(csv)
+        with (folder / "customers.csv").open("rb") as source, (folder / "bronze.parquet").open("wb") as bronze:
+            ingest_csv(source, bronze=bronze, quarantine=io.BytesIO(), tokenizer=TOKENS, source_name="t")
+        bronze = str(folder / "bronze.parquet")
+        train(TrainConfig(training_data_uri=bronze, test_data_uri=bronze, model_registry_uri=str(folder / "models"),
+                          model_version="v", output_uri=str(folder / "summary.json"), threads=2))
+        infer(InferConfig(inference_data_uri=bronze, model_registry_uri=str(folder / "models"), model_version="v",
+                          predictions_uri=str(folder / "predictions.parquet"), threads=2))
+        trained[csv] = ((folder / "summary.json").read_bytes(), (folder / "predictions.parquet").read_bytes())
+    return trained
+
+
 @dataclass
 class Aws:
     s3: object
     glue: object
     table: object
+    ledger: object
+    models: dict
 
 
 @pytest.fixture
-def aws(monkeypatch):
+def aws(monkeypatch, models):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
         storage._s3.cache_clear()
@@ -51,96 +78,226 @@ def aws(monkeypatch):
             s3.create_bucket(Bucket=bucket)
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         glue = boto3.client("glue")
-        for database in ("engagement_raw", "engagement_qa", "engagement_analytics"):
+        for database in ("engagement_raw", "engagement_qa", "engagement_analytics", "engagement_predictions"):
             glue.create_database(DatabaseInput={"Name": database})
         dynamodb = boto3.resource("dynamodb")
-        table = dynamodb.create_table(TableName="cache", KeySchema=[{"AttributeName": "customer_id", "KeyType": "HASH"}],
-                                      AttributeDefinitions=[{"AttributeName": "customer_id", "AttributeType": "S"}],
-                                      BillingMode="PAY_PER_REQUEST")
-        yield Aws(s3, glue, table)
+        table = dynamodb.create_table(
+            TableName="cache", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "customer_id", "KeyType": "HASH"}, {"AttributeName": "run_id", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "customer_id", "AttributeType": "S"},
+                                  {"AttributeName": "run_id", "AttributeType": "S"}])
+        ledger = dynamodb.create_table(
+            TableName="ledger", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "record_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "record_id", "AttributeType": "S"}])
+        yield Aws(s3, glue, table, ledger, models)
         storage._s3.cache_clear()
 
 
-def run_pipeline(aws: Aws, csv: bytes, execution: str) -> dict:
+STARTED = "2026-11-22T10:00:00.000Z"
+
+
+def claim(aws: Aws, execution: str, source_key: str | None = None, started: str = STARTED) -> dict:
+    return stages.claim_run(aws.s3, aws.glue, aws.ledger, SETTINGS, execution_name=execution,
+                            execution=f"{execution}@{started}", source_key=source_key)
+
+
+def release(aws: Aws, execution: str, started: str = STARTED) -> None:
+    """What the state machine's ReleaseRunLock state does."""
+    aws.ledger.delete_item(Key={"record_id": "lock"}, ConditionExpression="#e = :e",
+                           ExpressionAttributeNames={"#e": "execution"},
+                           ExpressionAttributeValues={":e": f"{execution}@{started}"})
+
+
+def stage_run(aws: Aws, csv: bytes, execution: str) -> dict:
+    """Every Lambda stage up to (not including) PublishLatest, with the file's models."""
     aws.s3.put_object(Bucket="raw", Key="customers/customers.csv", Body=csv)
-    start = stages.pre_cleanup(aws.s3, aws.glue, SETTINGS, execution_name=execution, source_key=None)
+    start = claim(aws, execution)
     run_id = start["run_id"]
     results = {"start": start,
                "ingest": stages.ingest(aws.s3, TOKENS, SETTINGS, run_id=run_id, source_key=start["source_key"]),
                "validate": stages.validate(aws.s3, SETTINGS, run_id=run_id)}
-    run = RunLocations(run_id, BUCKETS)
-    # The Athena splits and the Fargate tasks are other tests' business: here bronze feeds them directly.
-    train(TrainConfig(training_data_uri=run.bronze, test_data_uri=run.bronze, model_registry_uri="s3://models/models",
-                      model_version=run_id, output_uri=run.report("training_summary"), threads=2))
-    infer(InferConfig(inference_data_uri=run.bronze, model_registry_uri="s3://models/models", model_version=run_id,
-                      predictions_uri=run.predictions, threads=2))
+    run = Run(run_id, BUCKETS)
+    summary, predictions = aws.models[csv]
+    for place, name, body in (("training_summary", "", summary), ("predictions", "predictions.parquet", predictions)):
+        location = run.location(place)
+        aws.s3.put_object(Bucket=location.bucket, Key=location.key + name, Body=body)
     results["cache"] = stages.load_cache(aws.s3, lambda: boto3.resource("dynamodb").Table("cache"), SETTINGS,
                                          run_id=run_id)
     results["knowledge_base"] = stages.write_knowledge_base(aws.s3, SETTINGS, run_id=run_id)
-    results["publish"] = stages.publish_run(aws.s3, SETTINGS, run_id=run_id, execution_name=execution,
-                                            summary={"rows": results["ingest"]["rows_accepted"]})
     return results
+
+
+def publish_run(aws: Aws, results: dict, execution: str) -> dict:
+    result = stages.publish_run(aws.s3, SETTINGS, run_id=results["start"]["run_id"], execution_name=execution,
+                                summary={"rows": results["ingest"]["rows_accepted"]})
+    release(aws, execution)
+    return result
+
+
+def run_pipeline(aws: Aws, csv: bytes, execution: str) -> dict:
+    results = stage_run(aws, csv, execution)
+    results["publish"] = publish_run(aws, results, execution)
+    return results
+
+
+def served(aws: Aws, customer_id: str = "CUST-00000001") -> dict | None:
+    """What `/predict` answers."""
+    return cache.published_prediction(aws.s3, aws.table, BUCKETS, customer_id)
 
 
 def test_two_runs_publish_in_turn_and_the_second_measures_drift(aws, csvs):
     first = run_pipeline(aws, csvs[0], "2026-11-22T10:00:00Z manual")
-    assert first["start"]["run_id"] == "r_2026_11_22t10_00_00z_manual"
+    first_run = first["start"]["run_id"]
+    assert first_run.startswith("r_2026_11_22t10_00_00z_manual_")
     assert first["ingest"]["rows_accepted"] == 3_000 and first["validate"]["baseline_run"] is None
     assert first["cache"]["items_written"] == 3_000
     assert first["publish"]["previous_run_id"] is None
 
     second = run_pipeline(aws, csvs[1], "weekly-2026-11-29")
-    assert second["validate"]["baseline_run"] == first["start"]["run_id"]
-    # 20% bots in the second file: their scripted behaviour shifts several features.
+    second_run = second["start"]["run_id"]
+    assert second["validate"]["baseline_run"] == first_run
     report = json.loads(aws.s3.get_object(
-        Bucket="processed", Key=f"runs/{second['start']['run_id']}/validation_report.json")["Body"].read())
+        Bucket="processed", Key=f"runs/{second_run}/validation_report.json")["Body"].read())
     features = report["drift"]["features"]
     # 20% bots in the second file: their scripted behaviour moves exactly the features they fake.
     for bot_feature in ("num_messages_sent_per_day", "swipe_like_ratio", "response_time_avg_hours"):
         assert features[bot_feature]["status"] != "stable", bot_feature
     for untouched in ("gender", "account_type", "referral_count", "device_type"):
         assert features[untouched]["status"] == "stable", untouched
-    assert second["publish"]["previous_run_id"] == first["start"]["run_id"]
-    latest = json.loads(aws.s3.get_object(Bucket="results", Key="latest.json")["Body"].read())
-    assert latest["run_id"] == "weekly_2026_11_29" and latest["summary"] == {"rows": 3_000}
+    assert second["publish"]["previous_run_id"] == first_run
+    pointer = publish.read_pointer(aws.s3, BUCKETS)
+    assert pointer["run_id"] == second_run and pointer["summary"] == {"rows": 3_000}
+    assert pointer["knowledge_base"] == f"s3://knowledge/runs/{second_run}/"
+    assert served(aws)["run_id"] == second_run
 
 
-def test_cache_items_carry_predictions_reasons_and_a_ttl(aws, csvs):
-    run_pipeline(aws, csvs[0], "cache-check")
-    item = aws.table.get_item(Key={"customer_id": "CUST-00000001"})["Item"]
-    assert set(item) == {"customer_id", "run_id", "expires_at", "prediction"} and item["run_id"] == "cache_check"
+def test_a_staged_run_changes_nothing_readers_see_until_it_is_published(aws, csvs):
+    first = run_pipeline(aws, csvs[0], "served-first")
+    before = served(aws)
+    pointer = aws.s3.get_object(Bucket="results", Key="published/latest.json")["Body"].read()
+    second = stage_run(aws, csvs[1], "staged-second")  # everything but PublishLatest
+    assert served(aws) == before and before["run_id"] == first["start"]["run_id"]
+    assert aws.s3.get_object(Bucket="results", Key="published/latest.json")["Body"].read() == pointer
+    second_item = aws.table.get_item(Key={"customer_id": "CUST-00000001", "run_id": second["start"]["run_id"]})
+    assert "Item" in second_item, "the second run's cache is staged beside the first's"
+    publish_run(aws, second, "staged-second")
+    assert served(aws)["run_id"] == second["start"]["run_id"]
+
+
+def test_cache_items_carry_predictions_reasons_and_a_ttl_with_slack(aws, csvs):
+    result = run_pipeline(aws, csvs[0], "cache-check")
+    run_id = result["start"]["run_id"]
+    item = aws.table.get_item(Key={"customer_id": "CUST-00000001", "run_id": run_id})["Item"]
+    assert set(item) == {"customer_id", "run_id", "expires_at", "prediction"}
     prediction = json.loads(item["prediction"])
     assert set(prediction) == set(cache.PREDICTION_FIELDS)
     assert 0 <= prediction["churn_probability"] <= 1 and prediction["reason_1_feature"]
-    assert 6.9 * 86_400 < int(item["expires_at"]) - time.time() < 7.1 * 86_400
+    # Two weekly runs may fail in a row and /predict still answers.
+    assert 20.9 * 86_400 < int(item["expires_at"]) - time.time() < 21.1 * 86_400
+    assert served(aws) == {"customer_id": "CUST-00000001", "run_id": run_id, **prediction}
 
 
 def test_knowledge_base_documents_come_from_the_run_reports(aws, csvs):
     result = run_pipeline(aws, csvs[0], "kb-check")
+    run_id = result["start"]["run_id"]
     assert result["knowledge_base"]["documents"] == ["data_dictionary.md", "engagement_drivers.md",
                                                      "model_performance.md", "run_summary.md"]
-    summary = aws.s3.get_object(Bucket="knowledge", Key="latest/run_summary.md")["Body"].read().decode()
+    summary = aws.s3.get_object(Bucket="knowledge", Key=f"runs/{run_id}/run_summary.md")["Body"].read().decode()
     assert "Rows received: 3,000; accepted 3,000; quarantined 0" in summary
-    performance = aws.s3.get_object(Bucket="knowledge", Key="latest/model_performance.md")["Body"].read().decode()
-    training = json.loads(aws.s3.get_object(Bucket="processed", Key="runs/kb_check/training_summary.json")["Body"]
+    performance = aws.s3.get_object(Bucket="knowledge", Key=f"runs/{run_id}/model_performance.md")["Body"].read()
+    training = json.loads(aws.s3.get_object(Bucket="processed", Key=f"runs/{run_id}/training_summary.json")["Body"]
                           .read())
-    assert f"R² {training['metrics']['engagement']['r2']}" in performance
+    assert f"R² {training['metrics']['engagement']['r2']}" in performance.decode()
 
 
-def test_pre_cleanup_removes_leftovers_of_the_same_run(aws, csvs):
+def test_drift_survives_the_expiry_of_the_published_runs_processed_data(aws, csvs):
+    """The processed bucket expires after 90 days; the drift baseline lives with the results."""
+    first = run_pipeline(aws, csvs[0], "long-ago")
+    for version in aws.s3.list_object_versions(Bucket="processed")["Versions"]:  # as lifecycle expiry would
+        aws.s3.delete_object(Bucket="processed", Key=version["Key"], VersionId=version["VersionId"])
+    second = run_pipeline(aws, csvs[1], "ninety-days-later")
+    assert second["validate"]["baseline_run"] == first["start"]["run_id"]
+    assert second["validate"]["max_psi"] > 0
+
+
+def test_a_missing_baseline_profile_means_no_drift_said_plainly(aws, csvs):
+    first = run_pipeline(aws, csvs[0], "profile-lost")
+    key = f"profiles/run_id={first['start']['run_id']}/feature_profile.json"
+    aws.s3.delete_object(Bucket="results", Key=key)
+    second = stage_run(aws, csvs[1], "without-baseline")
+    report = json.loads(aws.s3.get_object(
+        Bucket="processed", Key=f"runs/{second['start']['run_id']}/validation_report.json")["Body"].read())
+    assert report["passed"] and report["drift"]["features"] == {}
+    assert "drift not measured" in report["drift"]["note"] and key in report["drift"]["note"]
+
+
+def test_publish_retried_after_its_write_answers_the_same(aws, csvs):
+    first = run_pipeline(aws, csvs[0], "retry-base")
+    second = stage_run(aws, csvs[1], "retried-publish")
+    run_id = second["start"]["run_id"]
+    answer = stages.publish_run(aws.s3, SETTINGS, run_id=run_id, execution_name="retried-publish", summary={})
+    again = stages.publish_run(aws.s3, SETTINGS, run_id=run_id, execution_name="retried-publish", summary={})
+    assert answer == again and again["previous_run_id"] == first["start"]["run_id"]
+
+
+def test_publish_refuses_a_pointer_that_changed_under_it(aws, csvs, monkeypatch):
+    run_pipeline(aws, csvs[0], "conflict-base")
+    second = stage_run(aws, csvs[1], "conflicted")
+    original = publish._read_with_etag
+
+    def stale_read(s3, location):  # another publish lands between our read and our write
+        document, etag = original(s3, location)
+        s3.put_object(Bucket=location.bucket, Key=location.key, Body=b'{"run_id": "someone_else"}\n')
+        return document, etag
+
+    monkeypatch.setattr(publish, "_read_with_etag", stale_read)
+    with pytest.raises(PublishConflict, match="nothing was replaced"):
+        stages.publish_run(aws.s3, SETTINGS, run_id=second["start"]["run_id"], execution_name="conflicted",
+                           summary={})
+
+
+def test_claim_refuses_a_run_id_in_use_and_never_deletes(aws, csvs):
+    published = run_pipeline(aws, csvs[0], "weekly-run-2025-01-06")
+    keys_before = {v["Key"] for bucket in vars(BUCKETS).values()
+                   for v in aws.s3.list_object_versions(Bucket=bucket).get("Versions", [])}
+    later = "2026-03-01T03:00:00.000Z"  # the same name, reused once its execution closed
+    with pytest.raises(RunIdInUse, match=f"was claimed by execution weekly-run-2025-01-06@{STARTED}"):
+        claim(aws, "weekly-run-2025-01-06", started=later)
+    release(aws, "weekly-run-2025-01-06", started=later)
+    # Data of a run id that the ledger does not know (restored from a backup, say) is refused too.
+    aws.ledger.delete_item(Key={"record_id": f"run#{published['start']['run_id']}"})
+    with pytest.raises(RunIdInUse, match="already has data"):
+        claim(aws, "weekly-run-2025-01-06", started=later)
+    keys_after = {v["Key"] for bucket in vars(BUCKETS).values()
+                  for v in aws.s3.list_object_versions(Bucket=bucket).get("Versions", [])}
+    assert keys_after == keys_before
+    assert publish.read_pointer(aws.s3, BUCKETS)["run_id"] == published["start"]["run_id"]
+
+
+def test_the_run_lock_keeps_a_second_execution_out_until_released(aws, csvs):
     aws.s3.put_object(Bucket="raw", Key="customers/customers.csv", Body=csvs[0])
-    aws.s3.put_object(Bucket="processed", Key="runs/again/training/stale.parquet", Body=b"old")
-    aws.glue.create_table(DatabaseName="engagement_raw", TableInput={"Name": "training_again"})
-    result = stages.pre_cleanup(aws.s3, aws.glue, SETTINGS, execution_name="again", source_key=None)
-    assert result["cleaned"]["dropped_tables"] == ["engagement_raw.training_again"]
-    assert "Contents" not in aws.s3.list_objects_v2(Bucket="processed", Prefix="runs/again/")
-    assert stages.pre_cleanup(aws.s3, aws.glue, SETTINGS, execution_name="again", source_key=None)["cleaned"] == {
-        "run_id": "again", "deleted_objects": 0, "dropped_tables": []}
+    first = claim(aws, "scheduled")
+    assert claim(aws, "scheduled") == first, "a retried ClaimRun keeps its lock"
+    with pytest.raises(RunLocked, match="execution scheduled@.* has held the run lock"):
+        claim(aws, "manual")
+    with pytest.raises(aws.ledger.meta.client.exceptions.ConditionalCheckFailedException):
+        release(aws, "manual")  # the refused run's failure path cannot release the holder's lock
+    release(aws, "scheduled")
+    assert claim(aws, "manual")["run_id"] != first["run_id"]
+
+
+def test_a_lock_left_by_a_stopped_execution_expires_after_its_lease(aws, csvs):
+    aws.s3.put_object(Bucket="raw", Key="customers/customers.csv", Body=csvs[0])
+    aws.ledger.put_item(Item={"record_id": "lock", "execution": "stopped", "run_id": "x",
+                              "acquired_at": "2026-01-01T00:00:00+00:00", "lease_expires_at": int(time.time()) - 1})
+    assert claim(aws, "after-the-lease")["run_id"]
 
 
 def test_a_missing_source_file_stops_the_run_before_any_work(aws):
-    with pytest.raises(aws.s3.exceptions.ClientError, match="404"):
-        stages.pre_cleanup(aws.s3, aws.glue, SETTINGS, execution_name="x", source_key="customers/none.csv")
+    with pytest.raises(SourceMissing, match="s3://raw/customers/none.csv not found"):
+        claim(aws, "x", source_key="customers/none.csv")
+    assert "Item" not in aws.ledger.get_item(Key={"record_id": "lock"})
 
 
 def test_too_many_quarantined_rows_stop_the_run(aws, csvs):
@@ -162,8 +319,14 @@ def test_validation_stops_a_run_with_too_few_rows(aws, csvs):
         stages.validate(aws.s3, Settings(buckets=BUCKETS, min_rows=5_000), run_id="small")
 
 
-def test_run_ids_are_safe_table_and_key_names():
-    assert run_id_from_execution("Weekly-Run 2026/11/22") == "weekly_run_2026_11_22"
-    assert run_id_from_execution("5f2c-uuid") == "r_5f2c_uuid"
+def test_run_ids_are_safe_names_and_never_collide():
+    assert run_id_from_execution("Weekly-Run 2026/11/22").startswith("weekly_run_2026_11_22_")
+    assert run_id_from_execution("5f2c-uuid").startswith("r_5f2c_uuid_")
+    # Names that read the same once cleaned, or share their first 48 characters, stay apart.
+    assert run_id_from_execution("Weekly-Run-2025-01-06") != run_id_from_execution("weekly_run_2025_01_06")
+    long = "nightly-backfill-for-the-customer-engagement-platform-"
+    assert run_id_from_execution(long + "a") != run_id_from_execution(long + "b")
+    assert run_id_from_execution("Weekly-Run-2025-01-06") == run_id_from_execution("Weekly-Run-2025-01-06")
+    assert all(len(run_id_from_execution(name)) <= 51 for name in (long * 2, "x"))
     with pytest.raises(ValueError, match="no letters or digits"):
         run_id_from_execution("---")
