@@ -6,11 +6,19 @@ line number, every reason, the record's fields re-serialized as CSV — or base6
 replaced by keyed tokens. The report reconciles: rows_in = rows_accepted + rows_quarantined,
 and the quarantine count splits exactly by each row's first reason.
 
-Line numbers are physical lines of the file (the header is line 1).
+Line numbers are physical lines of the file (the header is line 1). Line endings may be LF,
+CRLF or CR alone. A record whose quoted value spans lines is one row (quarantined: values may not
+contain line breaks); a row longer than half a read block is quarantined rather than failing the
+file. Messages in the report never echo a value (it may be personal data in the wrong column);
+the quarantine entry keeps the value beside its reason.
+
+A header that cannot satisfy the contract (a missing or repeated contract column) refuses the
+whole file: nothing is written, and the error names the missing and the unknown columns.
 """
 
 import base64
 import csv
+import difflib
 import io
 import json
 import re
@@ -44,16 +52,22 @@ _TYPE_WORDS = {ColumnType.INT: "an integer", ColumnType.DOUBLE: "a number", Colu
 class IngestError(Exception):
     """The file cannot be ingested at all (nothing was written)."""
 
+    def __init__(self, message: str, header: dict | None = None) -> None:
+        super().__init__(message)
+        self.header = header or {}  # for a refused header: missing, unknown, suggestions
+
 
 @dataclass(frozen=True)
 class Failure:
-    code: str  # encoding, unbalanced_quotes, field_count, empty_row, missing_value, wrong_type,
-    #            out_of_range, not_allowed, bad_format, duplicate_id, missing_column, duplicate_column
+    code: str  # encoding, unbalanced_quotes, embedded_newline, row_too_long, field_count, empty_row,
+    #            missing_value, wrong_type, out_of_range, not_allowed, bad_format, duplicate_id
     column: str | None
-    message: str
+    message: str  # never holds a value: messages reach reports and notifications
+    value: str | None = None  # the offending value, for the quarantine entry only
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "column": self.column, "message": self.message}
+        entry = {"code": self.code, "column": self.column, "message": self.message}
+        return entry if self.value is None else {**entry, "value": self.value}
 
 
 @dataclass
@@ -62,6 +76,7 @@ class IngestReport:
     rows_in: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
+    continuation_lines: int = 0  # further lines of multi-line records (quarantined with their first line)
     quarantined_by_reason: Counter = field(default_factory=Counter)
     failures_by_column: Counter = field(default_factory=Counter)
     missing_columns: list[str] = field(default_factory=list)
@@ -91,6 +106,7 @@ class IngestReport:
             "rows_in": self.rows_in,
             "rows_accepted": self.rows_accepted,
             "rows_quarantined": self.rows_quarantined,
+            "continuation_lines": self.continuation_lines,
             "reconciled": self.reconciled,
             "quarantined_by_reason": dict(sorted(self.quarantined_by_reason.items())),
             "failures_by_column": dict(sorted(self.failures_by_column.items())),
@@ -115,9 +131,9 @@ def ingest_csv(
 ) -> IngestReport:
     """Stream `source` (CSV bytes) into `bronze` (Parquet) and `quarantine` (JSON lines)."""
     report = IngestReport(source=source_name)
+    source = _with_lf_line_endings(source, block_bytes, report)
     header = _read_header(source, source_name)
-    position = _check_header(header, report)
-    file_failure = _file_level_failure(report)
+    position = _check_header(header, report, source_name)
 
     invalid_rows: list[tuple[int, str, int]] = []
 
@@ -131,16 +147,18 @@ def ingest_csv(
     except pa.ArrowInvalid as error:
         if "Empty CSV file" in str(error):
             raise IngestError(f"{source_name}: no data rows after the header") from error
-        raise IngestError(f"{source_name}: cannot parse the CSV: {error}") from error
+        raise IngestError(f"{source_name}: cannot parse the CSV: {_without_content(error)}") from error
     writer = pq.ParquetWriter(bronze, bronze_schema(), compression="snappy")
-    lines = _LineNumbers(first_data_line=2)
+    lines = _LineNumbers(first_data_line=2, absorbed=guarded.absorbed)
     seen_ids: dict[str, int] = {}
 
     def quarantine_invalid_rows() -> None:
-        # The parser numbers the lines it reads after the header from 1.
-        lines.exclude([number + 1 for number, _, _ in invalid_rows])
-        for number, text, actual in invalid_rows:
-            _quarantine_invalid_row(quarantine, report, number + 1, text.encode(), actual, len(header))
+        # The parser numbers the lines it reads after the header from 1 (lines the guard took
+        # into a multi-line record never reach it).
+        physical = [guarded.physical(number) for number, _, _ in invalid_rows]
+        lines.exclude(physical)
+        for line, (_, text, actual) in zip(physical, invalid_rows):
+            _quarantine_invalid_row(quarantine, report, line, text.encode(), actual, len(header))
         report.rows_in += len(invalid_rows)
         invalid_rows.clear()
 
@@ -151,16 +169,16 @@ def ingest_csv(
                 continue
             batch_lines = lines.take(batch.num_rows)
             report.rows_in += batch.num_rows
-            accepted = _process_batch(batch, batch_lines, position, file_failure, seen_ids, guarded.set_aside,
-                                      quarantine, report)
+            accepted = _process_batch(batch, batch_lines, position, seen_ids, guarded.set_aside, quarantine, report)
             if accepted is not None and accepted.num_rows:
                 writer.write_table(_tokenize(accepted, tokenizer))
                 report.rows_accepted += accepted.num_rows
         quarantine_invalid_rows()
     except pa.ArrowInvalid as error:
-        raise IngestError(f"{source_name}: cannot parse the CSV: {error}") from error
+        raise IngestError(f"{source_name}: cannot parse the CSV: {_without_content(error)}") from error
     finally:
         writer.close()
+    report.continuation_lines = len(guarded.absorbed)
     if report.rows_in == 0:
         raise IngestError(f"{source_name}: no data rows after the header")
     if not report.reconciled:  # a bug, not bad input: refuse to publish unreconciled counts
@@ -196,11 +214,14 @@ def _read_header(source: BinaryIO, source_name: str) -> list[str]:
     return [name.strip() for name in names]
 
 
-def _check_header(header: list[str], report: IngestReport) -> dict[str, int]:
+def _check_header(header: list[str], report: IngestReport, source_name: str) -> dict[str, int]:
+    """Column positions; a header that cannot satisfy the contract refuses the whole file."""
     counts = Counter(header)
-    report.duplicate_columns = sorted(name for name, count in counts.items() if count > 1)
+    report.duplicate_columns = sorted(name for name, count in counts.items() if count > 1 and name in COLUMN_NAMES)
     report.missing_columns = [name for name in COLUMN_NAMES if name not in counts]
-    report.extra_columns = [name for name in header if name not in set(COLUMN_NAMES)]
+    report.extra_columns = _shown_names([name for name in header if name not in set(COLUMN_NAMES)])
+    if report.missing_columns or report.duplicate_columns:
+        raise _header_refusal(report, source_name)
     if report.extra_columns:
         report.warnings.append(
             f"ignored columns not in the contract: {', '.join(report.extra_columns)} (kept only in the raw file)"
@@ -208,31 +229,129 @@ def _check_header(header: list[str], report: IngestReport) -> dict[str, int]:
     return {name: header.index(name) for name in COLUMN_NAMES if name in counts}
 
 
-def _file_level_failure(report: IngestReport) -> Failure | None:
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .-]{0,63}$")
+
+
+def _shown_names(names: list[str]) -> list[str]:
+    """Header names safe to echo: column-like words. A first line that is a data row (a missing
+    header) holds personal data; its fields are counted, not shown."""
+    shown = [name for name in names if _NAME.match(name) and "@" not in name]
+    hidden = len(names) - len(shown)
+    return shown + ([f"({hidden} more that do not look like column names, not shown)"] if hidden else [])
+
+
+def _header_refusal(report: IngestReport, source_name: str) -> IngestError:
+    unknown = [name for name in report.extra_columns if not name.startswith("(")]
+    suggestions = {name: match[0] for name in unknown
+                   if (match := difflib.get_close_matches(name.lower(), report.missing_columns, n=1, cutoff=0.5))}
+    parts = []
     if report.missing_columns:
-        return Failure("missing_column", None, "header lacks contract columns: " + ", ".join(report.missing_columns))
+        parts.append(f"{len(report.missing_columns)} contract columns are missing: " + ", ".join(report.missing_columns))
     if report.duplicate_columns:
-        return Failure("duplicate_column", None, "header repeats columns: " + ", ".join(report.duplicate_columns))
-    return None
+        parts.append("columns appear more than once: " + ", ".join(report.duplicate_columns))
+    if report.extra_columns:
+        parts.append("columns not in the contract: " + ", ".join(
+            f"{name} (did you mean {suggestions[name]}?)" if name in suggestions else name
+            for name in report.extra_columns))
+    return IngestError(
+        f"{source_name}: the header cannot satisfy the contract, so no row was read; " + "; ".join(parts)
+        + " (see docs/data_dictionary.md)",
+        header={"missing_columns": report.missing_columns, "duplicate_columns": report.duplicate_columns,
+                "unknown_columns": report.extra_columns, "suggestions": suggestions})
+
+
+def _without_content(error: Exception) -> str:
+    """The parser's message without the row text it may quote (rows may hold personal data)."""
+    return re.sub(r"(got \d+ columns?)?:[^:]*$", r"\1", str(error)) if ": " in str(error) else str(error)
+
+
+class _CrToLf:
+    """A file whose lines end in CR alone (classic Mac), read as LF lines."""
+
+    def __init__(self, first: bytes, rest: BinaryIO) -> None:
+        self.buffer, self.rest = first.replace(b"\r", b"\n"), rest
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            data, self.buffer = self.buffer + self.rest.read().replace(b"\r", b"\n"), b""
+            return data
+        while len(self.buffer) < size:
+            more = self.rest.read(size)
+            if not more:
+                break
+            self.buffer += more.replace(b"\r", b"\n")
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def readline(self) -> bytes:
+        while b"\n" not in self.buffer:
+            more = self.rest.read(1 << 16)
+            if not more:
+                break
+            self.buffer += more.replace(b"\r", b"\n")
+        cut = self.buffer.find(b"\n") + 1 or len(self.buffer)
+        line, self.buffer = self.buffer[:cut], self.buffer[cut:]
+        return line
+
+
+class _Prefixed:
+    """`first` followed by the rest of the stream (what was read to sniff the line endings)."""
+
+    def __init__(self, first: bytes, rest: BinaryIO) -> None:
+        self.first, self.rest = first, rest
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.first:
+            return self.rest.read(size)
+        if size < 0:
+            data, self.first = self.first + self.rest.read(), b""
+            return data
+        data, self.first = self.first[:size], self.first[size:]
+        return data
+
+    def readline(self) -> bytes:
+        line = b""
+        while self.first:
+            cut = self.first.find(b"\n") + 1
+            if cut:
+                line, self.first = line + self.first[:cut], self.first[cut:]
+                return line
+            line, self.first = line + self.first, b""
+        return line + self.rest.readline()
+
+
+def _with_lf_line_endings(source: BinaryIO, block_bytes: int, report: IngestReport):
+    """LF and CRLF files pass through; a file with CR line endings and no LF is read as LF lines."""
+    first = source.read(min(block_bytes, 1 << 20))
+    if b"\r" in first and b"\n" not in first:
+        report.warnings.append("lines end in CR alone (classic Mac); read as line breaks")
+        return _CrToLf(first, source)
+    return _Prefixed(first, source)
 
 
 class _LineGuard:
-    """Passes the CSV through a block at a time, setting aside lines the parser must not see.
-
-    A line with bytes that are not UTF-8, or with an odd number of quote characters (an open
-    quoted field would swallow the following lines, since values may not contain newlines),
-    is replaced by an empty line; its original bytes and the reason are kept by line number so
-    the row is quarantined with its real content. The CSV parser cannot do this itself: it fails
-    the whole file on such lines instead of handing them to an invalid-row handler.
+    """Passes the CSV through a block at a time, keeping from the parser the records it would
+    choke on: a line with bytes that are not UTF-8, a line longer than `max_row` (the parser fails
+    the whole file on a row longer than its block), and a quoted value that is never closed or
+    that spans lines (values may not contain line breaks). Such a record is replaced by one empty
+    line and kept, with its reason, by its first physical line number, so it is quarantined with
+    its real content and counted once; the further lines of a multi-line record are left out of
+    the stream altogether (`absorbed`), and `physical` maps the parser's line numbers back.
     """
+
+    MAX_SPAN = 20  # lines a quoted value may run over before it counts as never closed
 
     def __init__(self, raw: BinaryIO, first_line: int, block_bytes: int) -> None:
         self.raw = raw
         self.line = first_line  # physical number of the next line to pass through
         self.block_bytes = block_bytes
+        self.max_row = block_bytes // 2
         self.pending = b""
+        self.open: list[tuple[int, bytes]] = []  # lines of a quoted value not closed yet
         self.output = bytearray()
         self.set_aside: dict[int, tuple[Failure, bytes]] = {}
+        self.absorbed: set[int] = set()
+        self._absorbed_sorted: list[int] = []
         self.closed = False
 
     def read(self, size: int = -1) -> bytes:
@@ -243,38 +362,94 @@ class _LineGuard:
         chunk, self.output = bytes(self.output[:size]), self.output[size:]
         return chunk
 
+    def physical(self, parser_line: int) -> int:
+        """The physical line of the parser's n-th line after the header."""
+        line = parser_line + 1
+        for absorbed in self._absorbed_sorted:
+            if absorbed > line:
+                break
+            line += 1
+        return line
+
     def _fill(self) -> bool:
         block = self.raw.read(self.block_bytes)
         if not block:
-            if self.pending:
-                self._pass(self.pending)
-                self.pending = b""
+            lines = [self.pending] if self.pending else []
+            self.pending = b""
+            self._pass(lines, end=True)
             return False
         data = self.pending + block
         cut = data.rfind(b"\n") + 1
         self.pending = data[cut:]
-        self._pass(data[:cut])
+        if cut:
+            self._pass(data[:cut - 1].split(b"\n"))
         return True
 
-    def _pass(self, data: bytes) -> None:
-        lines = data.split(b"\n")
-        try:
-            data.decode("utf-8")
-            undecodable = ()
-        except UnicodeDecodeError:
-            undecodable = [i for i, line in enumerate(lines) if not _is_utf8(line)]
-        for i in undecodable:
-            self._set_aside(i, lines, Failure("encoding", None, "the row has bytes that are not UTF-8"))
-        for i, line in enumerate(lines):
-            if line.count(b'"') % 2:
-                self._set_aside(i, lines, Failure("unbalanced_quotes", None,
-                                                  "the row has an unclosed quote (odd number of \" characters)"))
-        self.line += len(lines) - 1
-        self.output += b"\n".join(lines) if self.set_aside else data
+    def _pass(self, lines: list[bytes], end: bool = False) -> None:
+        if not self.open and not end and self._all_plain(lines):
+            self.output += b"\n".join(lines) + b"\n"
+            self.line += len(lines)
+            return
+        queue = [(self.line + i, line) for i, line in enumerate(lines)]
+        self.line += len(lines)
+        while queue:
+            number, line = queue.pop(0)
+            if self.open:
+                queue = self._continue_record(number, line) + queue
+            elif line.count(b'"') % 2:
+                self.open = [(number, line)]
+            else:
+                self._emit(number, line)
+        if end and self.open:
+            self._give_up_record(queue)
+            while queue:
+                self._emit(*queue.pop(0))
 
-    def _set_aside(self, index: int, lines: list[bytes], failure: Failure) -> None:
-        self.set_aside[self.line + index] = (failure, lines[index].rstrip(b"\r"))
-        lines[index] = b""
+    def _all_plain(self, lines: list[bytes]) -> bool:
+        if any(line.count(b'"') % 2 or len(line) > self.max_row for line in lines):
+            return False
+        return _is_utf8(b"\n".join(lines))
+
+    def _continue_record(self, number: int, line: bytes) -> list[tuple[int, bytes]]:
+        """Add a line to the open quoted value; what is left to re-read if the record is given up."""
+        self.open.append((number, line))
+        if line.count(b'"') % 2:  # the quote closes: one record over several lines
+            first, record = self.open[0][0], b"\n".join(part for _, part in self.open)
+            self._keep(first, record, Failure("embedded_newline", None,
+                                              f"a quoted value spans {len(self.open)} lines; values may not "
+                                              "contain line breaks"))
+            self._absorb([n for n, _ in self.open[1:]])
+            self.open = []
+        elif len(self.open) > self.MAX_SPAN or sum(len(part) for _, part in self.open) > self.max_row:
+            rest: list[tuple[int, bytes]] = []
+            self._give_up_record(rest)
+            return rest
+        return []
+
+    def _give_up_record(self, rest: list) -> None:
+        """The quote never closes: its first line is the bad row; the others are read again."""
+        (first, line), *others = self.open
+        self.open = []
+        self._keep(first, line, Failure("unbalanced_quotes", None,
+                                        'the row has an unclosed quote (odd number of " characters)'))
+        rest[:0] = others
+
+    def _emit(self, number: int, line: bytes) -> None:
+        if not _is_utf8(line):
+            self._keep(number, line, Failure("encoding", None, "the row has bytes that are not UTF-8"))
+        elif len(line) > self.max_row:
+            self._keep(number, line, Failure("row_too_long", None,
+                                             f"the row is {len(line):,} bytes; rows over {self.max_row:,} are not read"))
+        else:
+            self.output += line + b"\n"
+
+    def _keep(self, number: int, record: bytes, failure: Failure) -> None:
+        self.set_aside[number] = (failure, record.rstrip(b"\r"))
+        self.output += b"\n"
+
+    def _absorb(self, numbers: list[int]) -> None:
+        self.absorbed.update(numbers)
+        self._absorbed_sorted = sorted(self.absorbed)
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -288,9 +463,10 @@ def _is_utf8(data: bytes) -> bool:
 class _LineNumbers:
     """Physical line numbers of parsed rows, given the lines the parser skipped as invalid."""
 
-    def __init__(self, first_data_line: int) -> None:
+    def __init__(self, first_data_line: int, absorbed: set[int]) -> None:
         self.next = first_data_line
         self.skipped: set[int] = set()
+        self.absorbed = absorbed  # continuation lines of multi-line records: not rows
 
     def exclude(self, lines: list[int]) -> None:
         self.skipped.update(lines)
@@ -298,24 +474,19 @@ class _LineNumbers:
     def take(self, count: int) -> np.ndarray:
         taken = []
         while len(taken) < count:
-            if self.next not in self.skipped:
-                taken.append(self.next)
-            else:
+            if self.next in self.skipped:
                 self.skipped.discard(self.next)
+            elif self.next not in self.absorbed:
+                taken.append(self.next)
             self.next += 1
         return np.array(taken)
 
 
-def _process_batch(batch, lines, position, file_failure, seen_ids, set_aside, quarantine, report) -> pa.Table | None:
+def _process_batch(batch, lines, position, seen_ids, set_aside, quarantine, report) -> pa.Table | None:
     n = batch.num_rows
     failures: dict[int, list[Failure]] = {}
     for row in np.flatnonzero(np.isin(lines, list(set_aside))) if set_aside else ():
         failures[int(row)] = [set_aside[int(lines[row])][0]]
-    if file_failure is not None:
-        for row in range(n):
-            failures.setdefault(row, [file_failure])
-        _write_rejections(batch, lines, failures, set_aside, quarantine, report)
-        return None
 
     empty = np.ones(n, dtype=bool)
     for i in range(batch.num_columns):
@@ -338,7 +509,8 @@ def _process_batch(batch, lines, position, file_failure, seen_ids, set_aside, qu
             continue
         first = seen_ids.setdefault(customer_id, int(lines[row]))
         if first != lines[row]:
-            failures[row] = [Failure("duplicate_id", ID_COLUMN, f"{ID_COLUMN}: {customer_id} already on line {first}")]
+            failures[row] = [Failure("duplicate_id", ID_COLUMN, f"{ID_COLUMN}: the value is already on line {first}",
+                                     value=customer_id)]
 
     _write_rejections(batch, lines, failures, set_aside, quarantine, report)
     keep = np.ones(n, dtype=bool)
@@ -359,13 +531,10 @@ def _validate_column(column: Column, raw: pa.Array) -> tuple[pa.Array, list[tupl
 
     def fail(mask: pa.Array, code: str, describe) -> None:
         for row in _rows(mask):
-            failures.append((row, Failure(code, column.name, describe(row))))
+            failures.append((row, Failure(code, column.name, describe(row), value=text[row].as_py())))
 
     def shown(row: int) -> str:
-        if column.pii is not Pii.NONE:
-            return "the value"  # never echo PII into reports or logs
-        value = text[row].as_py()
-        return repr(value if len(value) <= 40 else value[:37] + "...")
+        return "the value"  # it may be personal data in the wrong column: kept in the quarantine only
 
     if column.type is ColumnType.STRING:
         values = pc.if_else(present, text, pa.scalar(None, pa.string()))

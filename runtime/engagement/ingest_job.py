@@ -24,11 +24,19 @@ class IngestLocations:
 
 
 def ingest_s3(s3, locations: IngestLocations, tokenizer: Tokenizer) -> dict:
-    """Stream the source object through validation; upload bronze, quarantine and the report."""
+    """Stream the source object through validation; upload bronze, quarantine and the report. A
+    refused file uploads only the report, which says why; the source stays where it is."""
     body = s3.get_object(Bucket=locations.source.bucket, Key=locations.source.key)["Body"]
     with tempfile.TemporaryFile() as bronze, tempfile.TemporaryFile() as quarantine:
-        report = ingest_csv(body, bronze=bronze, quarantine=quarantine, tokenizer=tokenizer,
-                            source_name=str(locations.source))
+        try:
+            report = ingest_csv(body, bronze=bronze, quarantine=quarantine, tokenizer=tokenizer,
+                                source_name=str(locations.source))
+        except IngestError as error:
+            refusal = {"source": str(locations.source), "refused": str(error), "header": error.header,
+                       "rows_in": 0, "rows_accepted": 0, "rows_quarantined": 0, "reconciled": True}
+            s3.put_object(Bucket=locations.report.bucket, Key=locations.report.key,
+                          Body=json.dumps(refusal, indent=2).encode(), ContentType="application/json")
+            raise
         for handle, uri in ((bronze, locations.bronze), (quarantine, locations.quarantine)):
             handle.seek(0)
             s3.upload_fileobj(handle, uri.bucket, uri.key)

@@ -330,3 +330,16 @@ def test_run_ids_are_safe_names_and_never_collide():
     assert all(len(run_id_from_execution(name)) <= 51 for name in (long * 2, "x"))
     with pytest.raises(ValueError, match="no letters or digits"):
         run_id_from_execution("---")
+
+
+def test_a_header_that_cannot_satisfy_the_contract_refuses_the_file_and_writes_only_the_report(aws, csvs):
+    lines = csvs[0].split(b"\n")
+    lines[0] = lines[0].replace(b'"customer_id"', b'"customerId"')
+    aws.s3.put_object(Bucket="raw", Key="customers/other.csv", Body=b"\n".join(lines))
+    with pytest.raises(StageFailed, match=r"customerId \(did you mean customer_id\?\).*nothing was ingested"):
+        stages.ingest(aws.s3, TOKENS, SETTINGS, run_id="refused", source_key="customers/other.csv")
+    report = json.loads(aws.s3.get_object(Bucket="processed", Key="runs/refused/ingest_report.json")["Body"].read())
+    assert report["header"]["missing_columns"] == ["customer_id"] and report["rows_in"] == 0
+    assert "KeyCount" in aws.s3.list_objects_v2(Bucket="raw", Prefix="customers/other.csv")
+    for bucket, prefix in (("raw", "quarantine/"), ("processed", "bronze/")):
+        assert aws.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0, bucket
