@@ -10,7 +10,7 @@ CDK := node_modules/.bin/cdk
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: run test synth deps docs lambda-layer clean
+.PHONY: run test synth deps docs lambda-layer checkov clean
 
 ROWS ?= 100000
 
@@ -30,7 +30,16 @@ docs: synth
 	$(PY) -m engagement.data_dictionary docs/data_dictionary.md
 	$(PY) -m localcloud pipeline-doc cdk.out docs/pipeline.md
 
-deps: $(VENV)/.deps-installed $(VENV)/.paths-installed node_modules/.package-lock.json lambda-layer
+deps: $(VENV)/.deps-installed $(VENV)/.paths-installed node_modules/.package-lock.json lambda-layer checkov
+
+# checkov scans the synthesized templates in the tests; its own venv, as its pins clash with ours.
+CHECKOV_VENV := .venv-checkov
+checkov: $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-checkov.txt
+	@touch $@
 
 $(VENV)/.deps-installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || { echo "creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); }

@@ -25,3 +25,35 @@ def test_resources_the_local_cloud_cannot_create_are_named():
         "Role": {"Type": "AWS::IAM::Role"}, "Bucket": {"Type": "AWS::S3::Bucket"},
         "KnowledgeBase": {"Type": "AWS::Bedrock::KnowledgeBase"}}})
     assert unsupported_resources([stack]) == ["EngagementAi/KnowledgeBase: AWS::Bedrock::KnowledgeBase"]
+
+
+def test_the_s3_mirror_refuses_keys_that_lead_outside_it(tmp_path):
+    import boto3
+    import pytest
+    from moto import mock_aws
+
+    from localcloud.athena_duckdb import AthenaSqlError
+    from localcloud.cloud import MotoS3Store
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="data")
+        s3.put_object(Bucket="data", Key="tables/../../../escaped.txt", Body=b"x")
+        store = MotoS3Store(s3, tmp_path / "mirror")
+        with pytest.raises(AthenaSqlError, match="leads outside"):
+            store.folder("s3://data/tables/")
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_the_local_key_file_is_private_from_its_first_byte(tmp_path, monkeypatch):
+    import os
+
+    from localcloud import cloud
+
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(cloud.os, "open", lambda path, flags, mode=0o777: opened.append(mode) or real_open(path, flags, mode))
+    cloud._create_private(tmp_path / "key", b"secret")
+    assert opened == [0o600] and (tmp_path / "key").stat().st_mode & 0o777 == 0o600
+    cloud._create_private(tmp_path / "key", b"other")  # never replaced
+    assert (tmp_path / "key").read_bytes() == b"secret"
