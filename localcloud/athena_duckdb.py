@@ -199,8 +199,7 @@ class AthenaOnDuckDB:
         if not has_files:
             self.con.execute(f"CREATE OR REPLACE VIEW {name} AS {_empty(storage['Columns'] + keys)}")
         elif kind == "csv":
-            self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM "
-                             f"read_csv('{folder}/{pattern}', header = true, all_varchar = true)")
+            self.con.execute(f"CREATE OR REPLACE VIEW {name} AS {_csv_select(folder / pattern, entry)}")
         elif kind == "json":
             columns = ", ".join(f"'{c['Name']}': '{_duckdb_type(c['Type'])}'" for c in storage["Columns"])
             self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_json('{folder}/{pattern}', "
@@ -299,6 +298,22 @@ class AthenaOnDuckDB:
     def _describe(self, query: str) -> list[dict]:
         return [{"Name": column, "Type": _hive_type(kind)}
                 for column, kind, *_ in self.con.execute(f"DESCRIBE {query}").fetchall()]
+
+
+def _csv_select(files: Path, entry: dict) -> str:
+    """Read as OpenCSVSerde does: the SerDe's separator, quote and escape, the declared columns by
+    position (a short row pads with NULL, extra fields are dropped), every file alike."""
+    storage = entry["StorageDescriptor"]
+    serde = {"separatorChar": ",", "quoteChar": '"', "escapeChar": "\\", **storage["SerdeInfo"].get("Parameters", {})}
+    header = entry.get("Parameters", {}).get("skip.header.line.count", "0") != "0"
+    columns = ", ".join(f"'{c['Name']}': 'VARCHAR'" for c in storage["Columns"])
+    typed = ", ".join(c["Name"] if c["Type"] == "string" else f"TRY_CAST({c['Name']} AS {_duckdb_type(c['Type'])}) "
+                      f"AS {c['Name']}" for c in storage["Columns"])
+    quoted = {key: value.replace("'", "''") for key, value in serde.items()}
+    return (f"SELECT {typed} FROM read_csv('{files}', header = {str(header).lower()}, auto_detect = false, "
+            f"delim = '{quoted['separatorChar']}', quote = '{quoted['quoteChar']}', "
+            f"escape = '{quoted['escapeChar']}', columns = {{{columns}}}, null_padding = true, "
+            "strict_mode = false, parallel = false)")
 
 
 def _empty(columns: list[dict]) -> str:

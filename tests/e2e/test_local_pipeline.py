@@ -334,3 +334,23 @@ def test_generated_parquet_has_no_pii_in_predictions(cloud):
     body = s3.get_object(Bucket=buckets(cloud).predictions,
                          Key=f"predictions/run_id={run_id}/predictions.parquet")["Body"].read()
     assert not set(pq.read_schema(io.BytesIO(body)).names) & set(PII_COLUMNS)
+
+
+def test_erasing_a_customer_removes_them_from_every_view_and_the_cache(cloud):
+    """Last in the module: it changes what the first run published (as erasure must)."""
+    from engagement.erasure import erase_customer
+
+    resource = boto3.resource("dynamodb", endpoint_url=cloud.endpoint, region_name="us-east-1",
+                              aws_access_key_id="local", aws_secret_access_key="local")
+    tables = cloud.client("dynamodb").list_tables()["TableNames"]
+    [cache_table] = [resource.Table(t) for t in tables if "PredictionCache" in t]
+    [ledger] = [resource.Table(t) for t in tables if "RunLedger" in t]
+    victim = "CUST-00000042"
+    assert query(f"SELECT count(*) FROM engagement_analytics.final_results WHERE customer_id = '{victim}'") == [(1,)]
+    result = erase_customer(cloud.client("s3"), cache_table, ledger, buckets(cloud), victim)
+    assert result["rows_removed"] > 0 and result["cache_items_deleted"] >= 1
+    for view in ("engagement_analytics.final_results", "engagement_predictions.predictions",
+                 "engagement_raw.customers", "engagement_raw.customers_bronze"):
+        assert query(f"SELECT count(*) FROM {view} WHERE customer_id = '{victim}'") == [(0,)], view
+    assert predict(cloud, victim) is None
+    assert query("SELECT count(*) FROM engagement_analytics.final_results") == [(ROWS - 1,)]
