@@ -123,9 +123,13 @@ class _LocalService(StateTaskService):
                                        env=environment, cwd=str(REPO))
             process.stdin.write(stdin)
             process.stdin.close()
+            started = time.monotonic()
             peak = _watch(process, memory_mb, timeout_s)
             out.seek(0)
             output = out.read()
+            if not isinstance(peak, Exceeded):  # as Lambda's REPORT line: the headroom, measured
+                err.write(f"REPORT Duration: {(time.monotonic() - started) * 1000:.0f} ms "
+                          f"Memory Size: {memory_mb} MB Max Memory Used: {peak / 2**20:.0f} MB\n")
         if isinstance(peak, Exceeded):
             raise peak
         if process.returncode != 0:
@@ -139,7 +143,8 @@ class _LocalService(StateTaskService):
     @staticmethod
     def _error_of(output: str) -> tuple[str, str]:
         """(error name, cause): the exception class of the last traceback line, like Lambda reports it."""
-        last = [line for line in output.strip().splitlines() if line.strip()][-1:] or ["failed"]
+        last = [line for line in output.strip().splitlines()
+                if line.strip() and not line.startswith("REPORT ")][-1:] or ["failed"]
         name = last[0].split(":", 1)[0].rsplit(".", 1)[-1].strip()
         return (name if name and name.replace("_", "").isalnum() else "TaskFailed"), output.strip()[-4000:]
 

@@ -303,19 +303,24 @@ def test_a_failure_after_build_outputs_and_a_concurrent_start_change_nothing_ser
 
 
 def test_limits_fail_locally_as_on_aws(cloud, tmp_path):
-    """A Lambda that outgrows its memory or outlives its timeout fails with the error AWS reports."""
+    """A Lambda that outgrows its memory or outlives its timeout fails with the error AWS reports;
+    one that fits logs its peak memory as Lambda's REPORT line does."""
     (tmp_path / "limits.py").write_text(
         "import time\n"
         "def hungry(event, context):\n"
         "    blocks = [bytearray(32 * 2**20) for _ in range(12)]\n"
         "    time.sleep(5)\n"
         "def slow(event, context):\n"
-        "    time.sleep(10)\n")
+        "    time.sleep(10)\n"
+        "def fits(event, context):\n"
+        "    block = b\"x\" * (96 * 2**20)\n"
+        "    time.sleep(0.5)\n")
     sfn = cloud.client("stepfunctions")
     for name, handler, error in (("Hungry", "limits.hungry", "Runtime.OutOfMemory"),
-                                 ("Slow", "limits.slow", "Sandbox.Timedout")):
+                                 ("Slow", "limits.slow", "Sandbox.Timedout"), ("Fits", "limits.fits", None)):
         executors.REGISTRY.functions[name] = executors.LocalFunction(
-            name=name, handler=handler, code_dir=tmp_path, environment={}, memory_mb=256, timeout_s=1)
+            name=name, handler=handler, code_dir=tmp_path, environment={}, memory_mb=256,
+            timeout_s=1 if name == "Slow" else 30)
         machine = sfn.create_state_machine(name=f"limits-{name}", roleArn="arn:aws:iam::123456789012:role/x",
                                            definition=json.dumps({"StartAt": "Call", "States": {"Call": {
                                                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
@@ -325,7 +330,12 @@ def test_limits_fail_locally_as_on_aws(cloud, tmp_path):
         while (status := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        assert status["status"] == "FAILED" and status["error"] == error, status
+        if error:
+            assert status["status"] == "FAILED" and status["error"] == error, status
+    assert status["status"] == "SUCCEEDED", status
+    [report] = [line for line in (executors.REGISTRY.log_dir / "Fits.log").read_text().splitlines()
+                if line.startswith("REPORT ")]
+    assert "Memory Size: 256 MB" in report and 96 <= int(report.split("Max Memory Used: ")[1].split()[0]) < 256
 
 
 def test_generated_parquet_has_no_pii_in_predictions(cloud):

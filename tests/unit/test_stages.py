@@ -19,6 +19,7 @@ from engagement.claim import RunIdInUse, RunLocked, SourceMissing
 from engagement.ingest import ingest_csv
 from engagement.layout import Buckets, Run, run_id_from_execution
 from engagement.publish import PublishConflict
+from engagement.s3uri import S3Uri
 from engagement.stages import Settings, StageFailed
 from engagement.tokenize import Tokenizer
 from engagement_ml import storage
@@ -198,6 +199,33 @@ def test_cache_items_carry_predictions_reasons_and_a_ttl_with_slack(aws, csvs):
     # Two weekly runs may fail in a row and /predict still answers.
     assert 20.9 * 86_400 < int(item["expires_at"]) - time.time() < 21.1 * 86_400
     assert served(aws) == {"customer_id": "CUST-00000001", "run_id": run_id, **prediction}
+
+
+def test_the_cache_is_loaded_a_batch_at_a_time(aws, csvs, monkeypatch):
+    """Memory stays flat whatever the run's size: no write ever holds more than one batch."""
+    _, predictions = aws.models[csvs[0]]
+    aws.s3.put_object(Bucket="predictions", Key="predictions/run_id=streamed/predictions.parquet", Body=predictions)
+    monkeypatch.setattr(cache, "BATCH_ROWS", 250)
+    largest = []
+
+    class Table:
+        def batch_writer(self, **_):
+            return self
+
+        def __enter__(self):
+            self.items = []
+            return self
+
+        def put_item(self, Item):
+            self.items.append(Item)
+
+        def __exit__(self, *_):
+            largest.append(len(self.items))
+
+    written = cache.load_cache(aws.s3, Table, S3Uri.parse("s3://predictions/predictions/run_id=streamed/"),
+                               run_id="streamed", ttl_attribute="expires_at", workers=2)
+    assert written == pq.read_metadata(io.BytesIO(predictions)).num_rows == 3_000
+    assert len(largest) >= 3_000 // 250 and max(largest) <= 125
 
 
 def test_knowledge_base_documents_come_from_the_run_reports(aws, csvs):
