@@ -1,4 +1,4 @@
-"""The schema contract as Arrow schemas: raw (as uploaded) and bronze (validated, PII tokenized)."""
+"""The schema contract as an Arrow schema: bronze (validated, PII tokenized)."""
 
 import pyarrow as pa
 
@@ -11,10 +11,6 @@ ARROW_TYPES = {
     ColumnType.BOOLEAN: pa.bool_(),
     ColumnType.DATE: pa.date32(),
 }
-
-
-def raw_schema() -> pa.Schema:
-    return pa.schema([pa.field(c.name, ARROW_TYPES[c.type], nullable=c.nullable) for c in COLUMNS])
 
 
 def bronze_schema() -> pa.Schema:
