@@ -25,7 +25,9 @@ def flag(value) -> bool:
 CONTEXT = {"athenaBytesScannedCutoff": ("athena_bytes_scanned_cutoff", int),
            "encryptGlueCatalog": ("encrypt_glue_catalog", flag),
            "uploadRetentionDays": ("upload_retention_days", int),
-           "quarantineRetentionDays": ("quarantine_retention_days", int)}
+           "quarantineRetentionDays": ("quarantine_retention_days", int),
+           "terminationProtection": ("termination_protection", flag),
+           "mlImageUri": ("ml_image_uri", str)}
 
 app = cdk.App()
 overrides = {}

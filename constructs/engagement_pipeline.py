@@ -288,31 +288,41 @@ class EngagementPipeline(Construct):
         return state
 
     def _ml_task(self, state_id: str, ml: MlTask, timeout: cdk.Duration, places: dict, protect: bool = True):
-        """ecs:runTask.sync; the container's S3 locations are run-layout places (or a file in one)."""
+        """ecs:runTask.sync, written as the state itself. It names the task definition's family, so
+        it runs the latest revision: the ML stack registers a new one for every image without the
+        pipeline depending on (and CloudFormation locking) a revision's ARN. Its permissions are
+        the stack's (family-wide RunTask, this cluster's tasks only). The container's S3 locations
+        are run-layout places (or a file in one)."""
         environment = {name: self._uri(*((place,) if isinstance(place, str) else place))
                        for name, place in places.items()}
         environment["MODEL_VERSION"] = sfn.JsonPath.string_at(RUN_ID)
-        task = tasks.EcsRunTask(
-            self, state_id,
-            cluster=self.props.cluster,
-            task_definition=ml.task_definition,
-            launch_target=tasks.EcsFargateLaunchTarget(platform_version=ecs.FargatePlatformVersion.LATEST),
-            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            assign_public_ip=False,
-            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            security_groups=[self.props.task_security_group],
-            container_overrides=[tasks.ContainerOverride(
-                container_definition=ml.container,
-                environment=[tasks.TaskEnvironmentVariable(name=name, value=value)
-                             for name, value in environment.items()],
-            )],
-            task_timeout=sfn.Timeout.duration(timeout),
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        task.add_retry(errors=TRANSIENT["ecs"], interval=cdk.Duration.seconds(30), max_attempts=2, backoff_rate=2)
+        subnets = self.props.cluster.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids
+        state = sfn.CustomState(self, state_id, state_json={
+            "Type": "Task",
+            "Resource": f"arn:{cdk.Aws.PARTITION}:states:::ecs:runTask.sync",
+            "Parameters": {
+                "Cluster": self.props.cluster.cluster_arn,
+                "TaskDefinition": ml.task_definition.family,
+                "LaunchType": "FARGATE",
+                "PlatformVersion": ecs.FargatePlatformVersion.LATEST.value,
+                "NetworkConfiguration": {"AwsvpcConfiguration": {
+                    "Subnets": subnets, "SecurityGroups": [self.props.task_security_group.security_group_id],
+                    "AssignPublicIp": "DISABLED"}},
+                "Overrides": {"ContainerOverrides": [{
+                    "Name": ml.container.container_name,
+                    "Environment": [{"Name": name, ("Value.$" if sfn.JsonPath.is_encoded_json_path(value)
+                                                    else "Value"): value} for name, value in environment.items()],
+                }]},
+            },
+            # The task's ARN (to find its logs), not the whole description of the stopped task.
+            "ResultSelector": {"task_arn.$": "$.Tasks[0].TaskArn"},
+            "ResultPath": "$.last_task",
+            "TimeoutSeconds": timeout.to_seconds(),
+        })
+        state.add_retry(errors=TRANSIENT["ecs"], interval=cdk.Duration.seconds(30), max_attempts=2, backoff_rate=2)
         if protect:
-            self._protect(task)
-        return task
+            self._protect(state)
+        return state
 
     def _read_training_summary(self):
         location = self.run.location("training_summary")

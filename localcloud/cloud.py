@@ -95,7 +95,6 @@ class MotoS3Store:
 class Deployment:
     assembly: Path
     values: dict = field(default_factory=dict)  # (stack, logical id) -> {"Ref": …, attribute: …}
-    outputs: dict = field(default_factory=dict)  # (stack, output name) -> value
     exports: dict = field(default_factory=dict)  # export name -> value
     state_machine_arn: str | None = None
 
@@ -122,12 +121,10 @@ class Deployment:
             return [f"{REGION}a", f"{REGION}b"]
         if function == "Fn::ImportValue":
             return self.exports[self.resolve(stack, argument)]
-        if function == "Fn::GetStackOutput":
-            return self.outputs[(argument["StackName"], argument["OutputName"])]
         if function == "Fn::Sub":
             text = argument if isinstance(argument, str) else argument[0]
             return re.sub(r"\$\{([^}]+)\}", lambda m: str(self.resolve(stack, {"Ref": m.group(1)})), text)
-        return f"local-{function}"
+        raise DeployError(f"{stack}: {function} is not resolved locally (nor by LocalStack or moto)")
 
     def _value(self, stack: str, logical_id: str, attribute: str):
         values = self.values.get((stack, logical_id))
@@ -183,12 +180,11 @@ class LocalCloud:
                               "them, or list them as not needed locally):\n  " + "\n  ".join(unknown))
         for stack in stacks:
             self._name_resources(deployment, stack)
-        for stack in stacks:  # outputs after every name is known (cross-stack references)
-            for name, output in stack.template.get("Outputs", {}).items():
-                value = deployment.resolve(stack.name, output["Value"])
-                deployment.outputs[(stack.name, name)] = value
+        for stack in stacks:  # exports after every name is known (cross-stack references)
+            for output in stack.template.get("Outputs", {}).values():
                 if "Export" in output:
-                    deployment.exports[deployment.resolve(stack.name, output["Export"]["Name"])] = value
+                    deployment.exports[deployment.resolve(stack.name, output["Export"]["Name"])] = \
+                        deployment.resolve(stack.name, output["Value"])
         for stack in stacks:
             self._create_resources(deployment, stack)
         self._register_athena()

@@ -187,7 +187,9 @@ class LocalEcs(_LocalService):
                 return self._fail(env, "States.TaskFailed",
                                   f"OutOfMemoryError: Container killed due to memory usage ({exceeded})")
             return self._fail(env, "States.Timeout", str(exceeded))
-        env.stack.append({"Tasks": [{"LastStatus": "STOPPED", "Containers": [{"ExitCode": 0}]}]})
+        cluster = normalised_parameters.get("Cluster", "arn:aws:ecs:local:local:cluster/default")
+        task_arn = f"{cluster.replace(':cluster/', ':task/', 1)}/{uuid.uuid4().hex}"
+        env.stack.append({"Tasks": [{"TaskArn": task_arn, "LastStatus": "STOPPED", "Containers": [{"ExitCode": 0}]}]})
 
 
 class LocalAwsSdk(StateTaskServiceAwsSdk):

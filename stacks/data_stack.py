@@ -21,12 +21,12 @@ CACHE_TTL_ATTRIBUTE = "expires_at"
 
 
 class DataStack(cdk.Stack):
-    """Everything that holds data. Termination-protected; every stateful resource is retained."""
+    """Everything that holds data. Termination-protected (by default); every stateful resource is retained."""
 
     def __init__(self, scope: Construct, construct_id: str, *, athena_bytes_scanned_cutoff: int,
                  encrypt_glue_catalog: bool, upload_retention_days: int, quarantine_retention_days: int,
-                 **kwargs) -> None:
-        super().__init__(scope, construct_id, termination_protection=True, **kwargs)
+                 termination_protection: bool, **kwargs) -> None:
+        super().__init__(scope, construct_id, termination_protection=termination_protection, **kwargs)
 
         # CloudWatch Logs encrypts the platform's log groups (Glue crawler, Lambdas, tasks, state
         # machine) with this key on their behalf.

@@ -21,21 +21,12 @@ TASK_CPU, TASK_MEMORY_MIB = 2048, 8192
 
 class MlStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, security_group: ec2.ISecurityGroup,
-                 data: DataRefs, **kwargs) -> None:
+                 data: DataRefs, image_uri: str | None, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         encryption_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
         self.cluster = ecs.Cluster(self, "Cluster", vpc=vpc,
                                    container_insights_v2=ecs.ContainerInsights.ENABLED)
-        # Built and pushed when the app is deployed (cdk deploy / cdk-assets), never at synth.
-        image = ecs.ContainerImage.from_docker_image_asset(ecr_assets.DockerImageAsset(
-            self, "MlImage",
-            directory=str(REPO_ROOT),
-            file="ml_container/Dockerfile",
-            platform=ecr_assets.Platform.LINUX_AMD64,
-            ignore_mode=cdk.IgnoreMode.DOCKER,
-            exclude=["*", "!ml_container/requirements.txt", "!ml_container/engagement_ml", "!runtime/engagement",
-                     "**/__pycache__"],
-        ))
+        image = self._image(image_uri)
         self.training = MlTask(self, "TrainingTask", props=MlTaskProps(
             image=image, command="train", cpu=TASK_CPU, memory_mib=TASK_MEMORY_MIB, encryption_key=encryption_key))
         self.inference = MlTask(self, "InferenceTask", props=MlTaskProps(
@@ -50,3 +41,18 @@ class MlStack(cdk.Stack):
                 "ecr:GetAuthorizationToken does not support resource-level permissions (execution role).",
                 "AwsSolutions-IAM5[Resource::*]",
             )
+
+    def _image(self, image_uri: str | None) -> ecs.ContainerImage:
+        """The ml_container image: built and pushed when the app is deployed (cdk deploy /
+        cdk-assets), never at synth; or, where no Docker engine exists, one already pushed."""
+        if image_uri:
+            return ecs.ContainerImage.from_registry(image_uri)
+        return ecs.ContainerImage.from_docker_image_asset(ecr_assets.DockerImageAsset(
+            self, "MlImage",
+            directory=str(REPO_ROOT),
+            file="ml_container/Dockerfile",
+            platform=ecr_assets.Platform.LINUX_AMD64,
+            ignore_mode=cdk.IgnoreMode.DOCKER,
+            exclude=["*", "!ml_container/requirements.txt", "!ml_container/engagement_ml", "!runtime/engagement",
+                     "**/__pycache__"],
+        ))

@@ -16,7 +16,7 @@ from constructs import Construct
 from constructs.access import allow_key, allow_places, allow_tables
 from constructs.encryption_key import EncryptionKey
 from constructs.engagement_pipeline import MACHINE_TIMEOUT, EngagementPipeline, EngagementPipelineProps
-from constructs.nag import acknowledge, acknowledge_checkov
+from constructs.nag import acknowledge, acknowledge_checkov, acknowledge_wildcard_resources
 from constructs.stage_function import StageFunction, StageFunctionProps
 from engagement.layout import PLACES, S3_ACCESS
 from stacks.data_exports import DataRefs
@@ -59,6 +59,7 @@ class PipelineStack(cdk.Stack):
             workgroup_name=data.workgroup_name, run_ledger=ledger, topic=self.topic, encryption_key=data_key,
         ))
         self._grant_state_machine(data, topic_key)
+        self._grant_ml_tasks(ml)
         self._schedule_and_alarms()
 
     def _stage_functions(self, data: DataRefs, network: NetworkStack, layer_dir: Path, min_rows: int,
@@ -117,10 +118,36 @@ class PipelineStack(cdk.Stack):
                   " GetSamplingRules and GetSamplingTargets and CloudWatch Logs' CreateLogDelivery, GetLogDelivery,"
                   " UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy,"
                   " DescribeResourcePolicies and DescribeLogGroups (execution logging): none supports resource-level"
-                  " permissions. It also holds ecs:StopTask and ecs:DescribeTasks, which CDK's EcsRunTask (.sync)"
-                  " grants on * to stop and watch the task it started. No data action is on *.")
+                  " permissions. No data action is on *.")
         acknowledge(self.pipeline, reason, "AwsSolutions-IAM5[Resource::*]")
         acknowledge_checkov(state_machine.role, reason, "CKV_AWS_111")
+
+    def _grant_ml_tasks(self, ml: MlStack) -> None:
+        """What ecs:runTask.sync needs: run any revision of the two families (the state names the
+        family), pass their roles to ECS, watch and stop tasks in this cluster, and the managed
+        rule through which Step Functions learns that a task stopped."""
+        state_machine = self.pipeline.state_machine
+        in_cluster = {"ArnEquals": {"ecs:cluster": ml.cluster.cluster_arn}}
+        families = [self.format_arn(service="ecs", resource="task-definition", resource_name=f"{task.family}:*")
+                    for task in (ml.training.task_definition, ml.inference.task_definition)]
+        state_machine.add_to_role_policy(iam.PolicyStatement(actions=["ecs:RunTask"], resources=families,
+                                                             conditions=in_cluster))
+        cluster_tasks = self.format_arn(service="ecs", resource="task", resource_name="*")
+        state_machine.add_to_role_policy(iam.PolicyStatement(actions=["ecs:DescribeTasks", "ecs:StopTask"],
+                                                             resources=[cluster_tasks], conditions=in_cluster))
+        acknowledge_wildcard_resources(
+            self.pipeline, "Every revision of the training and inference families (the state names the family, so"
+            " ECS runs the latest), only in this cluster; and the tasks of this cluster, which the state machine"
+            " starts and must watch and stop (task ids are not known in advance).", *families, cluster_tasks)
+        roles = [role.role_arn for task in (ml.training, ml.inference)
+                 for role in (task.task_definition.task_role, task.task_definition.execution_role)]
+        state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["iam:PassRole"], resources=roles,
+            conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}))
+        state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            resources=[self.format_arn(service="events", resource="rule",
+                                       resource_name="StepFunctionsGetEventsForECSTaskRule")]))
 
     def _schedule_and_alarms(self) -> None:
         state_machine = self.pipeline.state_machine

@@ -25,6 +25,9 @@ class PlatformSettings:
     encrypt_glue_catalog: bool = True
     upload_retention_days: int = 90  # raw uploads (full PII) are erased after this
     quarantine_retention_days: int = 30  # quarantined rows (full PII) are erased after this
+    termination_protection: bool = True  # of the data stack; local targets turn it off (moto lacks the API)
+    # A pushed ml_container image to run instead of building the asset (where no Docker engine is).
+    ml_image_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         encrypt_glue_catalog=settings.encrypt_glue_catalog,
         upload_retention_days=settings.upload_retention_days,
         quarantine_retention_days=settings.quarantine_retention_days,
+        termination_protection=settings.termination_protection,
     )
     network = NetworkStack(
         app,
@@ -61,6 +65,7 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         vpc=network.vpc,
         security_group=network.workload_security_group,
         data=data_refs,
+        image_uri=settings.ml_image_uri,
     )
     pipeline = PipelineStack(
         app,
