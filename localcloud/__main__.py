@@ -29,6 +29,7 @@ from localcloud.definition import load_definition, state_machines
 STATE = Path(".localcloud")
 LAST_RUN = STATE / "last-run.json"
 SERVER = STATE / "server.json"
+CDKLOCAL_ACCOUNT = "000000000000"
 SERVING = STATE / "serving"  # `deploy` and `up` work here, leaving the last run's tables to `sql`
 
 
@@ -194,12 +195,36 @@ def deploy(assembly: Path) -> int:
 def up(assembly: Path) -> int:
     cloud = _start(assembly, SERVING)
     raw = next(v for k, v in cloud.deployment.exports.items() if k.endswith("-RawBucketName"))
+    return _serve(cloud, {"state_machine_arn": cloud.deployment.state_machine_arn, "raw_bucket": raw}, [
+        f"aws --endpoint-url {cloud.endpoint} s3 cp customers.csv s3://{raw}/customers/customers.csv",
+        f"aws --endpoint-url {cloud.endpoint} stepfunctions start-execution --state-machine-arn "
+        f"{cloud.deployment.state_machine_arn} --input '{{\"source_key\": \"customers/customers.csv\"}}'"])
+
+
+def up_empty() -> int:
+    """A cloud with nothing deployed: the target for `cdklocal bootstrap` and `cdklocal deploy`."""
+    from localcloud.cloud import LocalCloud
+
+    # Requests without a 12-digit access key act in this account: cdklocal's (LocalStack's), in
+    # which it looks up its bootstrap version.
+    os.environ["MOTO_ACCOUNT_ID"] = CDKLOCAL_ACCOUNT
+    _quiet_server_logs()
+    cloud = LocalCloud(SERVING)
+    cloud.start()
+    url = cloud.endpoint.replace("127.0.0.1", "localhost")  # the address the e2e test deploys through
+    endpoint = f"AWS_ENDPOINT_URL={url} AWS_ENDPOINT_URL_S3={url}"
+    return _serve(cloud, {}, [f"{endpoint} node_modules/.bin/cdklocal bootstrap",
+                              f"{endpoint} node_modules/.bin/cdklocal deploy EngagementData -c terminationProtection=false"])
+
+
+def _serve(cloud, details: dict, commands: list[str]) -> int:
+    """Serve until Ctrl-C or `down`, with the endpoint in .localcloud/server.json."""
+    SERVER.parent.mkdir(parents=True, exist_ok=True)
     SERVER.write_text(json.dumps({"pid": os.getpid(), "process": _process(os.getpid()), "endpoint": cloud.endpoint,
-                                  "state_machine_arn": cloud.deployment.state_machine_arn, "raw_bucket": raw}))
+                                  **details}))
     print(f"local cloud serving at {cloud.endpoint} (Ctrl-C or `python -m localcloud down` to stop)")
-    print(f"  aws --endpoint-url {cloud.endpoint} s3 cp customers.csv s3://{raw}/customers/customers.csv")
-    print(f"  aws --endpoint-url {cloud.endpoint} stepfunctions start-execution "
-          f"--state-machine-arn {cloud.deployment.state_machine_arn} --input '{{\"source_key\": \"customers/customers.csv\"}}'")
+    for command in commands:
+        print(f"  {command}")
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     try:
@@ -251,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     deploy_parser.add_argument("--assembly", default="cdk.out", type=Path)
     up_parser = commands.add_parser("up", help="serve a local cloud until stopped")
     up_parser.add_argument("--assembly", default="cdk.out", type=Path)
+    up_parser.add_argument("--empty", action="store_true",
+                           help="deploy nothing: serve a cloud for cdklocal bootstrap / deploy")
     commands.add_parser("down", help="stop a local cloud started with up")
     doc_parser = commands.add_parser("pipeline-doc", help="write docs/pipeline.md from the synthesized state machine")
     doc_parser.add_argument("assembly", type=Path)
@@ -270,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "deploy":
             return deploy(args.assembly)
         elif args.command == "up":
-            return up(args.assembly)
+            return up_empty() if args.empty else up(args.assembly)
         elif args.command == "down":
             return down()
     except AssemblyError as error:

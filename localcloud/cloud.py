@@ -19,7 +19,7 @@ from pathlib import Path
 
 import boto3
 
-from localcloud import executors
+from localcloud import cloudformation, executors, policies
 from localcloud.assembly import AssemblyError, StackArtifact, read_stacks
 from localcloud.athena_duckdb import AthenaOnDuckDB, GlueCatalog, inside
 from localcloud.definition import load_definition, state_machines, unsupported
@@ -147,6 +147,8 @@ class LocalCloud:
         from moto.server import ThreadedMotoServer
 
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        cloudformation.install()
+        policies.install()
         port = port or _free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.server.start()

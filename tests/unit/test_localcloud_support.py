@@ -1,5 +1,7 @@
 """What the local cloud cannot create or run is refused at deploy time, by name."""
 
+import pytest
+
 from localcloud.assembly import StackArtifact
 from localcloud.cloud import unsupported_resources
 from localcloud.definition import unsupported
@@ -57,3 +59,29 @@ def test_the_local_key_file_is_private_from_its_first_byte(tmp_path, monkeypatch
     assert opened == [0o600] and (tmp_path / "key").stat().st_mode & 0o777 == 0o600
     cloud._create_private(tmp_path / "key", b"other")  # never replaced
     assert (tmp_path / "key").read_bytes() == b"secret"
+
+
+def test_bucket_policy_conditions_are_evaluated_as_aws_does():
+    from localcloud.policies import LOOPBACK_REQUEST, condition_holds
+
+    secure = [LOOPBACK_REQUEST["aws:SecureTransport"]]
+    assert not condition_holds("Bool", "false", secure)  # the deny-insecure-transport statement does not apply
+    assert not condition_holds("NumericLessThan", "1.2", [LOOPBACK_REQUEST["s3:TlsVersion"]])
+    assert condition_holds("NumericLessThan", "1.2", ["1.0"])
+    assert not condition_holds("StringEquals", "123456789012", [])  # a key the request lacks: false
+    assert condition_holds("StringEqualsIfExists", "123456789012", [])
+    assert condition_holds("ArnLike", ["arn:aws:s3:::a*", "arn:aws:s3:::b*"], ["arn:aws:s3:::bucket"])
+    assert not condition_holds("StringNotEquals", ["a", "b"], ["b"])
+    with pytest.raises(NotImplementedError, match="ForAnyValue:StringLike"):
+        condition_holds("ForAnyValue:StringLike", "x", ["x"])
+
+
+def test_a_type_neither_moto_nor_the_local_cloud_creates_fails_by_name():
+    from moto.cloudformation import parsing
+
+    from localcloud import cloudformation
+
+    cloudformation.install()
+    assert parsing.resource_class_from_type("AWS::Glue::Table").cloudformation_type() == "AWS::Glue::Table"
+    with pytest.raises(cloudformation.UnsupportedResource, match="AWS::Made::Up"):
+        parsing.resource_class_from_type("AWS::Made::Up")
