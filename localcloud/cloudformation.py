@@ -9,9 +9,10 @@ runs them, but:
   CREATE_COMPLETE.
 
 `install()` publishes a stack's exports when its change set is executed, supplies the types in
-SUPPLIED (created in moto's own backends, so the APIs answer for them as on AWS), and makes any
-other type moto lacks fail the deploy by name instead of vanishing. Nothing here knows the app:
-what is created comes from the template.
+SUPPLIED (created in moto's own backends, so the APIs answer for them as on AWS; an update
+applies the new properties to the same resource), and refuses a change set that declares any
+other type moto lacks, naming each, instead of skipping it. Nothing here knows the app: what is
+created comes from the template.
 """
 
 import json
@@ -21,11 +22,8 @@ from typing import Any
 
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
+from moto.cloudformation.exceptions import ValidationError
 from moto.core.common_models import CloudFormationModel
-
-
-class UnsupportedResource(Exception):
-    """A template declares a type that neither moto nor the local cloud can create."""
 
 
 class _Supplied:
@@ -34,7 +32,8 @@ class _Supplied:
 
     kind = ""
 
-    def __init__(self, physical_resource_id: str, attributes: dict[str, str] | None = None) -> None:
+    def __init__(self, name: str, physical_resource_id: str, attributes: dict[str, str] | None = None) -> None:
+        self.name = name  # the physical name it was created under: updates keep it
         self.physical_resource_id = physical_resource_id
         self.attributes = attributes or {}
 
@@ -44,7 +43,7 @@ class _Supplied:
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         if attribute_name not in self.attributes:
-            raise UnsupportedResource(f"{self.kind} has no attribute {attribute_name} locally")
+            raise NotImplementedError(f"{self.kind} has no attribute {attribute_name} locally")
         return self.attributes[attribute_name]
 
     @staticmethod
@@ -54,9 +53,9 @@ class _Supplied:
     @classmethod
     def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id,
                                         region_name):
-        cls.delete_from_cloudformation_json(original_resource.physical_resource_id, cloudformation_json, account_id,
-                                            region_name)
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        """Every creator applies properties to an existing resource of its name: an update is a create."""
+        return cls.create_from_cloudformation_json(original_resource.name, cloudformation_json, account_id,
+                                                   region_name)
 
     @classmethod
     def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name) -> None:
@@ -68,7 +67,7 @@ def _model(kind: str, create) -> type[_Supplied]:
 
     def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
         ref, attributes = create(cloudformation_json.get("Properties", {}), resource_name, account_id, region_name)
-        return cls(ref, attributes)
+        return cls(resource_name, ref, attributes)
 
     return type(kind.replace("::", ""), (_Supplied, CloudFormationModel), {
         "__module__": __name__,
@@ -84,9 +83,11 @@ def _glue(account: str, region: str):
 
 
 def _glue_database(props: dict, name: str, account: str, region: str):
-    database_input = props["DatabaseInput"]
-    if database_input["Name"] not in _glue(account, region).databases:
-        _glue(account, region).create_database(database_input["Name"], database_input)
+    glue, database_input = _glue(account, region), props["DatabaseInput"]
+    if database_input["Name"] in glue.databases:
+        glue.update_database(database_input["Name"], database_input)
+    else:
+        glue.create_database(database_input["Name"], database_input)
     return database_input["Name"], {}
 
 
@@ -130,9 +131,10 @@ def _glue_catalog_encryption(props: dict, name: str, account: str, region: str):
 
 def _athena_workgroup(props: dict, name: str, account: str, region: str):
     from moto.athena.models import athena_backends
-    workgroup = props.get("Name") or name
-    athena_backends[account][region].create_work_group(workgroup, props.get("WorkGroupConfiguration", {}),
-                                                       props.get("Description", ""), props.get("Tags", []))
+    athena, workgroup = athena_backends[account][region], props.get("Name") or name
+    athena.work_groups.pop(workgroup, None)  # an update replaces the configuration
+    athena.create_work_group(workgroup, props.get("WorkGroupConfiguration", {}), props.get("Description", ""),
+                             props.get("Tags", []))
     return workgroup, {}
 
 
@@ -146,6 +148,10 @@ def _secret(props: dict, name: str, account: str, region: str):
     """A secret with the value CloudFormation would give it (SecretString, or one generated as
     GenerateSecretString asks)."""
     from moto.secretsmanager.models import secretsmanager_backends
+    backend, secret_name = secretsmanager_backends[account][region], props.get("Name") or name
+    existing = backend.secrets.get(secret_name)
+    if existing is not None:  # an update keeps the value
+        return existing.arn, {}
     value = props.get("SecretString")
     if value is None:
         generate = props.get("GenerateSecretString", {})
@@ -154,12 +160,51 @@ def _secret(props: dict, name: str, account: str, region: str):
             alphabet += string.punctuation
         alphabet = "".join(c for c in alphabet if c not in generate.get("ExcludeCharacters", ""))
         value = "".join(secrets.choice(alphabet) for _ in range(int(generate.get("PasswordLength", 32))))
-    backend = secretsmanager_backends[account][region]
     created = json.loads(backend.create_secret(
-        name=props.get("Name") or name, secret_string=value, secret_binary=None,
+        name=secret_name, secret_string=value, secret_binary=None,
         description=props.get("Description"), tags=props.get("Tags"), kms_key_id=props.get("KmsKeyId"),
         client_request_token=None, replica_regions=[], force_overwrite=False))
     return created["ARN"], {}
+
+
+def _security_group_egress(props: dict, name: str, account: str, region: str):
+    from moto.ec2.exceptions import InvalidPermissionDuplicateError
+    from moto.ec2.models import ec2_backends
+    ec2, destination = ec2_backends[account][region], props.get("DestinationSecurityGroupId")
+    prefix_list = props.get("DestinationPrefixListId")
+    rule = dict(ip_protocol=props["IpProtocol"], from_port=str(props.get("FromPort", -1)),
+                to_port=str(props.get("ToPort", -1)),
+                ip_ranges=[{"CidrIp": props["CidrIp"]}] if props.get("CidrIp") else [],
+                source_groups=[{"GroupId": destination}] if destination else None,
+                prefix_list_ids=[{"PrefixListId": prefix_list}] if prefix_list else None)
+    try:
+        rules, _ = ec2.authorize_security_group_egress(props["GroupId"], **rule)
+    except InvalidPermissionDuplicateError:  # an update of an unchanged rule
+        ec2.revoke_security_group_egress(props["GroupId"], **rule)
+        rules, _ = ec2.authorize_security_group_egress(props["GroupId"], **rule)
+    if not rules:  # e.g. a destination read from a custom resource that never answered
+        raise NotImplementedError(f"{name}: no destination resolved for the egress rule {props}")
+    return rules[0].id, {"Id": rules[0].id}
+
+
+def _topic_policy(props: dict, name: str, account: str, region: str):
+    from moto.sns.models import sns_backends
+    for topic in props["Topics"]:
+        sns_backends[account][region].set_topic_attribute(topic, "policy", json.dumps(props["PolicyDocument"]))
+    return name, {}
+
+
+def _alarm(props: dict, name: str, account: str, region: str):
+    from moto.cloudwatch.models import cloudwatch_backends
+    alarm_name = props.get("AlarmName") or name
+    alarm = cloudwatch_backends[account][region].put_metric_alarm(
+        name=alarm_name, namespace=props.get("Namespace"), metric_name=props.get("MetricName"),
+        comparison_operator=props["ComparisonOperator"], evaluation_periods=int(props["EvaluationPeriods"]),
+        period=int(props.get("Period", 60)), threshold=float(props.get("Threshold", 0)),
+        statistic=props.get("Statistic"), description=props.get("AlarmDescription", ""),
+        dimensions=props.get("Dimensions", []), alarm_actions=props.get("AlarmActions", []),
+        treat_missing_data=props.get("TreatMissingData"))
+    return alarm_name, {"Arn": alarm.alarm_arn}
 
 
 SUPPLIED = {
@@ -171,6 +216,9 @@ SUPPLIED = {
     "AWS::Athena::WorkGroup": _athena_workgroup,
     "AWS::S3::BucketPolicy": _bucket_policy,
     "AWS::SecretsManager::Secret": _secret,
+    "AWS::EC2::SecurityGroupEgress": _security_group_egress,
+    "AWS::SNS::TopicPolicy": _topic_policy,
+    "AWS::CloudWatch::Alarm": _alarm,
 }
 # Types with nothing to create: CloudFormation itself records them and nothing reads them back.
 RECORDED_ONLY = ("AWS::CDK::Metadata",)
@@ -189,27 +237,46 @@ def install() -> None:
     parsing._localcloud_installed = True
 
 
+def unsupported_types(template: dict) -> list[str]:
+    """'LogicalId: Type' of each resource neither moto nor this module creates."""
+    known = parsing.get_model_map()
+    return [f"{logical_id}: {resource['Type']}" for logical_id, resource in template.get("Resources", {}).items()
+            if resource["Type"] not in known and not resource["Type"].startswith("Custom::")
+            and resource["Type"] not in RECORDED_ONLY and resource["Type"] not in parsing.NULL_MODELS]
+
+
 def _refuse_unknown_types() -> None:
-    known = parsing.resource_class_from_type
+    """Refuse a change set whose template declares a type nobody creates, naming each, before
+    anything is created (moto would skip them and report success)."""
+    create = cfn_models.CloudFormationBackend.create_change_set
 
-    def resource_class_from_type(resource_type: str):
-        found = known(resource_type)
-        if found is None and resource_type not in RECORDED_ONLY and resource_type not in parsing.NULL_MODELS:
-            raise UnsupportedResource(f"the local cloud cannot create {resource_type} (neither moto nor "
-                                      "localcloud/cloudformation.py supplies it)")
-        return found
+    def create_change_set(self, stack_name: str, change_set_name: str, template: str, *args, **kwargs):
+        missing = unsupported_types(cfn_models.Stack.parse_template(template))
+        if missing:
+            raise ValidationError(stack_name, message=f"{stack_name}: the local cloud cannot create "
+                                  + "; ".join(missing) + " (neither moto nor localcloud/cloudformation.py supplies them)")
+        return create(self, stack_name, change_set_name, template, *args, **kwargs)
 
-    parsing.resource_class_from_type = resource_class_from_type
+    cfn_models.CloudFormationBackend.create_change_set = create_change_set
 
 
 def _publish_exports_after_change_sets() -> None:
+    """Publish the exports of a stack whose change set ran; a change set that fails marks its stack
+    failed with the reason (as CloudFormation does; moto answers 500 and leaves it in progress)."""
     execute = cfn_models.CloudFormationBackend.execute_change_set
 
     def execute_change_set(self, change_set_name: str, stack_name: str | None = None) -> Any:
-        result = execute(self, change_set_name, stack_name)
         change_set = self.change_sets.get(change_set_name) or next(
             (c for c in self.change_sets.values() if c.change_set_name == change_set_name), None)
+        if change_set is None:
+            return execute(self, change_set_name, stack_name)  # moto's own error
         stack = self.stacks[change_set.stack_id]
+        try:
+            result = execute(self, change_set_name, stack_name)
+        except Exception as error:  # noqa: BLE001 - any failure of any resource fails the stack
+            stack.status = f"{change_set.change_set_type}_FAILED"
+            stack._add_stack_event(stack.status, resource_status_reason=f"{type(error).__name__}: {error}")
+            return None
         stack._parse_template()  # the outputs are the change set's template's, of the resources it made
         stack.output_map = stack._create_output_map()
         for export in stack.exports:
@@ -217,4 +284,3 @@ def _publish_exports_after_change_sets() -> None:
         return result
 
     cfn_models.CloudFormationBackend.execute_change_set = execute_change_set
-

@@ -1,5 +1,7 @@
 """What the local cloud cannot create or run is refused at deploy time, by name."""
 
+import json
+
 import pytest
 
 from localcloud.assembly import StackArtifact
@@ -76,12 +78,70 @@ def test_bucket_policy_conditions_are_evaluated_as_aws_does():
         condition_holds("ForAnyValue:StringLike", "x", ["x"])
 
 
-def test_a_type_neither_moto_nor_the_local_cloud_creates_fails_by_name():
-    from moto.cloudformation import parsing
+def test_a_type_neither_moto_nor_the_local_cloud_creates_is_refused_by_name():
+    import boto3
+    from moto import mock_aws
 
     from localcloud import cloudformation
 
     cloudformation.install()
-    assert parsing.resource_class_from_type("AWS::Glue::Table").cloudformation_type() == "AWS::Glue::Table"
-    with pytest.raises(cloudformation.UnsupportedResource, match="AWS::Made::Up"):
-        parsing.resource_class_from_type("AWS::Made::Up")
+    template = {"Resources": {"Table": {"Type": "AWS::Glue::Database", "Properties": {"DatabaseInput": {"Name": "d"}}},
+                              "Odd": {"Type": "AWS::Made::Up"}}}
+    assert cloudformation.unsupported_types(template) == ["Odd: AWS::Made::Up"]
+    with mock_aws():
+        client = boto3.client("cloudformation", region_name="us-east-1", aws_access_key_id="t",
+                              aws_secret_access_key="t")
+        with pytest.raises(client.exceptions.ClientError, match="cannot create Odd: AWS::Made::Up"):
+            client.create_change_set(StackName="S", ChangeSetName="c", ChangeSetType="CREATE",
+                                     TemplateBody=json.dumps(template))
+
+
+def test_change_sets_create_and_update_the_types_moto_skips_and_publish_exports():
+    import boto3
+    from moto import mock_aws
+
+    from localcloud import cloudformation
+
+    cloudformation.install()
+    template = {"Resources": {
+        "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.0.0.0/16"}},
+        "Workload": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "w", "VpcId": {"Ref": "Vpc"}}},
+        "Endpoints": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "e", "VpcId": {"Ref": "Vpc"}}},
+        "ToEndpoints": {"Type": "AWS::EC2::SecurityGroupEgress", "Properties": {
+            "GroupId": {"Fn::GetAtt": ["Workload", "GroupId"]}, "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+            "DestinationSecurityGroupId": {"Fn::GetAtt": ["Endpoints", "GroupId"]}}},
+        "Topic": {"Type": "AWS::SNS::Topic"},
+        "TopicPolicy": {"Type": "AWS::SNS::TopicPolicy", "Properties": {"Topics": [{"Ref": "Topic"}], "PolicyDocument": {
+            "Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
+                                                    "Resource": {"Ref": "Topic"}}]}}},
+        "Failures": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+            "AlarmActions": [{"Ref": "Topic"}], "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "EvaluationPeriods": 1, "MetricName": "ExecutionsFailed", "Namespace": "AWS/States", "Period": 300,
+            "Statistic": "Sum", "Threshold": 1}},
+        "Database": {"Type": "AWS::Glue::Database", "Properties": {"DatabaseInput": {"Name": "lake"}}}},
+        "Outputs": {"Db": {"Value": {"Ref": "Database"}, "Export": {"Name": "S-Database"}}}}
+    with mock_aws():
+        session = {"region_name": "us-east-1", "aws_access_key_id": "t", "aws_secret_access_key": "t"}
+        cfn = boto3.client("cloudformation", **session)
+        cfn.create_change_set(StackName="S", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=json.dumps(template))
+        cfn.execute_change_set(ChangeSetName="c", StackName="S")
+        assert {e["Name"]: e["Value"] for e in cfn.list_exports()["Exports"]} == {"S-Database": "lake"}
+        [alarm] = boto3.client("cloudwatch", **session).describe_alarms()["MetricAlarms"]
+        assert alarm["MetricName"] == "ExecutionsFailed"
+        [topic] = boto3.client("sns", **session).list_topics()["Topics"]
+        policy = boto3.client("sns", **session).get_topic_attributes(TopicArn=topic["TopicArn"])["Attributes"]["Policy"]
+        assert json.loads(policy)["Statement"][0]["Effect"] == "Deny"
+        ec2 = boto3.client("ec2", **session)
+        workload = ec2.describe_security_groups(Filters=[{"Name": "description", "Values": ["w"]}])["SecurityGroups"][0]
+        assert any(pair["GroupId"] for rule in workload["IpPermissionsEgress"] for pair in rule.get("UserIdGroupPairs", []))
+        # A second deploy with a change updates in place: the same alarm, one egress rule, the export kept.
+        template["Resources"]["Failures"]["Properties"]["Threshold"] = 2
+        template["Resources"]["Database"]["Properties"]["DatabaseInput"]["Description"] = "changed"
+        cfn.create_change_set(StackName="S", ChangeSetName="u", ChangeSetType="UPDATE", TemplateBody=json.dumps(template))
+        cfn.execute_change_set(ChangeSetName="u", StackName="S")
+        [alarm] = boto3.client("cloudwatch", **session).describe_alarms()["MetricAlarms"]
+        assert alarm["Threshold"] == 2
+        assert boto3.client("glue", **session).get_database(Name="lake")["Database"]["Description"] == "changed"
+        workload = ec2.describe_security_groups(GroupIds=[workload["GroupId"]])["SecurityGroups"][0]
+        assert sum(len(rule.get("UserIdGroupPairs", [])) for rule in workload["IpPermissionsEgress"]) == 1
+        assert {e["Name"] for e in cfn.list_exports()["Exports"]} == {"S-Database"}
