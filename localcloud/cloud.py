@@ -10,7 +10,6 @@ follows it through the execution history.
 import json
 import os
 import re
-import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -35,15 +34,15 @@ class DeployError(AssemblyError):
 
 
 CREATED = ("AWS::S3::Bucket", "AWS::Glue::Database", "AWS::Glue::Table", "AWS::DynamoDB::Table", "AWS::SNS::Topic",
-           "AWS::Lambda::Function", "AWS::ECS::TaskDefinition", "AWS::StepFunctions::StateMachine")
+           "AWS::SecretsManager::Secret", "AWS::Lambda::Function", "AWS::ECS::TaskDefinition",
+           "AWS::StepFunctions::StateMachine")
 # Access control, encryption, networking (and the deploy-time prefix-list lookups it uses),
-# monitoring, schedules and the crawler act around the pipeline, not in it; the tokenization
-# secret is replaced by a local key file.
+# monitoring, schedules and the crawler act around the pipeline, not in it.
 NOT_NEEDED = ("AWS::IAM::", "AWS::KMS::", "AWS::EC2::", "AWS::Logs::", "AWS::CloudWatch::", "AWS::Events::",
               "AWS::CDK::Metadata", "AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy", "AWS::Glue::Crawler",
               "AWS::Glue::SecurityConfiguration", "AWS::Glue::DataCatalogEncryptionSettings",
               "AWS::Athena::WorkGroup", "AWS::ECS::Cluster", "AWS::Lambda::LayerVersion",
-              "AWS::SecretsManager::Secret", "Custom::VpcRestrictDefaultSG", "Custom::AWS")
+              "Custom::VpcRestrictDefaultSG", "Custom::AWS")
 
 
 def unsupported_resources(stacks: list[StackArtifact]) -> list[str]:
@@ -182,13 +181,12 @@ class LocalCloud:
                               "them, or list them as not needed locally):\n  " + "\n  ".join(unknown))
         for stack in stacks:
             self._name_resources(deployment, stack)
-        for stack in stacks:  # exports after every name is known (cross-stack references)
+        for stack in stacks:  # in deployment order: a stack's exports once its resources exist
+            self._create_resources(deployment, stack)
             for output in stack.template.get("Outputs", {}).values():
                 if "Export" in output:
                     deployment.exports[deployment.resolve(stack.name, output["Export"]["Name"])] = \
                         deployment.resolve(stack.name, output["Value"])
-        for stack in stacks:
-            self._create_resources(deployment, stack)
         self._register_athena()
         self._create_state_machine(deployment, stacks)
         self.deployment = deployment
@@ -245,6 +243,9 @@ class LocalCloud:
                     pass
             elif kind == "AWS::SNS::Topic":
                 values["Ref"] = values["Arn"] = sns.create_topic(Name=logical_id)["TopicArn"]
+            elif kind == "AWS::SecretsManager::Secret":
+                values["Ref"] = values["Arn"] = self.client("secretsmanager").create_secret(
+                    Name=logical_id, SecretString=cloudformation.generated_secret_value(props))["ARN"]
             elif kind == "AWS::Lambda::Function" and props.get("Handler", "").startswith("handlers."):
                 self._register_function(deployment, stack, logical_id, resource)
             elif kind == "AWS::ECS::TaskDefinition":
@@ -265,9 +266,6 @@ class LocalCloud:
             raise DeployError(f"{stack.name}/{logical_id}: no staged code asset (synthesize with `make synth`)")
         environment = {k: str(deployment.resolve(stack.name, v))
                        for k, v in props.get("Environment", {}).get("Variables", {}).items()}
-        # The PII key: a local key file stands in for Secrets Manager.
-        environment.pop("TOKENIZATION_SECRET_ARN", None)
-        environment["TOKENIZATION_KEY_FILE"] = str((self.state_dir / "tokenization.key").resolve())
         function = executors.LocalFunction(name=logical_id, handler=props["Handler"],
                                            code_dir=(deployment.assembly / asset).resolve(), environment=environment,
                                            memory_mb=int(props.get("MemorySize", 128)), timeout_s=int(props.get("Timeout", 3)))
@@ -304,7 +302,6 @@ class LocalCloud:
     def run(self, name: str | None = None, source_key: str = "customers/customers.csv",
             on_event: Callable[[dict], None] | None = None, on_poll: Callable[[], None] | None = None,
             timeout_s: float = 3600) -> dict:
-        _create_private(self.state_dir / "tokenization.key", secrets.token_bytes(32))
         sfn = self.client("stepfunctions")
         name = name or time.strftime("local-%Y%m%d-%H%M%S")
         arn = sfn.start_execution(stateMachineArn=self.deployment.state_machine_arn, name=name,
@@ -337,17 +334,6 @@ def _without_escaped_quotes(value):
     if isinstance(value, str) and value.startswith("States.Format("):
         return value.replace("\\'", executors.QUOTE)
     return value
-
-
-def _create_private(path: Path, content: bytes) -> None:
-    """Write a secret readable by its owner only, from the first byte (no chmod after the fact)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(content)
 
 
 def _free_port() -> int:

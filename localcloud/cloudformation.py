@@ -144,24 +144,27 @@ def _bucket_policy(props: dict, name: str, account: str, region: str):
     return props["Bucket"], {}
 
 
+def generated_secret_value(props: dict) -> str:
+    """An AWS::SecretsManager::Secret's value as CloudFormation gives it: SecretString, or one
+    generated as GenerateSecretString asks."""
+    if props.get("SecretString") is not None:
+        return props["SecretString"]
+    generate = props.get("GenerateSecretString", {})
+    alphabet = string.ascii_letters + string.digits
+    if not generate.get("ExcludePunctuation"):
+        alphabet += string.punctuation
+    alphabet = "".join(c for c in alphabet if c not in generate.get("ExcludeCharacters", ""))
+    return "".join(secrets.choice(alphabet) for _ in range(int(generate.get("PasswordLength", 32))))
+
+
 def _secret(props: dict, name: str, account: str, region: str):
-    """A secret with the value CloudFormation would give it (SecretString, or one generated as
-    GenerateSecretString asks)."""
     from moto.secretsmanager.models import secretsmanager_backends
     backend, secret_name = secretsmanager_backends[account][region], props.get("Name") or name
     existing = backend.secrets.get(secret_name)
     if existing is not None:  # an update keeps the value
         return existing.arn, {}
-    value = props.get("SecretString")
-    if value is None:
-        generate = props.get("GenerateSecretString", {})
-        alphabet = string.ascii_letters + string.digits
-        if not generate.get("ExcludePunctuation"):
-            alphabet += string.punctuation
-        alphabet = "".join(c for c in alphabet if c not in generate.get("ExcludeCharacters", ""))
-        value = "".join(secrets.choice(alphabet) for _ in range(int(generate.get("PasswordLength", 32))))
     created = json.loads(backend.create_secret(
-        name=secret_name, secret_string=value, secret_binary=None,
+        name=secret_name, secret_string=generated_secret_value(props), secret_binary=None,
         description=props.get("Description"), tags=props.get("Tags"), kms_key_id=props.get("KmsKeyId"),
         client_request_token=None, replica_regions=[], force_overwrite=False))
     return created["ARN"], {}

@@ -1,6 +1,6 @@
-"""The Ingest stage around `ingest_csv`: S3 in and out, and a local command line.
+"""The Ingest stage around `ingest_csv`: S3 in and out, and a command line for files on disk.
 
-    python -m engagement.ingest_job customers.csv --out DIR [--key-file PATH]
+    python -m engagement.ingest_job customers.csv --out DIR --key-file PATH
 """
 
 import argparse
@@ -64,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engagement.ingest_job", description=__doc__)
     parser.add_argument("source", type=Path, help="customers CSV")
     parser.add_argument("--out", type=Path, required=True, help="directory for bronze, quarantine and report")
-    parser.add_argument("--key-file", type=Path, default=Path(".localcloud/tokenization.key"),
-                        help="HMAC key for PII tokens; created on first use (default .localcloud/tokenization.key)")
+    parser.add_argument("--key-file", type=Path, required=True,
+                        help="HMAC key for PII tokens; created (owner-only) on first use. Keep it: another key "
+                             "gives every customer other tokens")
     args = parser.parse_args(argv)
     try:
         summary = ingest_file(args.source, args.out, Tokenizer(key_from_file(args.key_file)))

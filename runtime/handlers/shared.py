@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from engagement.layout import Buckets
 from engagement.stages import Settings
-from engagement.tokenize import Tokenizer, key_from_file, key_from_secret
+from engagement.tokenize import Tokenizer, key_from_secret
 
 logger = Logger()
 tracer = Tracer()
@@ -36,11 +36,7 @@ def client(service: str):
 
 
 def tokenizer() -> Tokenizer:
-    """Secrets Manager on AWS; a local key file in the local cloud."""
-    if os.environ.get("TOKENIZATION_KEY_FILE"):
-        from pathlib import Path
-
-        return Tokenizer(key_from_file(Path(os.environ["TOKENIZATION_KEY_FILE"])))
+    """The PII key, from its Secrets Manager secret."""
     return Tokenizer(key_from_secret(client("secretsmanager"), os.environ["TOKENIZATION_SECRET_ARN"]))
 
 

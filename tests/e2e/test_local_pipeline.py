@@ -137,6 +137,15 @@ def test_execution_succeeds_and_publishes(cloud):
     assert lock(cloud) is None
 
 
+def test_ingest_reads_the_pii_key_from_secrets_manager_as_on_aws(cloud):
+    """One product path: the local cloud creates the secret; the function gets its ARN, no key file."""
+    [ingest] = {id(f): f for name, f in executors.REGISTRY.functions.items()
+                if f.handler == "handlers.ingest.handler"}.values()
+    assert "TOKENIZATION_KEY_FILE" not in ingest.environment
+    secret = cloud.client("secretsmanager").get_secret_value(SecretId=ingest.environment["TOKENIZATION_SECRET_ARN"])
+    assert len(secret["SecretString"]) == 64
+
+
 def test_the_summary_reports_rows_per_state(cloud):
     progress = Progress()
     for event in cloud.first["events"]:

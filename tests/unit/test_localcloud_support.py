@@ -49,20 +49,6 @@ def test_the_s3_mirror_refuses_keys_that_lead_outside_it(tmp_path):
     assert not (tmp_path / "escaped.txt").exists()
 
 
-def test_the_local_key_file_is_private_from_its_first_byte(tmp_path, monkeypatch):
-    import os
-
-    from localcloud import cloud
-
-    opened = []
-    real_open = os.open
-    monkeypatch.setattr(cloud.os, "open", lambda path, flags, mode=0o777: opened.append(mode) or real_open(path, flags, mode))
-    cloud._create_private(tmp_path / "key", b"secret")
-    assert opened == [0o600] and (tmp_path / "key").stat().st_mode & 0o777 == 0o600
-    cloud._create_private(tmp_path / "key", b"other")  # never replaced
-    assert (tmp_path / "key").read_bytes() == b"secret"
-
-
 def test_bucket_policy_conditions_are_evaluated_as_aws_does():
     from localcloud.policies import LOOPBACK_REQUEST, condition_holds
 
