@@ -21,13 +21,13 @@ import re
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from engagement import claim
-from engagement.layout import PLACES, Buckets, Place
+from engagement.layout import BUCKETS, PLACES, SHARED_EXPORTS, Buckets, Place, bucket_export
 from engagement.schema import ID_COLUMN
 
 # Places holding customer rows, by format.
@@ -166,12 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         except KeyError:
             sys.exit(f"error: no export {args.stack}-{name}: is the {args.stack} stack deployed in this region?")
 
-    buckets = Buckets(**{f.name: export("".join(p.capitalize() for p in f.name.split("_")) + "BucketName")
-                         for f in fields(Buckets)})
+    buckets = Buckets(**{name: export(bucket_export(name, "Name")) for name in BUCKETS})
     dynamodb = boto3.resource("dynamodb")
-    print(json.dumps(erase_customer(boto3.client("s3"), dynamodb.Table(export("CacheTableName")),
-                                    dynamodb.Table(export("LedgerTableName")), buckets, args.customer_id,
-                                    dry_run=args.dry_run), indent=2))
+    cache_table = dynamodb.Table(export(SHARED_EXPORTS["cache_table_name"]))
+    ledger = dynamodb.Table(export(SHARED_EXPORTS["ledger_table_name"]))
+    erased = erase_customer(boto3.client("s3"), cache_table, ledger, buckets, args.customer_id, dry_run=args.dry_run)
+    print(json.dumps(erased, indent=2))
     return 0
 
 

@@ -35,6 +35,17 @@ class Buckets:
 
 BUCKETS = tuple(f.name for f in fields(Buckets))
 
+# What the data stack exports, each as "<stack name>-<export>": every bucket's name and ARN
+# (bucket_export) and these values, by the DataRefs field they fill.
+SHARED_EXPORTS = {"key_arn": "DataKeyArn", "cache_table_name": "CacheTableName", "cache_table_arn": "CacheTableArn",
+                  "ledger_table_name": "LedgerTableName", "ledger_table_arn": "LedgerTableArn",
+                  "tokenization_secret_arn": "TokenizationSecretArn", "workgroup_name": "WorkgroupName"}
+
+
+def bucket_export(bucket: str, attribute: str) -> str:
+    """The export of a bucket's "Name" or "Arn": knowledge_base, Name -> KnowledgeBaseBucketName."""
+    return "".join(part.capitalize() for part in bucket.split("_")) + f"Bucket{attribute}"
+
 
 @dataclass(frozen=True)
 class Place:
