@@ -10,20 +10,33 @@ CDK := node_modules/.bin/cdk
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: run test synth deps docs lambda-layer checkov clean
+.PHONY: run test synth synth-local deploy-local deps docs lambda-layer checkov clean
 
 ROWS ?= 100000
 
-# Synthesize, deploy to the embedded local cloud, generate ROWS customers, run the state machine.
-run: synth
-	$(PY) -m localcloud plan cdk.out
-	$(PY) -m localcloud run --rows $(ROWS)
+# What the local cloud deploys: no termination protection (a throwaway cloud) and a registry image
+# URI in place of building the ML image (no Docker here; the local ECS runs the task's command).
+LOCAL_CONTEXT := -c terminationProtection=false -c mlImageUri=engagement-ml:local
+
+# Start the embedded local cloud, deploy the app to it with cdklocal, generate ROWS customers,
+# run the state machine.
+run: synth-local
+	$(PY) -m localcloud plan cdk.out.local
+	$(PY) -m localcloud run --assembly cdk.out.local --rows $(ROWS)
+
+# Deploy with cdklocal and keep serving (for aws --endpoint-url / awslocal); stop with Ctrl-C or
+# `python -m localcloud down`.
+deploy-local: synth-local
+	$(PY) -m localcloud up --assembly cdk.out.local
 
 test: deps
 	$(PY) -m pytest
 
 synth: deps
 	$(CDK) synth --quiet --no-notices
+
+synth-local: deps
+	$(CDK) synth --quiet --no-notices --output cdk.out.local $(LOCAL_CONTEXT)
 
 # Generated documentation (tests fail when a committed copy is stale).
 docs: synth
@@ -71,4 +84,4 @@ $(LAYER)/.built: requirements-lambda-layer.txt | $(VENV)/.deps-installed
 	@du -sh $(LAYER) && touch $@
 
 clean:
-	rm -rf cdk.out .pytest_cache build
+	rm -rf cdk.out cdk.out.local .pytest_cache build

@@ -1,9 +1,9 @@
 """Local cloud benchmark: python bench/localcloud.py [--rows 100000]
 
-Runs `python -m localcloud run` (deploy cdk.out locally, generate, execute the state machine)
+Runs `python -m localcloud run` (deploy cdk.out.local with cdklocal, generate, execute the state machine)
 and prints the execution time, each state's duration, the peak memory of the run and each
 function's and task's peak against its configured memory (the REPORT lines in .localcloud/logs);
-the last line is one JSON object. Synthesize first (make synth).
+the last line is one JSON object. Synthesize first (make synth-local).
 """
 
 import argparse

@@ -1,12 +1,14 @@
 """`python -m localcloud <command>`: the embedded local cloud's command line.
 
-    plan [cdk.out]               stacks and resources a deployment would create
-    run [--rows N] [--seed S]    start the local cloud, deploy cdk.out, generate N customers,
-                                 run the state machine with live progress, print a summary
+    plan [cdk.out.local]         stacks and resources a deployment would create
+    run [--rows N] [--seed S]    start the local cloud, deploy cdk.out.local to it with cdklocal,
+                                 generate N customers, run the state machine with live progress,
+                                 print a summary
     sql "<query>"                query the last run's tables and views (Athena SQL, on DuckDB)
     status                       the last run's summary
-    deploy                       deploy cdk.out into a throwaway local cloud and report what was created
-    up / down                    keep a local cloud serving on a port (for `aws --endpoint-url`)
+    deploy                       deploy into a throwaway local cloud with cdklocal and report
+    up [--empty] / down          keep a local cloud serving on a port, deployed (or empty, for your
+                                 own `cdklocal deploy`), for `aws --endpoint-url` and awslocal
     pipeline-doc cdk.out FILE    write docs/pipeline.md from the synthesized state machine
 """
 
@@ -29,7 +31,6 @@ from localcloud.definition import load_definition, state_machines
 STATE = Path(".localcloud")
 LAST_RUN = STATE / "last-run.json"
 SERVER = STATE / "server.json"
-CDKLOCAL_ACCOUNT = "000000000000"
 SERVING = STATE / "serving"  # `deploy` and `up` work here, leaving the last run's tables to `sql`
 
 
@@ -68,7 +69,7 @@ def _start(assembly: Path, state: Path):
     from localcloud.cloud import LocalCloud
 
     if not (assembly / "manifest.json").is_file():
-        raise AssemblyError(f"{assembly}/manifest.json not found: synthesize the app first (make synth)")
+        raise AssemblyError(f"{assembly}/manifest.json not found: synthesize the app first (make synth-local)")
     for stale in ("athena", "athena.duckdb", "athena.duckdb.wal", "logs"):
         path = state / stale
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
@@ -76,7 +77,10 @@ def _start(assembly: Path, state: Path):
     cloud = LocalCloud(state)
     cloud.start()
     try:
+        started = time.perf_counter()
         cloud.deploy(assembly)
+        print(f"deployed {len(cloud.deployment.stacks)} stacks with cdklocal in {time.perf_counter() - started:.1f} s",
+              flush=True)
     except Exception:
         cloud.stop()
         raise
@@ -177,17 +181,14 @@ def status(state: Path = STATE) -> int:
 
 
 def deploy(assembly: Path) -> int:
-    from localcloud import executors
-
     cloud = _start(assembly, SERVING)
     try:
-        buckets = cloud.client("s3").list_buckets()["Buckets"]
-        print(f"deployed {assembly}/ to a local cloud: {len(buckets)} buckets, "
-              f"{len(executors.REGISTRY.tasks) // 2} ECS task definitions, "
-              f"{len(executors.REGISTRY.functions) // 2} stage functions, state machine "
-              f"{cloud.deployment.state_machine_arn}")
+        resources = cloud.client("cloudformation").describe_stack_resources
+        counts = {name: len(resources(StackName=name)["StackResources"]) for name in cloud.deployment.stacks}
+        print("deployed to a throwaway local cloud: " + ", ".join(f"{k} ({v} resources)" for k, v in counts.items())
+              + f"; state machine {cloud.deployment.state_machine_arn}")
     finally:
-        executors.REGISTRY.athena.close()
+        _athena().close()
         cloud.stop()
     return 0
 
@@ -195,26 +196,27 @@ def deploy(assembly: Path) -> int:
 def up(assembly: Path) -> int:
     cloud = _start(assembly, SERVING)
     raw = next(v for k, v in cloud.deployment.exports.items() if k.endswith("-RawBucketName"))
+    endpoint = cloud.cdk_environment()["AWS_ENDPOINT_URL"]
     return _serve(cloud, {"state_machine_arn": cloud.deployment.state_machine_arn, "raw_bucket": raw}, [
-        f"aws --endpoint-url {cloud.endpoint} s3 cp customers.csv s3://{raw}/customers/customers.csv",
-        f"aws --endpoint-url {cloud.endpoint} stepfunctions start-execution --state-machine-arn "
-        f"{cloud.deployment.state_machine_arn} --input '{{\"source_key\": \"customers/customers.csv\"}}'"])
+        f"aws --endpoint-url {endpoint} s3 cp customers.csv s3://{raw}/customers/customers.csv",
+        f"aws --endpoint-url {endpoint} stepfunctions start-execution --state-machine-arn "
+        f"{cloud.deployment.state_machine_arn} --input '{{\"source_key\": \"customers/customers.csv\"}}'",
+        f"AWS_ENDPOINT_URL={endpoint} AWS_ENDPOINT_URL_S3={endpoint} node_modules/.bin/cdklocal deploy --all "
+        f"--app {assembly} --require-approval never    # after a change: updates in place"])
 
 
 def up_empty() -> int:
     """A cloud with nothing deployed: the target for `cdklocal bootstrap` and `cdklocal deploy`."""
     from localcloud.cloud import LocalCloud
 
-    # Requests without a 12-digit access key act in this account: cdklocal's (LocalStack's), in
-    # which it looks up its bootstrap version.
-    os.environ["MOTO_ACCOUNT_ID"] = CDKLOCAL_ACCOUNT
     _quiet_server_logs()
     cloud = LocalCloud(SERVING)
     cloud.start()
-    url = cloud.endpoint.replace("127.0.0.1", "localhost")  # the address the e2e test deploys through
+    url = cloud.cdk_environment()["AWS_ENDPOINT_URL"]
     endpoint = f"AWS_ENDPOINT_URL={url} AWS_ENDPOINT_URL_S3={url}"
-    return _serve(cloud, {}, [f"{endpoint} node_modules/.bin/cdklocal bootstrap",
-                              f"{endpoint} node_modules/.bin/cdklocal deploy EngagementData -c terminationProtection=false"])
+    return _serve(cloud, {}, [f"{endpoint} node_modules/.bin/cdklocal bootstrap --app cdk.out.local",
+                              f"{endpoint} node_modules/.bin/cdklocal deploy --all --app cdk.out.local "
+                              "--require-approval never"])
 
 
 def _serve(cloud, details: dict, commands: list[str]) -> int:
@@ -264,18 +266,18 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     plan_parser = commands.add_parser("plan", help="list the stacks and resources in a synthesized app")
-    plan_parser.add_argument("assembly", nargs="?", default="cdk.out", type=Path)
+    plan_parser.add_argument("assembly", nargs="?", default="cdk.out.local", type=Path)
     run_parser = commands.add_parser("run", help="deploy locally and run the state machine on generated data")
-    run_parser.add_argument("--assembly", default="cdk.out", type=Path)
+    run_parser.add_argument("--assembly", default="cdk.out.local", type=Path)
     run_parser.add_argument("--rows", type=int, default=100_000)
     run_parser.add_argument("--seed", type=int, default=42)
     sql_parser = commands.add_parser("sql", help="query the last run's tables and views")
     sql_parser.add_argument("query")
     commands.add_parser("status", help="the last run's summary")
     deploy_parser = commands.add_parser("deploy", help="deploy into a throwaway local cloud and report")
-    deploy_parser.add_argument("--assembly", default="cdk.out", type=Path)
+    deploy_parser.add_argument("--assembly", default="cdk.out.local", type=Path)
     up_parser = commands.add_parser("up", help="serve a local cloud until stopped")
-    up_parser.add_argument("--assembly", default="cdk.out", type=Path)
+    up_parser.add_argument("--assembly", default="cdk.out.local", type=Path)
     up_parser.add_argument("--empty", action="store_true",
                            help="deploy nothing: serve a cloud for cdklocal bootstrap / deploy")
     commands.add_parser("down", help="stop a local cloud started with up")

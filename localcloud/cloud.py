@@ -1,54 +1,40 @@
-"""The embedded local cloud: a moto server holding the synthesized app, running its state machine.
+"""The embedded local cloud: a moto server that the app is deployed to with `cdklocal`, running its
+state machine.
 
-`LocalCloud.start()` starts moto on a loopback port with Step Functions execution enabled and the
-local executors installed; `deploy(assembly)` creates the templates' resources (buckets, table,
-topic, Glue databases, the state machine from its synthesized definition) and registers the
-Lambda handlers and ECS task commands the executors run; `run()` starts an execution and
-follows it through the execution history.
+`LocalCloud.start()` starts moto on a loopback port with Step Functions execution enabled and
+the local executors installed; `deploy(assembly)` runs `cdklocal bootstrap` and `cdklocal deploy
+--all` against it, as a user would (CloudFormation — moto's, completed by cloudformation.py —
+creates every resource from the templates); the functions and task definitions the executors
+then run are the ones CloudFormation created. `run()` starts an execution and follows it through
+the execution history.
 """
 
 import json
 import os
-import re
 import socket
+import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 
-from localcloud import cloudformation, executors, policies
-from localcloud.assembly import AssemblyError, StackArtifact, read_stacks
+from localcloud import cloudformation, executors, functions, policies
+from localcloud.assembly import AssemblyError, read_stacks
 from localcloud.athena_duckdb import AthenaOnDuckDB, GlueCatalog, inside
 from localcloud.definition import load_definition, state_machines, unsupported
 
-ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's default account
-STATE_MACHINE_NAME = "engagement-ml-pipeline"
-PSEUDO = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com",
-          "AWS::StackName": "local", "AWS::NoValue": None}
+# cdklocal's account (LocalStack's): requests without a 12-digit access key act in it, and cdk
+# looks its bootstrap version up there.
+ACCOUNT, REGION = "000000000000", "us-east-1"
+REPO = Path(__file__).resolve().parent.parent
+CDKLOCAL = REPO / "node_modules" / ".bin" / "cdklocal"
+MILESTONES = ("✅", "❌", "✨", "‣")  # the cdk CLI's lines for a stack deployed, failed, timed, and errors
 
 
 class DeployError(AssemblyError):
-    """The synthesized app uses something the local cloud cannot create or run."""
-
-
-CREATED = ("AWS::S3::Bucket", "AWS::Glue::Database", "AWS::Glue::Table", "AWS::DynamoDB::Table", "AWS::SNS::Topic",
-           "AWS::SecretsManager::Secret", "AWS::Lambda::Function", "AWS::ECS::TaskDefinition",
-           "AWS::StepFunctions::StateMachine")
-# Access control, encryption, networking (and the deploy-time prefix-list lookups it uses),
-# monitoring, schedules and the crawler act around the pipeline, not in it.
-NOT_NEEDED = ("AWS::IAM::", "AWS::KMS::", "AWS::EC2::", "AWS::Logs::", "AWS::CloudWatch::", "AWS::Events::",
-              "AWS::CDK::Metadata", "AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy", "AWS::Glue::Crawler",
-              "AWS::Glue::SecurityConfiguration", "AWS::Glue::DataCatalogEncryptionSettings",
-              "AWS::Athena::WorkGroup", "AWS::ECS::Cluster", "AWS::Lambda::LayerVersion",
-              "Custom::VpcRestrictDefaultSG", "Custom::AWS")
-
-
-def unsupported_resources(stacks: list[StackArtifact]) -> list[str]:
-    return [f"{stack.name}/{logical_id}: {resource['Type']}" for stack in stacks
-            for logical_id, resource in stack.resources.items()
-            if resource["Type"] not in CREATED and not resource["Type"].startswith(NOT_NEEDED)]
+    """The app could not be deployed to the local cloud, or uses what it cannot run."""
 
 
 class MotoS3Store:
@@ -90,46 +76,11 @@ class MotoS3Store:
                     self._etags[path] = self.s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Deployment:
-    assembly: Path
-    values: dict = field(default_factory=dict)  # (stack, logical id) -> {"Ref": …, attribute: …}
-    exports: dict = field(default_factory=dict)  # export name -> value
-    state_machine_arn: str | None = None
-
-    def resolve(self, stack: str, value):
-        if isinstance(value, list):
-            return [self.resolve(stack, v) for v in value]
-        if not isinstance(value, dict):
-            return value
-        if len(value) != 1 or not next(iter(value)).startswith(("Ref", "Fn::")):
-            return {k: self.resolve(stack, v) for k, v in value.items()}
-        [(function, argument)] = value.items()
-        if function == "Ref":
-            return PSEUDO[argument] if argument in PSEUDO else self._value(stack, argument, "Ref")
-        if function == "Fn::GetAtt":
-            logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
-            return self._value(stack, logical_id, attribute)
-        if function == "Fn::Join":
-            separator, parts = argument
-            return separator.join(str(self.resolve(stack, p)) for p in parts)
-        if function == "Fn::Select":
-            index, items = argument
-            return self.resolve(stack, items)[int(index)]
-        if function == "Fn::GetAZs":
-            return [f"{REGION}a", f"{REGION}b"]
-        if function == "Fn::ImportValue":
-            return self.exports[self.resolve(stack, argument)]
-        if function == "Fn::Sub":
-            text = argument if isinstance(argument, str) else argument[0]
-            return re.sub(r"\$\{([^}]+)\}", lambda m: str(self.resolve(stack, {"Ref": m.group(1)})), text)
-        raise DeployError(f"{stack}: {function} is not resolved locally (nor by LocalStack or moto)")
-
-    def _value(self, stack: str, logical_id: str, attribute: str):
-        values = self.values.get((stack, logical_id))
-        if values is None:
-            raise DeployError(f"{stack}: reference to unknown resource {logical_id}")
-        return values.get(attribute, values["Ref"])
+    stacks: list[str]  # in deployment order
+    exports: dict[str, str]  # export name -> value
+    state_machine_arn: str
 
 
 class LocalCloud:
@@ -145,8 +96,9 @@ class LocalCloud:
         from moto.core.config import default_user_config
         from moto.server import ThreadedMotoServer
 
+        os.environ["MOTO_ACCOUNT_ID"] = ACCOUNT
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
-        cloudformation.install()
+        cloudformation.install(invoke=self._answer_custom_resource)
         policies.install()
         port = port or _free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -159,6 +111,12 @@ class LocalCloud:
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
         }
         executors.REGISTRY.log_dir = self.state_dir / "logs"
+        executors.REGISTRY.invoke = lambda arn, payload, timeout_s: self.invoke(arn, payload, timeout_s).result
+        executors.REGISTRY.task = self.task_definition
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        executors.REGISTRY.athena = AthenaOnDuckDB(MotoS3Store(self.client("s3"), self.state_dir / "athena"),
+                                                   GlueCatalog(self.client("glue")),
+                                                   database=self.state_dir / "athena.duckdb")
         return self.endpoint
 
     def stop(self) -> None:
@@ -172,126 +130,81 @@ class LocalCloud:
 
     # --- deploy -------------------------------------------------------------------------------
 
-    def deploy(self, assembly: Path) -> Deployment:
-        deployment = Deployment(assembly=assembly)
+    def cdk_environment(self) -> dict[str, str]:
+        """What cdklocal (and aws / awslocal) need to talk to this cloud. S3 on `localhost`: the
+        CDK's asset upload addresses buckets in a way moto resolves only on a host name."""
+        url = self.endpoint.replace("127.0.0.1", "localhost")
+        return {"AWS_ENDPOINT_URL": url, "AWS_ENDPOINT_URL_S3": url, "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+
+    def deploy(self, assembly: Path, output: Callable[[str], None] = print) -> Deployment:
+        """`cdklocal bootstrap` and `cdklocal deploy --all` of the synthesized `assembly`."""
         stacks = read_stacks(assembly)
-        unknown = unsupported_resources(stacks)
-        if unknown:
-            raise DeployError("the local cloud cannot create these resources (teach localcloud/cloud.py to create "
-                              "them, or list them as not needed locally):\n  " + "\n  ".join(unknown))
-        for stack in stacks:
-            self._name_resources(deployment, stack)
-        for stack in stacks:  # in deployment order: a stack's exports once its resources exist
-            self._create_resources(deployment, stack)
-            for output in stack.template.get("Outputs", {}).values():
-                if "Export" in output:
-                    deployment.exports[deployment.resolve(stack.name, output["Export"]["Name"])] = \
-                        deployment.resolve(stack.name, output["Value"])
-        self._register_athena()
-        self._create_state_machine(deployment, stacks)
-        self.deployment = deployment
-        return deployment
+        _check_state_machine(stacks)
+        for command in (["bootstrap"], ["deploy", "--all", "--require-approval", "never"]):
+            self._cdklocal([*command, "--app", str(assembly)], output)
+        self.deployment = self.deployed([stack.name for stack in stacks])
+        return self.deployment
 
-    def _name_resources(self, deployment: Deployment, stack: StackArtifact) -> None:
-        for logical_id, resource in stack.resources.items():
-            kind, props = resource["Type"], resource.get("Properties", {})
-            ref, attrs = f"{logical_id}", {}
-            if kind == "AWS::S3::Bucket":
-                ref = re.sub(r"[^a-z0-9-]", "-", f"{stack.name}-{logical_id}".lower())[:63].strip("-")
-                attrs = {"Arn": f"arn:aws:s3:::{ref}"}
-            elif kind == "AWS::Lambda::Function":
-                attrs = {"Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"}
-            elif kind == "AWS::ECS::TaskDefinition":
-                ref = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{logical_id}:1"
-            elif kind in ("AWS::SNS::Topic", "AWS::SecretsManager::Secret"):
-                service = "sns" if kind.startswith("AWS::SNS") else "secretsmanager"
-                ref = f"arn:aws:{service}:{REGION}:{ACCOUNT}:{logical_id}"
-            elif kind == "AWS::Athena::WorkGroup":
-                ref = props.get("Name", logical_id)
-            elif kind == "AWS::StepFunctions::StateMachine":
-                ref = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
-                attrs = {"Name": STATE_MACHINE_NAME}
-            attrs.setdefault("Arn", ref if ref.startswith("arn:") else
-                             f"arn:aws:{kind.split('::')[1].lower()}:{REGION}:{ACCOUNT}:{logical_id}")
-            deployment.values[(stack.name, logical_id)] = {"Ref": ref, **attrs}
+    def _cdklocal(self, args: list[str], output: Callable[[str], None]) -> None:
+        """Run cdklocal; its milestones are shown, every line is kept in logs/cdklocal-<command>.log."""
+        if not CDKLOCAL.is_file():
+            raise DeployError(f"{CDKLOCAL} not found: run `npm ci` (make does)")
+        environment = {**os.environ, **self.cdk_environment(), "CDK_DISABLE_CLI_TELEMETRY": "true",
+                       "PATH": f"{CDKLOCAL.parent}:{os.environ.get('PATH', '')}"}  # the Node package.json pins
+        log = self.state_dir / "logs" / f"cdklocal-{args[0]}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        output(f"$ cdklocal {' '.join(args)}    (full output: {log})")
+        with log.open("w") as kept:
+            process = subprocess.Popen([str(CDKLOCAL), *args, "--no-notices", "--progress", "events"], cwd=REPO,
+                                       env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for line in process.stdout:
+                kept.write(line)
+                if line.lstrip().startswith(MILESTONES) or "_FAILED" in line:
+                    output(f"  {line.strip()}")
+        if process.wait() != 0:
+            raise DeployError(f"cdklocal {args[0]} failed (see {log}):\n" + "".join(log.read_text().splitlines(True)[-30:]))
 
-    def _create_resources(self, deployment: Deployment, stack: StackArtifact) -> None:
-        s3, glue, dynamodb, sns = (self.client(s) for s in ("s3", "glue", "dynamodb", "sns"))
-        # Databases before their tables, whatever the template's order.
-        resources = sorted(stack.resources.items(), key=lambda r: r[1]["Type"] == "AWS::Glue::Table")
-        for logical_id, resource in resources:
-            kind, props = resource["Type"], resource.get("Properties", {})
-            values = deployment.values[(stack.name, logical_id)]
-            if kind == "AWS::S3::Bucket":
-                s3.create_bucket(Bucket=values["Ref"])
-                s3.put_bucket_versioning(Bucket=values["Ref"], VersioningConfiguration={"Status": "Enabled"})
-            elif kind == "AWS::Glue::Database":
-                name = props["DatabaseInput"]["Name"]
-                try:
-                    glue.create_database(DatabaseInput={"Name": name})
-                except glue.exceptions.AlreadyExistsException:
-                    pass
-            elif kind == "AWS::Glue::Table":
-                GlueCatalog(glue).put(deployment.resolve(stack.name, props["DatabaseName"]),
-                                      deployment.resolve(stack.name, props["TableInput"]))
-            elif kind == "AWS::DynamoDB::Table":
-                try:
-                    dynamodb.create_table(TableName=values["Ref"], KeySchema=props["KeySchema"],
-                                          AttributeDefinitions=props["AttributeDefinitions"],
-                                          BillingMode="PAY_PER_REQUEST")
-                except dynamodb.exceptions.ResourceInUseException:
-                    pass
-            elif kind == "AWS::SNS::Topic":
-                values["Ref"] = values["Arn"] = sns.create_topic(Name=logical_id)["TopicArn"]
-            elif kind == "AWS::SecretsManager::Secret":
-                values["Ref"] = values["Arn"] = self.client("secretsmanager").create_secret(
-                    Name=logical_id, SecretString=cloudformation.generated_secret_value(props))["ARN"]
-            elif kind == "AWS::Lambda::Function" and props.get("Handler", "").startswith("handlers."):
-                self._register_function(deployment, stack, logical_id, resource)
-            elif kind == "AWS::ECS::TaskDefinition":
-                [container] = props["ContainerDefinitions"]
-                # The state machine names the task by family (CDK's default) or by ARN.
-                executors.REGISTRY.tasks[values["Ref"]] = executors.REGISTRY.tasks[props.get("Family", "")] = \
-                    executors.LocalTask(
-                    command=container["Command"],
-                    environment={e["Name"]: str(deployment.resolve(stack.name, e["Value"]))
-                                 for e in container.get("Environment", [])} | {"MPLCONFIGDIR": str(self.state_dir / "mpl")},
-                    memory_mb=int(props.get("Memory") or container.get("Memory") or 512),
-                )
+    def deployed(self, stack_names: list[str]) -> Deployment:
+        """What CloudFormation reports for the deployed stacks: exports and the state machine."""
+        cloudformation_api = self.client("cloudformation")
+        exports = {e["Name"]: e["Value"] for page in cloudformation_api.get_paginator("list_exports").paginate()
+                   for e in page["Exports"]}
+        machines = [resource["PhysicalResourceId"] for name in stack_names
+                    for page in cloudformation_api.get_paginator("list_stack_resources").paginate(StackName=name)
+                    for resource in page["StackResourceSummaries"]
+                    if resource["ResourceType"] == "AWS::StepFunctions::StateMachine"]
+        if len(machines) != 1:
+            raise DeployError(f"expected one state machine in the deployed stacks, found {len(machines)}")
+        return Deployment(stacks=stack_names, exports=exports, state_machine_arn=machines[0])
 
-    def _register_function(self, deployment, stack, logical_id, resource) -> None:
-        props = resource["Properties"]
-        asset = resource.get("Metadata", {}).get("aws:asset:path")
-        if not asset:
-            raise DeployError(f"{stack.name}/{logical_id}: no staged code asset (synthesize with `make synth`)")
-        environment = {k: str(deployment.resolve(stack.name, v))
-                       for k, v in props.get("Environment", {}).get("Variables", {}).items()}
-        function = executors.LocalFunction(name=logical_id, handler=props["Handler"],
-                                           code_dir=(deployment.assembly / asset).resolve(), environment=environment,
-                                           memory_mb=int(props.get("MemorySize", 128)), timeout_s=int(props.get("Timeout", 3)))
-        executors.REGISTRY.functions[deployment.values[(stack.name, logical_id)]["Arn"]] = function
-        executors.REGISTRY.functions[logical_id] = function
+    # --- what CloudFormation created, run -----------------------------------------------------
 
-    def _register_athena(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        executors.REGISTRY.athena = AthenaOnDuckDB(MotoS3Store(self.client("s3"), self.state_dir / "athena"),
-                                                   GlueCatalog(self.client("glue")),
-                                                   database=self.state_dir / "athena.duckdb")
+    def invoke(self, function_arn: str, event: dict, timeout_s: float | None = None) -> functions.Invocation:
+        """Invoke a deployed Lambda function (raises functions.FunctionError as Lambda fails)."""
+        function = functions.deployed(function_arn, self.state_dir / "functions")
+        return functions.invoke(function, event, environment={**os.environ, **executors.REGISTRY.base_environment},
+                                log_dir=self.state_dir / "logs", timeout_s=timeout_s)
 
-    def _create_state_machine(self, deployment: Deployment, stacks: list[StackArtifact]) -> None:
-        found = [(stack, machine) for stack in stacks for machine in state_machines(stack.template).values()]
-        if len(found) != 1:
-            raise DeployError(f"expected one state machine in the app, found {len(found)}")
-        stack, machine = found[0]
-        definition = load_definition(machine, lambda reference: str(deployment.resolve(stack.name, reference)))
-        problems = unsupported(definition)
-        if problems:
-            raise DeployError("the state machine uses what the local cloud cannot run:\n  " + "\n  ".join(problems))
-        definition = _without_escaped_quotes(definition)
-        sfn = self.client("stepfunctions")
-        deployment.state_machine_arn = sfn.create_state_machine(
-            name=STATE_MACHINE_NAME, definition=json.dumps(definition),
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/StateMachineRole")["stateMachineArn"]
+    def _answer_custom_resource(self, function_arn: str, event: dict) -> dict | None:
+        return self.invoke(function_arn, event).response
+
+    @staticmethod
+    def task_definition(cluster_arn: str, reference: str) -> executors.LocalTask | None:
+        """The task definition `reference` (family or ARN) names, as registered in the cluster's account."""
+        from moto.ecs.exceptions import TaskDefinitionNotFoundException
+        from moto.ecs.models import ecs_backends
+
+        _, _, _, region, account, *_ = cluster_arn.split(":")
+        try:
+            definition = ecs_backends[account][region].describe_task_definition(reference)
+        except TaskDefinitionNotFoundException:
+            return None
+        [container] = definition.container_definitions
+        return executors.LocalTask(
+            command=container.get("command", []),
+            environment={e["name"]: str(e["value"]) for e in container.get("environment", [])},
+            memory_mb=int(definition.memory or container.get("memory") or 512))
 
     # --- run ----------------------------------------------------------------------------------
 
@@ -323,17 +236,14 @@ class LocalCloud:
             time.sleep(0.5)
 
 
-def _without_escaped_quotes(value):
-    """moto's intrinsic-function lexer ends a string literal at an escaped quote (\\'), which
-    States.Format allows and Athena statements are full of; the Athena executor turns the
-    stand-in back into a quote."""
-    if isinstance(value, dict):
-        return {k: _without_escaped_quotes(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_escaped_quotes(v) for v in value]
-    if isinstance(value, str) and value.startswith("States.Format("):
-        return value.replace("\\'", executors.QUOTE)
-    return value
+def _check_state_machine(stacks) -> None:
+    """Refuse, before deploying, a state machine the local executors cannot run, naming each state."""
+    found = [machine for stack in stacks for machine in state_machines(stack.template).values()]
+    if len(found) != 1:
+        raise DeployError(f"expected one state machine in the app, found {len(found)}")
+    problems = unsupported(load_definition(found[0]))
+    if problems:
+        raise DeployError("the state machine uses what the local cloud cannot run:\n  " + "\n  ".join(problems))
 
 
 def _free_port() -> int:

@@ -3,27 +3,42 @@
 `cdk deploy` (and `cdklocal deploy`) creates and updates stacks through change sets. moto 5.2.5
 runs them, but:
 
-- a stack created or updated from a change set publishes no exports (only CreateStack does), so
-  the next stack's `Fn::ImportValue` finds nothing;
+- a stack created or updated from a change set publishes no exports (only CreateStack does), and
+  cannot import any, so the next stack's `Fn::ImportValue` finds nothing;
 - a resource type it has no model for is skipped with a warning, and the stack still reports
   CREATE_COMPLETE.
 
-`install()` publishes a stack's exports when its change set is executed, supplies the types in
-SUPPLIED (created in moto's own backends, so the APIs answer for them as on AWS; an update
-applies the new properties to the same resource), and refuses a change set that declares any
-other type moto lacks, naming each, instead of skipping it. Nothing here knows the app: what is
-created comes from the template.
+- a custom resource's provider Lambda is invoked in a Docker container, in a thread nobody waits
+  for, so whatever reads the resource's attributes reads nothing;
+- a function it creates has no layers;
+- an update keeps an SSM-typed parameter's resolved value as if it were the parameter's name;
+- a state machine it creates lives where the Step Functions API (with execution on) never looks.
+
+`install(invoke)` publishes a stack's exports when its change set is executed, supplies the types
+in SUPPLIED (created in moto's own backends, so the APIs answer for them as on AWS; an update
+applies the new properties to the same resource), answers custom resources by invoking their
+provider function synchronously with `invoke(function_arn, event)` (the local cloud runs the
+function CloudFormation created), and refuses a change set that declares any other type moto
+lacks, naming each, instead of skipping it. Nothing here knows the app: what is created comes
+from the template.
 """
 
 import json
+import logging
 import secrets
 import string
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
-from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.custom_model import CustomModel
+from moto.cloudformation.exceptions import CloudFormationError, ValidationError
 from moto.core.common_models import CloudFormationModel
+
+
+_log = logging.getLogger(__name__)
 
 
 class _Supplied:
@@ -210,6 +225,23 @@ def _alarm(props: dict, name: str, account: str, region: str):
     return alarm_name, {"Arn": alarm.alarm_arn}
 
 
+def _state_machine(props: dict, name: str, account: str, region: str):
+    """In the backend the Step Functions API serves when it runs executions (moto's CloudFormation
+    creates state machines in the other one)."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+    backend = stepfunctions_parser_backends[account][region]
+    definition = props.get("DefinitionString") or json.dumps(props["Definition"])
+    for key, value in props.get("DefinitionSubstitutions", {}).items():
+        definition = definition.replace("${" + key + "}", str(value))
+    machine_name = props.get("StateMachineName") or name
+    existing = next((m for m in backend.state_machines if m.name == machine_name), None)
+    if existing is not None:
+        backend.update_state_machine(existing.arn, definition=definition, role_arn=props["RoleArn"])
+    else:
+        existing = backend.create_state_machine(name=machine_name, definition=definition, roleArn=props["RoleArn"])
+    return existing.arn, {"Arn": existing.arn, "Name": machine_name}
+
+
 SUPPLIED = {
     "AWS::Glue::Database": _glue_database,
     "AWS::Glue::Table": _glue_table,
@@ -222,13 +254,74 @@ SUPPLIED = {
     "AWS::EC2::SecurityGroupEgress": _security_group_egress,
     "AWS::SNS::TopicPolicy": _topic_policy,
     "AWS::CloudWatch::Alarm": _alarm,
+    "AWS::StepFunctions::StateMachine": _state_machine,
 }
 # Types with nothing to create: CloudFormation itself records them and nothing reads them back.
 RECORDED_ONLY = ("AWS::CDK::Metadata",)
 
 
-def install() -> None:
-    """Complete moto's CloudFormation (idempotent; call before the server takes requests)."""
+Invoke = Callable[[str, dict], dict | None]  # (function ARN, event) -> what it sent to the response URL
+RESPONSE_URL = "https://cloudformation-response.localcloud.invalid/"  # node_runtime.js answers it
+
+
+class ChangeSetNotFound(CloudFormationError):
+    code = "ChangeSetNotFound"
+
+
+class CustomResourceFailed(Exception):
+    pass
+
+
+class LocalCustomResource(CustomModel):
+    """A custom resource answered by its provider function, synchronously: the resources that read
+    its attributes are created after it has answered (moto invokes it in a thread and moves on)."""
+
+    invoke: Invoke = staticmethod(lambda arn, event: None)
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        event = {"RequestType": "Create", "StackId": kwargs["StackId"], "LogicalResourceId": kwargs["LogicalId"],
+                 "ResourceType": kwargs["ResourceType"], "ResourceProperties": properties}
+        response = cls._ask(properties["ServiceToken"], event)
+        resource = cls(region_name, event["RequestId"], kwargs["LogicalId"],
+                       response.get("PhysicalResourceId") or resource_name)
+        resource.stack_id, resource.properties = kwargs["StackId"], properties
+        resource.set_data(response.get("Data") or {})
+        return resource
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                        region_name):
+        properties = cloudformation_json["Properties"]
+        event = {"RequestType": "Update", "StackId": original_resource.stack_id,
+                 "LogicalResourceId": original_resource.logical_id, "ResourceType": "Custom::Resource",
+                 "PhysicalResourceId": original_resource.resource_name, "ResourceProperties": properties,
+                 "OldResourceProperties": original_resource.properties}
+        response = cls._ask(properties["ServiceToken"], event)
+        original_resource.resource_name = response.get("PhysicalResourceId") or original_resource.resource_name
+        original_resource.properties = properties
+        original_resource.set_data(response.get("Data") or {})
+        return original_resource
+
+    @classmethod
+    def _ask(cls, service_token: str, event: dict) -> dict:
+        event.update(ServiceToken=service_token, RequestId=str(uuid.uuid4()),
+                     ResponseURL=RESPONSE_URL + event["LogicalResourceId"])
+        response = cls.invoke(service_token, event)
+        if response is None:
+            raise CustomResourceFailed(f"{event['LogicalResourceId']}: its provider {service_token} sent no response")
+        if response.get("Status") != "SUCCESS":
+            raise CustomResourceFailed(f"{event['LogicalResourceId']}: {response.get('Reason', 'failed')}")
+        return response
+
+
+def install(invoke: Invoke | None = None) -> None:
+    """Complete moto's CloudFormation (call before the server takes requests); `invoke` answers
+    custom resources (without it, they fail: no provider can run)."""
+    if invoke is not None:
+        LocalCustomResource.invoke = staticmethod(invoke)
+    parsing.CustomModel = LocalCustomResource
     if getattr(parsing, "_localcloud_installed", False):
         return
     for kind, create in SUPPLIED.items():
@@ -237,6 +330,8 @@ def install() -> None:
     parsing.get_name_type_map.cache_clear()
     _refuse_unknown_types()
     _publish_exports_after_change_sets()
+    _functions_keep_layers_and_architectures()
+    _ssm_parameters_keep_their_names()
     parsing._localcloud_installed = True
 
 
@@ -263,23 +358,81 @@ def _refuse_unknown_types() -> None:
     cfn_models.CloudFormationBackend.create_change_set = create_change_set
 
 
+def _functions_keep_layers_and_architectures() -> None:
+    """moto's CloudFormation creates a function without its Layers and Architectures, and an update
+    fails on a layer of the same template (a Ref arrives as the layer object, not its ARN)."""
+    from moto.awslambda.models import LambdaFunction
+
+    create = LambdaFunction.create_from_cloudformation_json.__func__
+    update = LambdaFunction.update_from_cloudformation_json.__func__
+
+    def with_layer_arns(cloudformation_json: dict) -> dict:
+        properties = dict(cloudformation_json["Properties"])
+        if properties.get("Layers"):
+            properties["Layers"] = [getattr(layer, "arn", layer) for layer in properties["Layers"]]
+        return {**cloudformation_json, "Properties": properties}
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        cloudformation_json = with_layer_arns(cloudformation_json)
+        function = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        properties = cloudformation_json["Properties"]
+        if properties.get("Layers"):
+            function.layers = function._get_layers_data(properties["Layers"])
+        if properties.get("Architectures"):
+            function.architectures = properties["Architectures"]
+        return function
+
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                                        region_name):
+        return update(cls, original_resource, new_resource_name, with_layer_arns(cloudformation_json), account_id,
+                      region_name)
+
+    LambdaFunction.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+    LambdaFunction.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
+
+
+def _ssm_parameters_keep_their_names() -> None:
+    """A parameter of type AWS::SSM::Parameter::Value<…> keeps the parameter's name as its value
+    (CloudFormation resolves it on every deploy); moto keeps the resolved value, so an update that
+    uses the previous value (cdk's BootstrapVersion) looks up an SSM parameter named "30"."""
+    resolved = cfn_models.Stack.stack_parameters.fget
+
+    def stack_parameters(self) -> dict[str, Any]:
+        values = dict(resolved(self))
+        for key, slot in self.resource_map._template.get("Parameters", {}).items():
+            if key in values and str(slot.get("Type", "")).startswith("AWS::SSM::Parameter::"):
+                values[key] = (self.resource_map.input_parameters or {}).get(key) or slot.get("Default")
+        return values
+
+    cfn_models.Stack.stack_parameters = property(stack_parameters)
+
+
 def _publish_exports_after_change_sets() -> None:
     """Publish the exports of a stack whose change set ran; a change set that fails marks its stack
-    failed with the reason (as CloudFormation does; moto answers 500 and leaves it in progress)."""
+    failed with the reason (as CloudFormation does; moto answers 500 and leaves it in progress).
+    An executed change set is gone, as on AWS: moto finds change sets by name across all stacks,
+    and every `cdk deploy` names its own `cdk-deploy-change-set`."""
     execute = cfn_models.CloudFormationBackend.execute_change_set
 
     def execute_change_set(self, change_set_name: str, stack_name: str | None = None) -> Any:
-        change_set = self.change_sets.get(change_set_name) or next(
-            (c for c in self.change_sets.values() if c.change_set_name == change_set_name), None)
-        if change_set is None:
+        key = change_set_name if change_set_name in self.change_sets else next(
+            (k for k, c in self.change_sets.items() if c.change_set_name == change_set_name
+             and stack_name in (None, c.stack_name, c.stack_id)), None)
+        if key is None:
             return execute(self, change_set_name, stack_name)  # moto's own error
+        change_set = self.change_sets[key]
         stack = self.stacks[change_set.stack_id]
+        # A stack made for a change set starts without the region's exports: Fn::ImportValue finds nothing.
+        stack.cross_stack_resources = stack.resource_map.cross_stack_resources = self.exports
         try:
-            result = execute(self, change_set_name, stack_name)
+            result = execute(self, key, stack_name)
         except Exception as error:  # noqa: BLE001 - any failure of any resource fails the stack
+            _log.warning("%s: change set failed", stack.name, exc_info=True)
             stack.status = f"{change_set.change_set_type}_FAILED"
             stack._add_stack_event(stack.status, resource_status_reason=f"{type(error).__name__}: {error}")
             return None
+        finally:
+            self.change_sets.pop(key, None)
         stack._parse_template()  # the outputs are the change set's template's, of the resources it made
         stack.output_map = stack._create_output_map()
         for export in stack.exports:
@@ -287,3 +440,23 @@ def _publish_exports_after_change_sets() -> None:
         return result
 
     cfn_models.CloudFormationBackend.execute_change_set = execute_change_set
+    delete = cfn_models.CloudFormationBackend.delete_change_set
+
+    def delete_change_set(self, change_set_name: str) -> None:
+        """Deleting a change set that does not exist succeeds (CloudFormation's answer; `cdk deploy`
+        cleans up before it creates one); moto fails with a 500."""
+        if change_set_name in self.change_sets or any(c.change_set_name == change_set_name
+                                                      for c in self.change_sets.values()):
+            delete(self, change_set_name)
+
+    cfn_models.CloudFormationBackend.delete_change_set = delete_change_set
+    describe = cfn_models.CloudFormationBackend.describe_change_set
+
+    def describe_change_set(self, change_set_name: str):
+        """A missing change set is ChangeSetNotFound, which `cdk deploy` waits for after deleting one."""
+        if change_set_name in self.change_sets or any(c.change_set_name == change_set_name
+                                                      for c in self.change_sets.values()):
+            return describe(self, change_set_name)
+        raise ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist")
+
+    cfn_models.CloudFormationBackend.describe_change_set = describe_change_set

@@ -13,12 +13,10 @@ a retry with the same token gets that query's outcome instead of running it agai
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import threading
-import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -38,29 +36,13 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceAwsSdk,
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+from localcloud.limits import Exceeded, error_of, run_limited
 
 REPO = Path(__file__).resolve().parent.parent
-QUOTE = "@@Q@@"  # stands in for an escaped quote inside States.Format (see cloud._without_escaped_quotes)
-LAMBDA_RUNNER = (
-    "import importlib, json, sys\n"
-    "module, function = sys.argv[1].rsplit('.', 1)\n"
-    "class Context:\n"
-    "    function_name = sys.argv[2]; aws_request_id = 'local'\n"
-    "    memory_limit_in_mb = int(__import__('os').environ['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'])\n"
-    "    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:' + sys.argv[2]\n"
-    "result = getattr(importlib.import_module(module), function)(json.load(sys.stdin), Context())\n"
-    "print('@@RESULT@@' + json.dumps(result, default=str))\n"
-)
 
-
-@dataclass
-class LocalFunction:
-    name: str
-    handler: str
-    code_dir: Path
-    environment: dict[str, str]
-    memory_mb: int = 128  # Lambda's defaults, as CloudFormation applies them
-    timeout_s: int = 3
+QUOTE = "@@Q@@"  # stands in for an escaped quote inside States.Format (see _without_escaped_quotes)
 
 
 @dataclass
@@ -70,18 +52,12 @@ class LocalTask:
     memory_mb: int = 512
 
 
-class Exceeded(Exception):
-    def __init__(self, limit: str, detail: str) -> None:
-        super().__init__(detail)
-        self.limit = limit  # "memory" or "time"
-
-
 @dataclass
 class Registry:
-    """What the executors run, filled by the deployment from the templates."""
+    """How the executors reach what was deployed; the local cloud fills it when it starts."""
 
-    functions: dict[str, LocalFunction] = field(default_factory=dict)  # by ARN and by name
-    tasks: dict[str, LocalTask] = field(default_factory=dict)  # by task definition ARN
+    invoke: Callable[..., object] | None = None  # (function ARN, payload, timeout_s) -> result; raises FunctionError
+    task: Callable[[str, str], LocalTask | None] | None = None  # (cluster ARN, task definition) -> LocalTask
     athena: object = None  # AthenaOnDuckDB
     athena_requests: dict[str, tuple[str, dict]] = field(default_factory=dict)  # token -> (query, outcome)
     base_environment: dict[str, str] = field(default_factory=dict)  # endpoint, credentials, region
@@ -113,81 +89,43 @@ class _LocalService(StateTaskService):
                 resourceType=self._get_sfn_resource_type())),
         ))
 
-    def _run(self, env, label: str, argv: list[str], environment: dict[str, str], *, memory_mb: int,
-             timeout_s: float, stdin: str = "") -> str:
-        """Run `argv`, killing it when its processes outgrow `memory_mb` or it outlives `timeout_s`."""
-        REGISTRY.log_dir.mkdir(parents=True, exist_ok=True)
-        log = REGISTRY.log_dir / f"{label}.log"
-        with tempfile.TemporaryFile("w+") as out, log.open("w") as err:
-            process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err, text=True,
-                                       env=environment, cwd=str(REPO))
-            process.stdin.write(stdin)
-            process.stdin.close()
-            started = time.monotonic()
-            peak = _watch(process, memory_mb, timeout_s)
-            out.seek(0)
-            output = out.read()
-            if not isinstance(peak, Exceeded):  # as Lambda's REPORT line: the headroom, measured
-                err.write(f"REPORT Duration: {(time.monotonic() - started) * 1000:.0f} ms "
-                          f"Memory Size: {memory_mb} MB Max Memory Used: {peak / 2**20:.0f} MB\n")
-        if isinstance(peak, Exceeded):
-            raise peak
-        if process.returncode != 0:
-            return self._fail(env, *self._error_of(log.read_text() or output))
-        return output
-
     def _state_timeout(self) -> float:
         """The state's TimeoutSeconds (moto fails the state then; the process must not outlive it)."""
         return float("inf") if self.timeout.is_default_value() else float(self.timeout.timeout_seconds)
 
-    @staticmethod
-    def _error_of(output: str) -> tuple[str, str]:
-        """(error name, cause): the exception class of the last traceback line, like Lambda reports it."""
-        last = [line for line in output.strip().splitlines()
-                if line.strip() and not line.startswith("REPORT ")][-1:] or ["failed"]
-        name = last[0].split(":", 1)[0].rsplit(".", 1)[-1].strip()
-        return (name if name and name.replace("_", "").isalnum() else "TaskFailed"), output.strip()[-4000:]
-
 
 class LocalLambda(_LocalService):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
-        name = normalised_parameters["FunctionName"]
-        function = REGISTRY.functions.get(name) or REGISTRY.functions.get(name.split(":")[-1])
-        if function is None:
-            return self._fail(env, "Lambda.ResourceNotFoundException", f"no local function {name}")
-        environment = {**os.environ, **REGISTRY.base_environment, **function.environment,
-                       "PYTHONPATH": str(function.code_dir), "POWERTOOLS_TRACE_DISABLED": "true",
-                       "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb)}
+        from localcloud.functions import FunctionError
+
         try:
-            output = self._run(env, function.name, [sys.executable, "-c", LAMBDA_RUNNER, function.handler,
-                                                    function.name], environment, memory_mb=function.memory_mb,
-                               timeout_s=min(function.timeout_s, self._state_timeout()),
-                               stdin=json.dumps(normalised_parameters.get("Payload", {})))
-        except Exceeded as exceeded:  # what Lambda reports for each
-            error = "Runtime.OutOfMemory" if exceeded.limit == "memory" else "Sandbox.Timedout"
-            return self._fail(env, error, f"{function.name}: {exceeded}")
-        [marker] = [line for line in output.splitlines() if line.startswith("@@RESULT@@")]
-        env.stack.append({"ExecutedVersion": "$LATEST", "StatusCode": 200,
-                          "Payload": json.loads(marker[len("@@RESULT@@"):])})
+            result = REGISTRY.invoke(normalised_parameters["FunctionName"], normalised_parameters.get("Payload", {}),
+                                     self._state_timeout())
+        except FunctionError as failed:
+            return self._fail(env, failed.error, failed.cause)
+        env.stack.append({"ExecutedVersion": "$LATEST", "StatusCode": 200, "Payload": result})
 
 
 class LocalEcs(_LocalService):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
-        task = REGISTRY.tasks.get(normalised_parameters["TaskDefinition"])
+        cluster = normalised_parameters.get("Cluster", "")
+        task = REGISTRY.task(cluster, normalised_parameters["TaskDefinition"])
         if task is None:
-            return self._fail(env, "ECS.ClientException", f"no local task {normalised_parameters['TaskDefinition']}")
+            return self._fail(env, "ECS.ClientException", f"no task definition {normalised_parameters['TaskDefinition']}")
         overrides = normalised_parameters.get("Overrides", {}).get("ContainerOverrides", [{}])[0]
         environment = {**os.environ, **REGISTRY.base_environment, **task.environment,
                        **{e["Name"]: e["Value"] for e in overrides.get("Environment", [])}}
         try:
-            self._run(env, f"ecs-{task.command[-1]}", [sys.executable, "-m", "engagement_ml", *task.command],
-                      environment, memory_mb=task.memory_mb, timeout_s=self._state_timeout())
+            finished = run_limited([sys.executable, "-m", "engagement_ml", *task.command], environment,
+                                   log=REGISTRY.log_dir / f"ecs-{task.command[-1]}.log", memory_mb=task.memory_mb,
+                                   timeout_s=self._state_timeout(), cwd=REPO)
         except Exceeded as exceeded:
             if exceeded.limit == "memory":
                 return self._fail(env, "States.TaskFailed",
                                   f"OutOfMemoryError: Container killed due to memory usage ({exceeded})")
             return self._fail(env, "States.Timeout", str(exceeded))
-        cluster = normalised_parameters.get("Cluster", "arn:aws:ecs:local:local:cluster/default")
+        if finished.returncode != 0:
+            return self._fail(env, *error_of(finished.log or finished.stdout))
         task_arn = f"{cluster.replace(':cluster/', ':task/', 1)}/{uuid.uuid4().hex}"
         env.stack.append({"Tasks": [{"TaskArn": task_arn, "LastStatus": "STOPPED", "Containers": [{"ExitCode": 0}]}]})
 
@@ -242,37 +180,6 @@ class LocalAthena(_LocalService):
         return {"QueryExecution": {"QueryExecutionId": execution_id, "Status": {"State": "SUCCEEDED"}}}
 
 
-def _watch(process: subprocess.Popen, memory_mb: int, timeout_s: float) -> int | Exceeded:
-    """Wait for `process`; its peak memory (bytes, the process and its children), or Exceeded."""
-    started, peak, limit = time.monotonic(), 0, memory_mb * 1024 * 1024
-    while process.poll() is None:
-        peak = max(peak, _rss(process.pid))
-        elapsed = time.monotonic() - started
-        if peak > limit or elapsed > timeout_s:
-            process.kill()
-            process.wait()
-            if peak > limit:
-                return Exceeded("memory", f"used {peak / 2**20:,.0f} MB of its {memory_mb:,} MB")
-            return Exceeded("time", f"Task timed out after {timeout_s:.2f} seconds")
-        time.sleep(0.05)
-    return peak
-
-
-def _rss(pid: int) -> int:
-    """Resident memory of a process and its descendants (Linux /proc; 0 where unreadable)."""
-    total, pending = 0, [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) * 1024
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(child) for child in (task / "children").read_text().split()]
-        except (OSError, StopIteration, ValueError):
-            continue
-    return total
-
-
 _original = factory.state_task_service_for
 LOCAL = {"lambda": LocalLambda, "ecs": LocalEcs, "athena": LocalAthena, "aws-sdk": LocalAwsSdk}
 
@@ -299,7 +206,34 @@ def _with_iso_start_time(build_environment):
     return build
 
 
+def _without_escaped_quotes(value):
+    """moto's intrinsic-function lexer ends a string literal at an escaped quote (\\'), which
+    States.Format allows and Athena statements are full of; LocalAthena turns the stand-in back
+    into a quote."""
+    if isinstance(value, dict):
+        return {k: _without_escaped_quotes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_escaped_quotes(v) for v in value]
+    if isinstance(value, str) and value.startswith("States.Format("):
+        return value.replace("\\'", QUOTE)
+    return value
+
+
+def _definitions_without_escaped_quotes(method):
+    def with_definition(self, *args, **kwargs):
+        if kwargs.get("definition"):
+            kwargs["definition"] = json.dumps(_without_escaped_quotes(json.loads(kwargs["definition"])))
+        return method(self, *args, **kwargs)
+
+    with_definition.unescaped = True
+    return with_definition
+
+
 def install() -> None:
     factory.state_task_service_for = _local_state_task_service_for
+    for name in ("create_state_machine", "update_state_machine"):
+        method = getattr(StepFunctionsParserBackend, name)
+        if not getattr(method, "unescaped", False):
+            setattr(StepFunctionsParserBackend, name, _definitions_without_escaped_quotes(method))
     if not getattr(ExecutionWorker._get_evaluation_environment, "iso_start_time", False):
         ExecutionWorker._get_evaluation_environment = _with_iso_start_time(ExecutionWorker._get_evaluation_environment)

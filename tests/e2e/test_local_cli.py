@@ -10,11 +10,11 @@ import boto3
 from localcloud.__main__ import main
 
 
-def test_up_serves_the_deployed_app_to_aws_clients_until_down(synthesized, tmp_path, monkeypatch):
+def test_up_serves_the_deployed_app_to_aws_clients_until_down(local_assembly, tmp_path, monkeypatch):
     last_run_tables = tmp_path / ".localcloud" / "athena.duckdb"
     last_run_tables.parent.mkdir()
     last_run_tables.write_bytes(b"the last run's tables")
-    server = subprocess.Popen([sys.executable, "-m", "localcloud", "up", "--assembly", str(synthesized.outdir)],
+    server = subprocess.Popen([sys.executable, "-m", "localcloud", "up", "--assembly", str(local_assembly)],
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     state = tmp_path / ".localcloud" / "server.json"
     deadline = time.monotonic() + 120
@@ -28,8 +28,9 @@ def test_up_serves_the_deployed_app_to_aws_clients_until_down(synthesized, tmp_p
                             aws_access_key_id="local", aws_secret_access_key="local")
 
     machines = client("stepfunctions").list_state_machines()["stateMachines"]
-    assert [m["name"] for m in machines] == ["engagement-ml-pipeline"]
-    assert len(client("s3").list_buckets()["Buckets"]) == 9
+    assert [m["name"].split("-")[:2] for m in machines] == [["EngagementPipeline", "PipelineStateMachine1814BD05"]]
+    buckets = [b["Name"] for b in client("s3").list_buckets()["Buckets"]]
+    assert len([b for b in buckets if b.startswith("engagementdata-")]) == 9  # and cdk bootstrap's staging bucket
     tables = client("glue").get_tables(DatabaseName="engagement_raw")["TableList"]
     assert {t["Name"] for t in tables} == {"customers", "customers_bronze"}
 

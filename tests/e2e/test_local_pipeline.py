@@ -11,6 +11,8 @@ import io
 import json
 import threading
 import time
+import zipfile
+from pathlib import Path
 
 import boto3
 import pyarrow.parquet as pq
@@ -21,7 +23,7 @@ from datagen.writer import write_dataset
 from engagement import cache
 from engagement.layout import BUCKETS, PUBLISHED_VIEWS, Buckets, run_id_from_execution
 from engagement.schema import PII_COLUMNS
-from localcloud import executors
+from localcloud import executors, functions
 from localcloud.cloud import LocalCloud
 from localcloud.progress import Progress
 
@@ -31,11 +33,11 @@ FIRST = "first-run"
 
 
 @pytest.fixture(scope="module")
-def cloud(synthesized, tmp_path_factory):
+def cloud(local_assembly, tmp_path_factory):
     state = tmp_path_factory.mktemp("localcloud")
     cloud = LocalCloud(state)
     cloud.start()
-    cloud.deploy(synthesized.outdir)
+    cloud.deploy(local_assembly, output=lambda line: None)
     write_dataset(GeneratorConfig(rows=ROWS, seed=8), state / "data", progress=None)
     write_dataset(GeneratorConfig(rows=FAILING_ROWS, seed=9), state / "small", progress=None)
     cloud.upload_source(state / "data" / "customers.csv")
@@ -107,24 +109,58 @@ def assert_first_run_still_served(cloud) -> None:
     assert lock(cloud) is None, "every terminal path releases the run lock"
 
 
-def wrap_function(cloud, tmp_path, stage_logical_id: str, body: str):
-    """Replace a stage Lambda's handler by `body` (Python, defining `handler`) that can call the
-    real one as `real`; returns a callable that restores it."""
-    [function] = {id(f): f for name, f in executors.REGISTRY.functions.items() if name == stage_logical_id}.values()
-    original = (function.handler, function.code_dir)
-    module = tmp_path / "injected.py"
-    module.write_text(f"import sys\nsys.path.insert(0, {str(function.code_dir)!r})\n"
-                      f"from {original[0].rsplit('.', 1)[0]} import handler as real\n\n{body}\n")
-    function.handler, function.code_dir = "injected.handler", tmp_path
+def zipped(folder: Path, extra: dict[str, str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in folder.rglob("*"):
+            if path.is_file():
+                archive.write(path, path.relative_to(folder).as_posix())
+        for name, text in (extra or {}).items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def wrap_function(cloud, tmp_path, function_name: str, body: str):
+    """Deploy, through the Lambda API, a handler `body` (Python, defining `handler`) that can call
+    the function's real one as `real`; returns a callable that deploys the original back."""
+    lam = cloud.client("lambda")
+    configuration = lam.get_function_configuration(FunctionName=function_name)
+    code = functions.deployed(configuration["FunctionArn"], tmp_path / "unpacked").code
+    real_module = configuration["Handler"].rsplit(".", 1)[0]
+    lam.update_function_code(FunctionName=function_name, ZipFile=zipped(code, {
+        "injected.py": f"from {real_module} import handler as real\n\n{body}\n"}))
+    lam.update_function_configuration(FunctionName=function_name, Handler="injected.handler")
 
     def restore():
-        function.handler, function.code_dir = original
+        lam.update_function_code(FunctionName=function_name, ZipFile=zipped(code))
+        lam.update_function_configuration(FunctionName=function_name, Handler=configuration["Handler"])
 
     return restore
 
 
 def stage_function(cloud, prefix: str) -> str:
-    return next(name for name in executors.REGISTRY.functions if name.startswith(prefix) and ":" not in name)
+    names = [f["FunctionName"] for page in cloud.client("lambda").get_paginator("list_functions").paginate()
+             for f in page["Functions"]]
+    return next(name for name in names if name.startswith(f"EngagementPipeline-{prefix}"))
+
+
+def revise_training_task(cloud, change) -> callable:
+    """Register a revision of the training task definition with `change(container)` applied (the
+    state machine runs the family's latest); returns a callable that registers the original again."""
+    ecs = cloud.client("ecs")
+    families = [arn for page in ecs.get_paginator("list_task_definitions").paginate()
+                for arn in page["taskDefinitionArns"]]
+    [original] = [d for d in (ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"] for arn in families)
+                  if d["containerDefinitions"][0].get("command") == ["train"]]
+
+    def register(definition):
+        ecs.register_task_definition(family=definition["family"], memory=definition.get("memory", "512"),
+                                     containerDefinitions=definition["containerDefinitions"])
+
+    revised = json.loads(json.dumps(original))
+    change(revised["containerDefinitions"][0])
+    register(revised)
+    return lambda: register(original)
 
 
 def test_execution_succeeds_and_publishes(cloud):
@@ -139,10 +175,10 @@ def test_execution_succeeds_and_publishes(cloud):
 
 def test_ingest_reads_the_pii_key_from_secrets_manager_as_on_aws(cloud):
     """One product path: the local cloud creates the secret; the function gets its ARN, no key file."""
-    [ingest] = {id(f): f for name, f in executors.REGISTRY.functions.items()
-                if f.handler == "handlers.ingest.handler"}.values()
-    assert "TOKENIZATION_KEY_FILE" not in ingest.environment
-    secret = cloud.client("secretsmanager").get_secret_value(SecretId=ingest.environment["TOKENIZATION_SECRET_ARN"])
+    environment = cloud.client("lambda").get_function_configuration(
+        FunctionName=stage_function(cloud, "IngestFunction"))["Environment"]["Variables"]
+    assert "TOKENIZATION_KEY_FILE" not in environment
+    secret = cloud.client("secretsmanager").get_secret_value(SecretId=environment["TOKENIZATION_SECRET_ARN"])
     assert len(secret["SecretString"]) == 64
 
 
@@ -230,24 +266,23 @@ def test_a_corrupt_upload_fails_the_run_and_keeps_the_published_results(cloud, t
 
 
 def test_a_failing_container_fails_the_run(cloud):
-    [training] = {id(t): t for key, t in executors.REGISTRY.tasks.items() if t.command == ["train"]}.values()
-    training.command = ["not-a-command"]
+    restore = revise_training_task(cloud, lambda container: container.update(command=["not-a-command"]))
     try:
         result = cloud.run(name="broken-container", source_key="customers/small.csv", timeout_s=300)
     finally:
-        training.command = ["train"]
+        restore()
     assert result["status"] == "FAILED"
     assert [n["status"] for n in notifications(cloud)] == ["FAILED"]
     assert_first_run_still_served(cloud)
 
 
 def test_a_failed_quality_gate_publishes_nothing(cloud):
-    [training] = {id(t): t for key, t in executors.REGISTRY.tasks.items() if t.command == ["train"]}.values()
-    training.environment["QUALITY_MIN_ENGAGEMENT_R2"] = "0.999"
+    restore = revise_training_task(cloud, lambda container: container["environment"].append(
+        {"name": "QUALITY_MIN_ENGAGEMENT_R2", "value": "0.999"}))
     try:
         result = cloud.run(name="strict-gate", source_key="customers/small.csv", timeout_s=300)
     finally:
-        del training.environment["QUALITY_MIN_ENGAGEMENT_R2"]
+        restore()
     assert result["status"] == "FAILED" and result["error"] == "QualityGateFailed"
     received = notifications(cloud)
     assert len(received) == 1, received
@@ -324,16 +359,20 @@ def test_limits_fail_locally_as_on_aws(cloud, tmp_path):
         "def fits(event, context):\n"
         "    block = b\"x\" * (96 * 2**20)\n"
         "    time.sleep(0.5)\n")
-    sfn = cloud.client("stepfunctions")
+    sfn, lam = cloud.client("stepfunctions"), cloud.client("lambda")
+    code = zipped(tmp_path)
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    role = cloud.client("iam").create_role(RoleName="limits", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     for name, handler, error in (("Hungry", "limits.hungry", "Runtime.OutOfMemory"),
                                  ("Slow", "limits.slow", "Sandbox.Timedout"), ("Fits", "limits.fits", None)):
-        executors.REGISTRY.functions[name] = executors.LocalFunction(
-            name=name, handler=handler, code_dir=tmp_path, environment={}, memory_mb=256,
-            timeout_s=1 if name == "Slow" else 30)
-        machine = sfn.create_state_machine(name=f"limits-{name}", roleArn="arn:aws:iam::123456789012:role/x",
+        arn = lam.create_function(FunctionName=name, Runtime="python3.11", Handler=handler, Code={"ZipFile": code},
+                                  Role=role, MemorySize=256,
+                                  Timeout=1 if name == "Slow" else 30)["FunctionArn"]
+        machine = sfn.create_state_machine(name=f"limits-{name}", roleArn="arn:aws:iam::000000000000:role/x",
                                            definition=json.dumps({"StartAt": "Call", "States": {"Call": {
                                                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                                               "Parameters": {"FunctionName": name}, "End": True}}}))
+                                               "Parameters": {"FunctionName": arn}, "End": True}}}))
         execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
         deadline = time.monotonic() + 60
         while (status := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":

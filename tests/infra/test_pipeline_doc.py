@@ -1,8 +1,6 @@
 from pathlib import Path
 
-from localcloud import pipeline_doc
-from localcloud.assembly import read_stacks
-from localcloud.cloud import unsupported_resources
+from localcloud import cloudformation, pipeline_doc
 from localcloud.definition import load_definition, state_machines, unsupported
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "pipeline.md"
@@ -25,4 +23,6 @@ def test_every_athena_stage_names_its_sql_file():
 def test_the_local_cloud_can_create_and_run_everything_the_app_synthesizes(synthesized):
     [machine] = state_machines(synthesized.raw_templates[synthesized.platform.pipeline.stack_name]).values()
     assert unsupported(load_definition(machine)) == []
-    assert unsupported_resources(read_stacks(Path(synthesized.outdir))) == []
+    cloudformation.install()
+    for name, template in synthesized.raw_templates.items():
+        assert cloudformation.unsupported_types(template) == [], name

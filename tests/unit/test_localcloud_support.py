@@ -1,11 +1,11 @@
-"""What the local cloud cannot create or run is refused at deploy time, by name."""
+"""The local cloud's CloudFormation and runtimes: what it cannot create or run is refused by name;
+what it supplies behaves as on AWS."""
 
 import json
+import os
 
 import pytest
 
-from localcloud.assembly import StackArtifact
-from localcloud.cloud import unsupported_resources
 from localcloud.definition import unsupported
 
 TASK = "arn:aws:states:::{}"
@@ -22,13 +22,6 @@ def test_states_the_local_cloud_cannot_run_are_named():
     assert len(problems) == 2
     assert problems[0].startswith("state Fan / Etl: arn:aws:states:::glue:startJobRun.sync is not supported locally")
     assert problems[1].startswith("state Each: Map states are not supported locally")
-
-
-def test_resources_the_local_cloud_cannot_create_are_named():
-    stack = StackArtifact(name="EngagementAi", termination_protection=False, depends_on=(), template={"Resources": {
-        "Role": {"Type": "AWS::IAM::Role"}, "Bucket": {"Type": "AWS::S3::Bucket"},
-        "KnowledgeBase": {"Type": "AWS::Bedrock::KnowledgeBase"}}})
-    assert unsupported_resources([stack]) == ["EngagementAi/KnowledgeBase: AWS::Bedrock::KnowledgeBase"]
 
 
 def test_the_s3_mirror_refuses_keys_that_lead_outside_it(tmp_path):
@@ -131,3 +124,99 @@ def test_change_sets_create_and_update_the_types_moto_skips_and_publish_exports(
         workload = ec2.describe_security_groups(GroupIds=[workload["GroupId"]])["SecurityGroups"][0]
         assert sum(len(rule.get("UserIdGroupPairs", [])) for rule in workload["IpPermissionsEgress"]) == 1
         assert {e["Name"] for e in cfn.list_exports()["Exports"]} == {"S-Database"}
+
+
+def lambda_role(session: dict) -> str:
+    import boto3
+
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    return boto3.client("iam", **session).create_role(RoleName="function", AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"]["Arn"]
+
+
+NODE_PROVIDER = """
+const https = require("https");
+exports.handler = async (event, context) => {
+  const body = JSON.stringify({Status: "SUCCESS", PhysicalResourceId: "answered", StackId: event.StackId,
+    RequestId: event.RequestId, LogicalResourceId: event.LogicalResourceId,
+    Data: {Name: `${event.RequestType.toLowerCase()}d-${event.ResourceProperties.Input}`}});
+  const url = new URL(event.ResponseURL);
+  await new Promise((resolve, reject) => {
+    const request = https.request({hostname: url.hostname, path: url.pathname, method: "PUT"}, resolve);
+    request.on("error", reject); request.write(body); request.end();
+  });
+};
+"""
+
+
+def test_a_custom_resource_is_answered_by_its_node_provider_before_its_readers_are_created(tmp_path):
+    """The provider function CloudFormation would call runs (Node.js, its response sent to the
+    pre-signed URL), and the resource reading its attribute gets the answer; an update asks again.
+    (moto does not re-create a reader whose template is unchanged when the answer changes.)"""
+    import io
+    import zipfile
+
+    import boto3
+    from moto import mock_aws
+
+    from localcloud import cloudformation, functions
+
+    def invoke(arn, event):
+        return functions.invoke(functions.deployed(arn, tmp_path / "code"), event, environment=dict(os.environ),
+                                log_dir=tmp_path / "logs").response
+
+    cloudformation.install(invoke)
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.js", NODE_PROVIDER)
+    with mock_aws():
+        session = {"region_name": "us-east-1", "aws_access_key_id": "t", "aws_secret_access_key": "t"}
+        provider = boto3.client("lambda", **session).create_function(
+            FunctionName="provider", Runtime="nodejs22.x", Handler="index.handler", Code={"ZipFile": code.getvalue()},
+            Role=lambda_role(session), MemorySize=256, Timeout=30)["FunctionArn"]
+        template = {"Resources": {
+            "Lookup": {"Type": "Custom::Lookup", "Properties": {"ServiceToken": provider, "Input": "one"}},
+            "Database": {"Type": "AWS::Glue::Database", "Properties": {"DatabaseInput": {
+                "Name": {"Fn::GetAtt": ["Lookup", "Name"]}}}}},
+            "Outputs": {"Answer": {"Value": {"Fn::GetAtt": ["Lookup", "Name"]}}}}
+        cfn = boto3.client("cloudformation", **session)
+        cfn.create_change_set(StackName="S", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=json.dumps(template))
+        cfn.execute_change_set(ChangeSetName="c", StackName="S")
+        assert cfn.describe_stacks(StackName="S")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+        glue = boto3.client("glue", **session)
+        assert [d["Name"] for d in glue.get_databases()["DatabaseList"]] == ["created-one"]
+        template["Resources"]["Lookup"]["Properties"]["Input"] = "two"
+        cfn.create_change_set(StackName="S", ChangeSetName="c", ChangeSetType="UPDATE", TemplateBody=json.dumps(template))
+        cfn.execute_change_set(ChangeSetName="c", StackName="S")
+        [answer] = cfn.describe_stacks(StackName="S")["Stacks"][0]["Outputs"]
+        assert answer["OutputValue"] == "updated-two"
+
+
+def test_a_python_function_sees_only_its_code_its_layers_and_the_runtime_sdk(tmp_path):
+    """As on Lambda: boto3 imports, a package of this interpreter's site-packages does not."""
+    import io
+    import zipfile
+
+    import boto3
+    from moto import mock_aws
+
+    from localcloud import functions
+
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "import boto3\n"
+                                   "def handler(event, context):\n"
+                                   "    __import__(event['module'])\n"
+                                   "    return {'sdk': boto3.__version__, 'memory': context.memory_limit_in_mb}\n")
+    with mock_aws():
+        session = {"region_name": "us-east-1", "aws_access_key_id": "t", "aws_secret_access_key": "t"}
+        arn = boto3.client("lambda", **session).create_function(
+            FunctionName="app", Runtime="python3.11", Handler="app.handler", Code={"ZipFile": code.getvalue()},
+            Role=lambda_role(session), MemorySize=256, Timeout=30)["FunctionArn"]
+        function = functions.deployed(arn, tmp_path / "code")
+    answer = functions.invoke(function, {"module": "json"}, environment=dict(os.environ), log_dir=tmp_path)
+    assert answer.result == {"sdk": boto3.__version__, "memory": 256}
+    with pytest.raises(functions.FunctionError) as failed:
+        functions.invoke(function, {"module": "pytest"}, environment=dict(os.environ), log_dir=tmp_path)
+    assert failed.value.error == "ModuleNotFoundError"

@@ -43,3 +43,17 @@ def test_installing_the_executors_routes_our_three_integrations():
     assert isinstance(factory.state_task_service_for("lambda"), executors.LocalLambda)
     assert type(factory.state_task_service_for("sns")).__name__ == "StateTaskServiceSns"
     assert type(factory.state_task_service_for("dynamodb")).__name__ == "StateTaskServiceDynamoDB"
+
+
+def test_the_cloudformation_hook_points_exist():
+    """localcloud/cloudformation.py replaces these; if moto renames them, its fixes silently stop."""
+    from moto.awslambda.models import LambdaFunction
+    from moto.cloudformation import parsing
+    from moto.cloudformation.models import CloudFormationBackend, Stack
+
+    assert "CustomModel" in vars(parsing), "moto no longer looks custom resources up as parsing.CustomModel"
+    for method in ("create_change_set", "execute_change_set", "delete_change_set", "describe_change_set"):
+        assert method in vars(CloudFormationBackend), method
+    assert isinstance(vars(Stack)["stack_parameters"], property)
+    assert "create_from_cloudformation_json" in vars(LambdaFunction)
+    assert "update_from_cloudformation_json" in vars(LambdaFunction)

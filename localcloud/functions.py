@@ -1,0 +1,150 @@
+"""Lambda functions as CloudFormation created them, run as Lambda runs them.
+
+`deployed(arn)` reads a function from moto's Lambda backend — handler, runtime, environment,
+memory, timeout, and the code of the function and its layers (the zips deploy uploaded from the
+cloud assembly) — unpacking each zip once per content hash. `invoke()` runs the handler in a
+process of its runtime with the function's memory and timeout enforced, and returns its result or
+raises FunctionError carrying the error Lambda reports (`Runtime.OutOfMemory`, `Sandbox.Timedout`,
+or the handler's exception).
+
+Runtimes: `python3.*` runs on this interpreter without its site-packages: the path holds the
+function's code, its layers' `python/` folders and the AWS SDK the Lambda runtime provides (this
+interpreter's boto3 and its dependencies, alone), so an import that would fail on Lambda fails here;
+`nodejs*` runs on the Node pinned in package.json (node_runtime.js), the AWS SDK for JavaScript
+coming from the repository's node_modules as Lambda's runtime ships it.
+"""
+
+import importlib.util
+import json
+import shutil
+import sys
+import threading
+import zipfile
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+from localcloud.limits import Exceeded, error_of, run_limited
+
+HERE = Path(__file__).resolve().parent
+NODE = HERE.parent / "node_modules" / "node" / "bin" / "node"
+NODE_SDK = HERE.parent / "node_modules"
+RESULT, RESPONSE = "@@RESULT@@", "@@RESPONSE@@"
+PYTHON_RUNTIME = (
+    "import importlib, json, os, sys\n"
+    "module, function = sys.argv[1].rsplit('.', 1)\n"
+    "class Context:\n"
+    "    function_name = os.environ['AWS_LAMBDA_FUNCTION_NAME']; aws_request_id = 'local'\n"
+    "    memory_limit_in_mb = int(os.environ['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'])\n"
+    "    invoked_function_arn = sys.argv[2]\n"
+    "result = getattr(importlib.import_module(module), function)(json.load(sys.stdin), Context())\n"
+    f"print('\\n{RESULT}' + json.dumps(result, default=str))\n"
+)
+PYTHON_RUNTIME_SDK = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+_UNPACKING = threading.Lock()
+
+
+class FunctionError(Exception):
+    def __init__(self, error: str, cause: str) -> None:
+        super().__init__(f"{error}: {cause}")
+        self.error, self.cause = error, cause
+
+
+@dataclass(frozen=True)
+class DeployedFunction:
+    name: str
+    arn: str
+    handler: str
+    runtime: str
+    environment: dict[str, str]
+    memory_mb: int
+    timeout_s: int
+    code: Path
+    layers: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Invocation:
+    result: object  # what the handler returned
+    response: dict | None  # what it sent to a custom resource's response URL, if anything
+
+
+def deployed(arn: str, unpack_to: Path) -> DeployedFunction:
+    """The function `arn` names (qualifier-free ARN, as CloudFormation's Fn::GetAtt gives it)."""
+    from moto.awslambda.models import lambda_backends
+
+    _, _, _, region, account, *_ = arn.split(":")
+    backend = lambda_backends[account][region]
+    function = backend.get_function(arn)
+    layers = [backend.layers_versions_by_arn(layer["Arn"]) for layer in function.layers]
+    return DeployedFunction(
+        name=function.function_name, arn=function.function_arn, handler=function.handler,
+        runtime=function.run_time, environment=dict(function.environment_vars),
+        memory_mb=int(function.memory_size), timeout_s=int(function.timeout),
+        code=_unpacked(function.code_bytes, function.code_sha_256, unpack_to),
+        layers=tuple(_unpacked(layer.code_bytes, layer.code_sha_256, unpack_to) for layer in layers))
+
+
+def invoke(function: DeployedFunction, event: dict, *, environment: dict[str, str], log_dir: Path,
+           timeout_s: float | None = None) -> Invocation:
+    """Run the handler on `event`; `environment` is the process's base (endpoint, credentials)."""
+    argv, paths = _runtime(function)
+    process_environment = {**environment, **function.environment, **paths,
+                           "AWS_LAMBDA_FUNCTION_NAME": function.name, "LAMBDA_TASK_ROOT": str(function.code),
+                           "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+                           "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout_s)}
+    try:
+        finished = run_limited(argv, process_environment, log=log_dir / f"{function.name}.log",
+                               memory_mb=function.memory_mb, stdin=json.dumps(event), cwd=function.code,
+                               timeout_s=min(function.timeout_s, timeout_s or float("inf")))
+    except Exceeded as exceeded:  # what Lambda reports for each
+        error = "Runtime.OutOfMemory" if exceeded.limit == "memory" else "Sandbox.Timedout"
+        raise FunctionError(error, f"{function.name}: {exceeded}") from None
+    if finished.returncode != 0:
+        raise FunctionError(*error_of(finished.log or finished.stdout))
+    marked = {marker: line[len(marker):] for line in finished.stdout.splitlines()
+              for marker in (RESULT, RESPONSE) if line.startswith(marker)}
+    return Invocation(result=json.loads(marked.get(RESULT, "null")),
+                      response=json.loads(marked[RESPONSE]) if RESPONSE in marked else None)
+
+
+def _runtime(function: DeployedFunction) -> tuple[list[str], dict[str, str]]:
+    if function.runtime.startswith("python3"):
+        path = [function.code, *(layer / "python" for layer in function.layers), _python_sdk(function.code.parent)]
+        return ([sys.executable, "-S", "-c", PYTHON_RUNTIME, function.handler, function.arn],
+                {"PYTHONPATH": ":".join(map(str, path)), "POWERTOOLS_TRACE_DISABLED": "true"})
+    if function.runtime.startswith("nodejs"):
+        path = [*(layer / "nodejs" / "node_modules" for layer in function.layers), NODE_SDK]
+        return ([str(NODE), str(HERE / "node_runtime.js"), str(function.code), function.handler, function.arn],
+                {"NODE_PATH": ":".join(map(str, path))})
+    raise FunctionError("Lambda.InvalidRuntimeException",
+                        f"{function.name}: runtime {function.runtime} is not run locally (python3.*, nodejs*)")
+
+
+def _python_sdk(root: Path) -> Path:
+    """A folder holding only the SDK packages the Python Lambda runtime ships (links to this interpreter's)."""
+    target = root / "python-runtime-sdk"
+    with _UNPACKING:
+        if not target.is_dir():
+            partial = target.with_name(target.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            for name in PYTHON_RUNTIME_SDK:
+                origin = Path(importlib.util.find_spec(name).origin)
+                source = origin.parent if origin.name == "__init__.py" else origin
+                (partial / source.name).symlink_to(source)
+            partial.rename(target)
+    return target
+
+
+def _unpacked(zip_bytes: bytes, sha256: str, root: Path) -> Path:
+    """The zip's contents in a folder named by its hash (unpacked once; concurrent callers wait)."""
+    target = root.resolve() / sha256.replace("/", "_").replace("+", "-").rstrip("=")
+    with _UNPACKING:
+        if not target.is_dir():
+            partial = target.with_name(target.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            with zipfile.ZipFile(BytesIO(zip_bytes)) as archive:
+                archive.extractall(partial)
+            partial.rename(target)
+    return target

@@ -1,0 +1,84 @@
+"""A process run within a memory and time limit, as Lambda and ECS run their code.
+
+`run_limited` kills the process when it and its children outgrow `memory_mb` (resident memory,
+sampled every 50 ms) or outlive `timeout_s`, raising Exceeded; otherwise it returns the exit
+code, stdout, and appends Lambda's `REPORT … Max Memory Used` line to the log.
+"""
+
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class Exceeded(Exception):
+    def __init__(self, limit: str, detail: str) -> None:
+        super().__init__(detail)
+        self.limit = limit  # "memory" or "time"
+
+
+@dataclass(frozen=True)
+class Finished:
+    returncode: int
+    stdout: str
+    log: str  # stderr, as the function's log
+
+
+def run_limited(argv: list[str], environment: dict[str, str], *, log: Path, memory_mb: int, timeout_s: float,
+                stdin: str = "", cwd: Path | None = None) -> Finished:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile("w+") as out, log.open("w") as err:
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err, text=True,
+                                   env=environment, cwd=str(cwd) if cwd else None)
+        process.stdin.write(stdin)
+        process.stdin.close()
+        started = time.monotonic()
+        peak = _watch(process, memory_mb, timeout_s)
+        out.seek(0)
+        output = out.read()
+        if not isinstance(peak, Exceeded):  # as Lambda's REPORT line: the headroom, measured
+            err.write(f"REPORT Duration: {(time.monotonic() - started) * 1000:.0f} ms "
+                      f"Memory Size: {memory_mb} MB Max Memory Used: {peak / 2**20:.0f} MB\n")
+    if isinstance(peak, Exceeded):
+        raise peak
+    return Finished(process.returncode, output, log.read_text())
+
+
+def error_of(output: str) -> tuple[str, str]:
+    """(error name, cause): the exception class of the last line of a traceback, as Lambda reports it."""
+    last = [line for line in output.strip().splitlines()
+            if line.strip() and not line.startswith("REPORT ")][-1:] or ["failed"]
+    name = last[0].split(":", 1)[0].rsplit(".", 1)[-1].strip()
+    return (name if name and name.replace("_", "").isalnum() else "TaskFailed"), output.strip()[-4000:]
+
+
+def _watch(process: subprocess.Popen, memory_mb: int, timeout_s: float) -> int | Exceeded:
+    """Wait for `process`; its peak memory (bytes, the process and its children), or Exceeded."""
+    started, peak, limit = time.monotonic(), 0, memory_mb * 1024 * 1024
+    while process.poll() is None:
+        peak = max(peak, _rss(process.pid))
+        elapsed = time.monotonic() - started
+        if peak > limit or elapsed > timeout_s:
+            process.kill()
+            process.wait()
+            if peak > limit:
+                return Exceeded("memory", f"used {peak / 2**20:,.0f} MB of its {memory_mb:,} MB")
+            return Exceeded("time", f"Task timed out after {timeout_s:.2f} seconds")
+        time.sleep(0.05)
+    return peak
+
+
+def _rss(pid: int) -> int:
+    """Resident memory of a process and its descendants (Linux /proc; 0 where unreadable)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) * 1024
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total

@@ -1,0 +1,17 @@
+"""The cloud assembly the local cloud deploys, synthesized once per session as `make run` does."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def local_assembly() -> Path:
+    """`make synth-local`: the app with the local context (cdk.out.local), real assets included."""
+    result = subprocess.run(["make", "--no-print-directory", "synth-local"], cwd=REPO, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return REPO / "cdk.out.local"
