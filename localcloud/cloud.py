@@ -181,7 +181,9 @@ class LocalCloud:
     # --- what CloudFormation created, run -----------------------------------------------------
 
     def invoke(self, function_arn: str, event: dict, timeout_s: float | None = None) -> functions.Invocation:
-        """Invoke a deployed Lambda function (raises functions.FunctionError as Lambda fails)."""
+        """Invoke a deployed Lambda function, named or by ARN (raises functions.FunctionError as Lambda fails)."""
+        if not function_arn.startswith("arn:"):
+            function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_arn}"
         function = functions.deployed(function_arn, self.state_dir / "functions")
         return functions.invoke(function, event, environment={**os.environ, **executors.REGISTRY.base_environment},
                                 log_dir=self.state_dir / "logs", timeout_s=timeout_s)

@@ -28,6 +28,7 @@ import logging
 import secrets
 import string
 import uuid
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -322,6 +323,9 @@ def install(invoke: Invoke | None = None) -> None:
     if invoke is not None:
         LocalCustomResource.invoke = staticmethod(invoke)
     parsing.CustomModel = LocalCustomResource
+    for kind in RECORDED_ONLY:  # moto warns that it skips them; nothing is lost
+        warnings.filterwarnings("ignore", message=f"Tried to parse {kind} ")
+        logging.getLogger("moto").addFilter(lambda record, kind=kind: kind not in record.getMessage())
     if getattr(parsing, "_localcloud_installed", False):
         return
     for kind, create in SUPPLIED.items():

@@ -71,11 +71,15 @@ class Invocation:
 
 def deployed(arn: str, unpack_to: Path) -> DeployedFunction:
     """The function `arn` names (qualifier-free ARN, as CloudFormation's Fn::GetAtt gives it)."""
+    from moto.awslambda.exceptions import UnknownFunctionException
     from moto.awslambda.models import lambda_backends
 
     _, _, _, region, account, *_ = arn.split(":")
     backend = lambda_backends[account][region]
-    function = backend.get_function(arn)
+    try:
+        function = backend.get_function(arn)
+    except UnknownFunctionException:
+        raise FunctionError("Lambda.ResourceNotFoundException", f"Function not found: {arn}") from None
     layers = [backend.layers_versions_by_arn(layer["Arn"]) for layer in function.layers]
     return DeployedFunction(
         name=function.function_name, arn=function.function_arn, handler=function.handler,
@@ -115,7 +119,11 @@ def _runtime(function: DeployedFunction) -> tuple[list[str], dict[str, str]]:
                 {"PYTHONPATH": ":".join(map(str, path)), "POWERTOOLS_TRACE_DISABLED": "true"})
     if function.runtime.startswith("nodejs"):
         path = [*(layer / "nodejs" / "node_modules" for layer in function.layers), NODE_SDK]
-        return ([str(NODE), str(HERE / "node_runtime.js"), str(function.code), function.handler, function.arn],
+        # The heap sizes Lambda's Node.js bootstrap gives V8 for the function's memory.
+        young = function.memory_mb // 10
+        heap = [f"--max-semi-space-size={young // 2}", f"--max-old-space-size={function.memory_mb - young}"]
+        return ([str(NODE), "--expose-gc", *heap, str(HERE / "node_runtime.js"), str(function.code),
+                 function.handler, function.arn],
                 {"NODE_PATH": ":".join(map(str, path))})
     raise FunctionError("Lambda.InvalidRuntimeException",
                         f"{function.name}: runtime {function.runtime} is not run locally (python3.*, nodejs*)")

@@ -1,7 +1,9 @@
 """A process run within a memory and time limit, as Lambda and ECS run their code.
 
-`run_limited` kills the process when it and its children outgrow `memory_mb` (resident memory,
-sampled every 50 ms) or outlive `timeout_s`, raising Exceeded; otherwise it returns the exit
+`run_limited` kills the process when it and its children outgrow `memory_mb` (the memory they
+allocate — anonymous and shared resident pages — sampled every 50 ms; not the interpreter's
+binary and libraries mapped from disk, which Lambda's runtime image and a container image share
+read-only) or outlive `timeout_s`, raising Exceeded; otherwise it returns the exit
 code, stdout, and appends Lambda's `REPORT … Max Memory Used` line to the log.
 """
 
@@ -70,15 +72,17 @@ def _watch(process: subprocess.Popen, memory_mb: int, timeout_s: float) -> int |
 
 
 def _rss(pid: int) -> int:
-    """Resident memory of a process and its descendants (Linux /proc; 0 where unreadable)."""
+    """Allocated resident memory (RssAnon + RssShmem) of a process and its descendants (Linux /proc;
+    0 where unreadable)."""
     total, pending = 0, [pid]
     while pending:
         current = pending.pop()
         try:
             status = Path(f"/proc/{current}/status").read_text()
-            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) * 1024
+            total += sum(int(line.split()[1]) for line in status.splitlines()
+                         if line.startswith(("RssAnon:", "RssShmem:"))) * 1024
             for task in Path(f"/proc/{current}/task").iterdir():
                 pending += [int(child) for child in (task / "children").read_text().split()]
-        except (OSError, StopIteration, ValueError):
+        except (OSError, ValueError):
             continue
     return total

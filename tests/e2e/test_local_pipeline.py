@@ -148,10 +148,10 @@ def revise_training_task(cloud, change) -> callable:
     """Register a revision of the training task definition with `change(container)` applied (the
     state machine runs the family's latest); returns a callable that registers the original again."""
     ecs = cloud.client("ecs")
-    families = [arn for page in ecs.get_paginator("list_task_definitions").paginate()
-                for arn in page["taskDefinitionArns"]]
-    [original] = [d for d in (ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"] for arn in families)
-                  if d["containerDefinitions"][0].get("command") == ["train"]]
+    families = {arn.split("/")[-1].rsplit(":", 1)[0] for page in ecs.get_paginator("list_task_definitions").paginate()
+                for arn in page["taskDefinitionArns"]}
+    latest = (ecs.describe_task_definition(taskDefinition=family)["taskDefinition"] for family in families)
+    [original] = [d for d in latest if d["containerDefinitions"][0].get("command") == ["train"]]
 
     def register(definition):
         ecs.register_task_definition(family=definition["family"], memory=definition.get("memory", "512"),

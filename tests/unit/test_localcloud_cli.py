@@ -6,7 +6,7 @@ from localcloud.__main__ import main
 def test_run_without_a_synthesized_app_says_what_to_do(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--rows", "10"]) == 1
-    assert "cdk.out/manifest.json not found: synthesize the app first (make synth)" in capsys.readouterr().err
+    assert "cdk.out.local/manifest.json not found: synthesize the app first (make synth-local)" in capsys.readouterr().err
 
 
 def test_sql_and_status_before_any_run(tmp_path, monkeypatch, capsys):
