@@ -197,7 +197,8 @@ class LocalCloud:
         from moto.ecs.exceptions import TaskDefinitionNotFoundException
         from moto.ecs.models import ecs_backends
 
-        _, _, _, region, account, *_ = cluster_arn.split(":")
+        _, _, _, region, account, *_ = (cluster_arn if cluster_arn.startswith("arn:") else
+                                        f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/default").split(":")
         try:
             definition = ecs_backends[account][region].describe_task_definition(reference)
         except TaskDefinitionNotFoundException:

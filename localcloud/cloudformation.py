@@ -334,6 +334,7 @@ def install(invoke: Invoke | None = None) -> None:
     parsing.get_name_type_map.cache_clear()
     _refuse_unknown_types()
     _publish_exports_after_change_sets()
+    _missing_change_sets_answered_as_on_aws()
     _functions_keep_layers_and_architectures()
     _ssm_parameters_keep_their_names()
     parsing._localcloud_installed = True
@@ -411,6 +412,14 @@ def _ssm_parameters_keep_their_names() -> None:
     cfn_models.Stack.stack_parameters = property(stack_parameters)
 
 
+def _change_set_key(backend, change_set_name: str, stack_name: str | None = None) -> str | None:
+    """The key (ARN) of the change set named by ARN or by name (in `stack_name`, when given)."""
+    if change_set_name in backend.change_sets:
+        return change_set_name
+    return next((key for key, change_set in backend.change_sets.items() if change_set.change_set_name == change_set_name
+                 and stack_name in (None, change_set.stack_name, change_set.stack_id)), None)
+
+
 def _publish_exports_after_change_sets() -> None:
     """Publish the exports of a stack whose change set ran; a change set that fails marks its stack
     failed with the reason (as CloudFormation does; moto answers 500 and leaves it in progress).
@@ -419,9 +428,7 @@ def _publish_exports_after_change_sets() -> None:
     execute = cfn_models.CloudFormationBackend.execute_change_set
 
     def execute_change_set(self, change_set_name: str, stack_name: str | None = None) -> Any:
-        key = change_set_name if change_set_name in self.change_sets else next(
-            (k for k, c in self.change_sets.items() if c.change_set_name == change_set_name
-             and stack_name in (None, c.stack_name, c.stack_id)), None)
+        key = _change_set_key(self, change_set_name, stack_name)
         if key is None:
             return execute(self, change_set_name, stack_name)  # moto's own error
         change_set = self.change_sets[key]
@@ -444,23 +451,24 @@ def _publish_exports_after_change_sets() -> None:
         return result
 
     cfn_models.CloudFormationBackend.execute_change_set = execute_change_set
-    delete = cfn_models.CloudFormationBackend.delete_change_set
+
+
+def _missing_change_sets_answered_as_on_aws() -> None:
+    """Deleting a change set that does not exist succeeds and describing one is ChangeSetNotFound
+    (`cdk deploy` deletes its old change set, then waits for exactly that error); moto answers a
+    500 and a ValidationError."""
+    delete, describe = cfn_models.CloudFormationBackend.delete_change_set, cfn_models.CloudFormationBackend.describe_change_set
 
     def delete_change_set(self, change_set_name: str) -> None:
-        """Deleting a change set that does not exist succeeds (CloudFormation's answer; `cdk deploy`
-        cleans up before it creates one); moto fails with a 500."""
-        if change_set_name in self.change_sets or any(c.change_set_name == change_set_name
-                                                      for c in self.change_sets.values()):
-            delete(self, change_set_name)
-
-    cfn_models.CloudFormationBackend.delete_change_set = delete_change_set
-    describe = cfn_models.CloudFormationBackend.describe_change_set
+        key = _change_set_key(self, change_set_name)
+        if key is not None:
+            delete(self, key)
 
     def describe_change_set(self, change_set_name: str):
-        """A missing change set is ChangeSetNotFound, which `cdk deploy` waits for after deleting one."""
-        if change_set_name in self.change_sets or any(c.change_set_name == change_set_name
-                                                      for c in self.change_sets.values()):
-            return describe(self, change_set_name)
-        raise ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist")
+        key = _change_set_key(self, change_set_name)
+        if key is None:
+            raise ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist")
+        return describe(self, key)
 
+    cfn_models.CloudFormationBackend.delete_change_set = delete_change_set
     cfn_models.CloudFormationBackend.describe_change_set = describe_change_set

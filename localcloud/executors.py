@@ -38,6 +38,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
+from localcloud.functions import FunctionError
 from localcloud.limits import Exceeded, error_of, run_limited
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,8 +97,6 @@ class _LocalService(StateTaskService):
 
 class LocalLambda(_LocalService):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
-        from localcloud.functions import FunctionError
-
         try:
             result = REGISTRY.invoke(normalised_parameters["FunctionName"], normalised_parameters.get("Payload", {}),
                                      self._state_timeout())
