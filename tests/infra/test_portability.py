@@ -3,6 +3,7 @@ intrinsics used, cross-stack values are Fn::ImportValue of values that never cha
 consumer, and the settings local targets need (no termination protection, a pushed image) exist."""
 
 import json
+import re
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -39,6 +40,21 @@ def test_every_intrinsic_is_one_every_deployer_resolves(synthesized):
 def test_the_check_names_a_weak_reference():
     weak = {"Resources": {"Fn": {"Properties": {"SubnetIds": [{"Fn::GetStackOutput": {"StackName": "N"}}]}}}}
     assert intrinsics(weak, set()) - PORTABLE == {"Fn::GetStackOutput"}
+
+
+def localstack_coverage_table() -> set[str]:
+    """Resource types named in the README's table of LocalStack's published coverage."""
+    section = (REPO / "README.md").read_text().split("## Deploy to LocalStack (Pro)")[1].split("\n## ")[0]
+    return set(re.findall(r"^\| `((?:AWS|Custom)::[A-Za-z0-9:]+)` \|", section, flags=re.MULTILINE))
+
+
+def test_every_resource_type_is_checked_against_localstack_coverage(synthesized):
+    declared = {resource["Type"] for template in synthesized.raw_templates.values()
+                for resource in template["Resources"].values()}
+    declared.add("AWS::CDK::Metadata")  # the CLI's version reporting adds it; this synthesis leaves it out
+    checked = localstack_coverage_table()
+    assert declared - checked == set(), "add these types to the README's LocalStack coverage table"
+    assert checked - declared == set(), "the README's LocalStack coverage table names types the app no longer has"
 
 
 def test_no_import_is_of_a_value_that_changes_with_each_deployment(synthesized):
