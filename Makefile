@@ -10,24 +10,27 @@ CDK := node_modules/.bin/cdk
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: run test synth synth-local deploy-local deps docs lambda-layer checkov clean
+.PHONY: print-% run test synth synth-local deploy-local deps docs lambda-layer checkov clean
 
 ROWS ?= 100000
 
 # What the local cloud deploys: no termination protection (a throwaway cloud) and a registry image
-# URI in place of building the ML image (no Docker here; the local ECS runs the task's command).
-LOCAL_CONTEXT := -c terminationProtection=false -c mlImageUri=engagement-ml:local
+# URI in place of building the ML image (no Docker here); the local cloud runs that image from its
+# Dockerfile (LOCAL_IMAGES).
+ML_IMAGE := engagement-ml:local
+LOCAL_CONTEXT := -c terminationProtection=false -c mlImageUri=$(ML_IMAGE)
+LOCAL_IMAGES := --image $(ML_IMAGE)=ml_container/Dockerfile
 
 # Start the embedded local cloud, deploy the app to it with cdklocal, generate ROWS customers,
 # run the state machine.
 run: synth-local
 	$(PY) -m localcloud plan cdk.out.local
-	$(PY) -m localcloud run --assembly cdk.out.local --rows $(ROWS)
+	$(PY) -m localcloud run --assembly cdk.out.local --rows $(ROWS) $(LOCAL_IMAGES)
 
 # Deploy with cdklocal and keep serving (for aws --endpoint-url / awslocal); stop with Ctrl-C or
 # `python -m localcloud down`.
 deploy-local: synth-local
-	$(PY) -m localcloud up --assembly cdk.out.local
+	$(PY) -m localcloud up --assembly cdk.out.local $(LOCAL_IMAGES)
 
 test: deps
 	$(PY) -m pytest
@@ -85,3 +88,7 @@ $(LAYER)/.built: requirements-lambda-layer.txt | $(VENV)/.deps-installed
 
 clean:
 	rm -rf cdk.out cdk.out.local .pytest_cache build
+
+# `make -s print-LOCAL_IMAGES`: a setting as the Makefile states it (tests read the local images so).
+print-%:
+	@echo '$($*)'

@@ -33,9 +33,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
     args = parser.parse_args()
     results = []
+    images = subprocess.run(["make", "-s", "--no-print-directory", "print-LOCAL_IMAGES"], capture_output=True,
+                            text=True, check=True).stdout.split()  # the images `make run` gives the local cloud
     for rows in args.rows:
         started = time.time()
-        subprocess.run([sys.executable, "-m", "localcloud", "run", "--rows", str(rows)], check=False,
+        subprocess.run([sys.executable, "-m", "localcloud", "run", "--rows", str(rows), *images], check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         summary = json.loads(Path(".localcloud/last-run.json").read_text())
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

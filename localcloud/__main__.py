@@ -4,6 +4,8 @@
     run [--rows N] [--seed S]    start the local cloud, deploy cdk.out.local to it with cdklocal,
                                  generate N customers, run the state machine with live progress,
                                  print a summary
+    --image URI=DOCKERFILE       (run, deploy, up) the image task definitions name, from its
+                                 Dockerfile: no Docker needed (see localcloud/images.py)
     sql "<query>"                query the last run's tables and views (Athena SQL, on DuckDB)
     status                       the last run's summary
     deploy                       deploy into a throwaway local cloud with cdklocal and report
@@ -27,6 +29,7 @@ from pathlib import Path
 from localcloud import pipeline_doc as doc
 from localcloud.assembly import AssemblyError, read_stacks
 from localcloud.definition import load_definition, state_machines
+from localcloud.images import ImageError
 
 STATE = Path(".localcloud")
 LAST_RUN = STATE / "last-run.json"
@@ -65,16 +68,16 @@ def _quiet_server_logs() -> None:
     logging.getLogger("moto").setLevel(logging.CRITICAL)
 
 
-def _start(assembly: Path, state: Path):
+def _start(assembly: Path, state: Path, images: dict[str, Path]):
     from localcloud.cloud import LocalCloud
 
     if not (assembly / "manifest.json").is_file():
         raise AssemblyError(f"{assembly}/manifest.json not found: synthesize the app first (make synth-local)")
-    for stale in ("athena", "athena.duckdb", "athena.duckdb.wal", "logs"):
+    for stale in ("athena", "athena.duckdb", "athena.duckdb.wal", "logs", "images"):
         path = state / stale
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     _quiet_server_logs()
-    cloud = LocalCloud(state)
+    cloud = LocalCloud(state, images=images)
     cloud.start()
     try:
         started = time.perf_counter()
@@ -87,14 +90,14 @@ def _start(assembly: Path, state: Path):
     return cloud
 
 
-def run(assembly: Path, rows: int, seed: int, state: Path = STATE) -> int:
+def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Path = STATE) -> int:
     from datagen.generator import GeneratorConfig
     from datagen.writer import write_dataset
     from localcloud.progress import Progress
 
     started = time.perf_counter()
     print(f"local cloud: deploying {assembly}/ …", flush=True)
-    cloud = _start(assembly, state)
+    cloud = _start(assembly, state, images)
     try:
         print(f"local cloud: serving AWS APIs at {cloud.endpoint}; state machine {cloud.deployment.state_machine_arn}")
         print(f"generating {rows:,} customers (seed {seed}) …", flush=True)
@@ -104,10 +107,9 @@ def run(assembly: Path, rows: int, seed: int, state: Path = STATE) -> int:
         name = datetime.now().strftime("local-%Y%m%d-%H%M%S")
         print(f"\nstarting execution {name}\n", flush=True)
         result = cloud.run(name=name, on_event=progress.event, on_poll=progress.heartbeat)
-        summary = progress.summary(result, cloud, wall_seconds=time.perf_counter() - started, count_rows=_count_rows)
+        summary = progress.summary(result, cloud, wall_seconds=time.perf_counter() - started,
+                                   count_rows=lambda table: _count_rows(cloud, table))
     finally:
-        if _athena() is not None:
-            _athena().close()  # flush the database file for later `sql` sessions
         cloud.stop()
     state.mkdir(parents=True, exist_ok=True)
     (state / "last-run.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
@@ -115,21 +117,13 @@ def run(assembly: Path, rows: int, seed: int, state: Path = STATE) -> int:
     return 0 if summary["status"] == "SUCCEEDED" else 1
 
 
-def _count_rows(table: str) -> int | None:
-    from localcloud import executors
+def _count_rows(cloud, table: str) -> int | None:
     from localcloud.athena_duckdb import AthenaSqlError
 
     try:
-        with executors.ATHENA_LOCK:
-            return executors.REGISTRY.athena.execute(f"SELECT count(*) FROM {table}")[0][0]
+        return cloud.query(f"SELECT count(*) FROM {table}")[0][0]
     except AthenaSqlError:
         return None  # gone since it was created
-
-
-def _athena():
-    from localcloud import executors
-
-    return executors.REGISTRY.athena
 
 
 def sql(query: str, state: Path = STATE) -> int:
@@ -141,8 +135,8 @@ def sql(query: str, state: Path = STATE) -> int:
     # The run's database file has every table and view the catalog had at its end.
     athena = AthenaOnDuckDB(FolderStore(state / "athena"), None, database=state / "athena.duckdb")
     try:
-        rows = athena.execute(query)
-        columns = athena.columns(query) if rows else []
+        described, rows = athena.result(query)
+        columns = [name for name, _ in described] if rows else []
     except AthenaSqlError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -180,21 +174,20 @@ def status(state: Path = STATE) -> int:
     return 0
 
 
-def deploy(assembly: Path) -> int:
-    cloud = _start(assembly, SERVING)
+def deploy(assembly: Path, images: dict[str, Path]) -> int:
+    cloud = _start(assembly, SERVING, images)
     try:
         resources = cloud.client("cloudformation").describe_stack_resources
         counts = {name: len(resources(StackName=name)["StackResources"]) for name in cloud.deployment.stacks}
         print("deployed to a throwaway local cloud: " + ", ".join(f"{k} ({v} resources)" for k, v in counts.items())
               + f"; state machine {cloud.deployment.state_machine_arn}")
     finally:
-        _athena().close()
         cloud.stop()
     return 0
 
 
-def up(assembly: Path) -> int:
-    cloud = _start(assembly, SERVING)
+def up(assembly: Path, images: dict[str, Path]) -> int:
+    cloud = _start(assembly, SERVING, images)
     raw = next(v for k, v in cloud.deployment.exports.items() if k.endswith("-RawBucketName"))
     endpoint = cloud.cdk_environment()["AWS_ENDPOINT_URL"]
     return _serve(cloud, {"state_machine_arn": cloud.deployment.state_machine_arn, "raw_bucket": raw}, [
@@ -205,12 +198,12 @@ def up(assembly: Path) -> int:
         f"--app {assembly} --require-approval never    # after a change: updates in place"])
 
 
-def up_empty() -> int:
+def up_empty(images: dict[str, Path]) -> int:
     """A cloud with nothing deployed: the target for `cdklocal bootstrap` and `cdklocal deploy`."""
     from localcloud.cloud import LocalCloud
 
     _quiet_server_logs()
-    cloud = LocalCloud(SERVING)
+    cloud = LocalCloud(SERVING, images=images)
     cloud.start()
     url = cloud.cdk_environment()["AWS_ENDPOINT_URL"]
     endpoint = f"AWS_ENDPOINT_URL={url} AWS_ENDPOINT_URL_S3={url}"
@@ -261,6 +254,14 @@ def _process(pid: int) -> str | None:
     return result.stdout.strip() or None
 
 
+def image_source(value: str) -> tuple[str, Path]:
+    """`URI=DOCKERFILE`, as --image takes it."""
+    uri, separator, dockerfile = value.partition("=")
+    if not (uri and separator and dockerfile):
+        raise argparse.ArgumentTypeError(f"expected URI=DOCKERFILE, got {value!r}")
+    return uri, Path(dockerfile)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -284,25 +285,30 @@ def main(argv: list[str] | None = None) -> int:
     doc_parser = commands.add_parser("pipeline-doc", help="write docs/pipeline.md from the synthesized state machine")
     doc_parser.add_argument("assembly", type=Path)
     doc_parser.add_argument("output", type=Path)
+    for serving in (run_parser, deploy_parser, up_parser):
+        serving.add_argument("--image", action="append", default=[], type=image_source, metavar="URI=DOCKERFILE",
+                             help="run task definitions naming image URI from this Dockerfile (build context: "
+                                  "the repository root); repeatable")
     args = parser.parse_args(argv)
+    images = dict(getattr(args, "image", []))
     try:
         if args.command == "plan":
             plan(args.assembly)
         elif args.command == "pipeline-doc":
             args.output.write_text(pipeline_doc(args.assembly))
         elif args.command == "run":
-            return run(args.assembly, args.rows, args.seed)
+            return run(args.assembly, args.rows, args.seed, images)
         elif args.command == "sql":
             return sql(args.query)
         elif args.command == "status":
             return status()
         elif args.command == "deploy":
-            return deploy(args.assembly)
+            return deploy(args.assembly, images)
         elif args.command == "up":
-            return up_empty() if args.empty else up(args.assembly)
+            return up_empty(images) if args.empty else up(args.assembly, images)
         elif args.command == "down":
             return down()
-    except AssemblyError as error:
+    except (AssemblyError, ImageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -118,30 +118,34 @@ class AthenaOnDuckDB:
     def close(self) -> None:
         self.con.close()
 
-    def columns(self, statement: str) -> list[str]:
-        """Column names of a query's result (for printing)."""
-        tree = sqlglot.parse_one(statement, read="trino")
-        return [d[0] for d in self.con.execute(tree.sql(dialect="duckdb")).description]
-
     def execute(self, statement: str) -> list[tuple]:
+        return self.result(statement)[1]
+
+    def result(self, statement: str, database: str | None = None) -> tuple[list[tuple[str, str]], list[tuple]]:
+        """(columns as (name, Athena type), rows) of one statement; `database` qualifies table
+        names that name none, as Athena's QueryExecutionContext does."""
         tree = _one_statement(statement, dialect="trino", what="the statement")
         ddl = isinstance(tree, (exp.Create, exp.Drop))
         if not ddl and not isinstance(tree, (exp.Query, exp.Describe)):
             raise AthenaSqlError(f"unsupported statement here: {statement.strip().splitlines()[0][:80]}")
         if self.catalog is None and ddl:
             raise AthenaSqlError("no catalog: this session answers queries only (start a run for DDL)")
+        if database:
+            _qualify(tree, database)
         try:
             if self.catalog is not None:
                 self._sync()
             if isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.expression is not None:
-                return self._create_table_as(tree)
+                return [], self._create_table_as(tree)
             if isinstance(tree, exp.Create) and tree.kind == "VIEW":
-                return self._create_view(tree)
+                return [], self._create_view(tree)
             if isinstance(tree, exp.Drop):
-                return self._drop(tree)
+                return [], self._drop(tree)
             if ddl:
                 raise AthenaSqlError(f"unsupported statement here: {statement.strip().splitlines()[0][:80]}")
-            return self.con.execute(tree.sql(dialect="duckdb")).fetchall()
+            cursor = self.con.execute(tree.sql(dialect="duckdb"))
+            rows = cursor.fetchall()
+            return [(name, _hive_type(str(kind))) for name, kind, *_ in cursor.description], rows
         except duckdb.Error as error:
             raise AthenaSqlError(str(error).splitlines()[0]) from error
 
@@ -356,6 +360,14 @@ def _qualified(table: exp.Table) -> tuple[str, str]:
     if not table.db:
         raise AthenaSqlError(f"name the database of {table.name} (database.table)")
     return table.db, table.name
+
+
+def _qualify(tree: exp.Expression, database: str) -> None:
+    """Tables named without a database (and not a WITH query's name) read `database`."""
+    named = {cte.alias for cte in tree.find_all(exp.CTE)}
+    for table in tree.find_all(exp.Table):
+        if not table.db and table.name not in named:
+            table.set("db", exp.to_identifier(database))
 
 
 def _hive_type(duckdb_type: str) -> str:

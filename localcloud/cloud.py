@@ -13,17 +13,20 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 
-from localcloud import cloudformation, executors, functions, policies
+from localcloud import athena_api, cloudformation, executors, functions, images, lambda_api, policies, tasks
 from localcloud.assembly import AssemblyError, read_stacks
-from localcloud.athena_duckdb import AthenaOnDuckDB, GlueCatalog, inside
+from localcloud.athena_duckdb import AthenaOnDuckDB, AthenaSqlError, GlueCatalog, inside
 from localcloud.definition import load_definition, state_machines, unsupported
+from localcloud.workers import WarmWorkers
 
 # cdklocal's account (LocalStack's): requests without a 12-digit access key act in it, and cdk
 # looks its bootstrap version up there.
@@ -84,11 +87,25 @@ class Deployment:
 
 
 class LocalCloud:
-    def __init__(self, state_dir: Path = Path(".localcloud")) -> None:
+    """One local cloud: its server, what was deployed to it, and everything its executors use.
+
+    `images` maps an image URI that task definitions name to the Dockerfile that builds it (read
+    with `build_context` as docker build's context; see images.py)."""
+
+    def __init__(self, state_dir: Path = Path(".localcloud"), images: dict[str, Path] | None = None,
+                 build_context: Path = REPO) -> None:
         self.state_dir = state_dir
+        self.log_dir = state_dir / "logs"
         self.server = None
         self.endpoint: str | None = None
         self.deployment: Deployment | None = None
+        self._image_sources = dict(images or {})
+        self._build_context = build_context
+        self._images: dict[str, images.LocalImage] = {}
+        self._athena: AthenaOnDuckDB | None = None
+        self._athena_lock = threading.Lock()  # Parallel branches run in threads; one DuckDB serves them all
+        self._athena_requests: dict[str, tuple[str, dict]] = {}  # client request token -> (query, outcome)
+        self.workers = WarmWorkers(log_dir=self.log_dir)  # Python functions' execution environments
 
     # --- server -------------------------------------------------------------------------------
 
@@ -105,24 +122,32 @@ class LocalCloud:
         self.server.start()
         self.endpoint = f"http://127.0.0.1:{port}"
         os.environ["MOTO_PORT"] = str(port)  # moto's own SNS / aws-sdk integrations call back here
-        executors.install()
-        executors.REGISTRY.base_environment = {
-            "AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-        }
-        executors.REGISTRY.log_dir = self.state_dir / "logs"
-        executors.REGISTRY.invoke = lambda arn, payload, timeout_s: self.invoke(arn, payload, timeout_s).result
-        executors.REGISTRY.task = self.task_definition
+        executors.install(self)
+        athena_api.install(self)
+        lambda_api.install(self)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        executors.REGISTRY.athena = AthenaOnDuckDB(MotoS3Store(self.client("s3"), self.state_dir / "athena"),
-                                                   GlueCatalog(self.client("glue")),
-                                                   database=self.state_dir / "athena.duckdb")
+        self._images = {uri: images.build(uri, dockerfile, self._build_context,
+                                          self.state_dir / "images" / uri.replace("/", "_").replace(":", "_"))
+                        for uri, dockerfile in self._image_sources.items()}
+        self._athena = AthenaOnDuckDB(MotoS3Store(self.client("s3"), self.state_dir / "athena"),
+                                      GlueCatalog(self.client("glue")), database=self.state_dir / "athena.duckdb")
         return self.endpoint
 
     def stop(self) -> None:
+        """Stop serving; the Athena database file is flushed for later `sql` sessions."""
+        self.workers.close()
+        if self._athena is not None:
+            self._athena.close()
+            self._athena = None
         if self.server is not None:
             self.server.stop()
             self.server = None
+
+    @property
+    def base_environment(self) -> dict[str, str]:
+        """What every function and task gets to reach this cloud: endpoint, credentials, region."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
 
     def client(self, service: str):
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
@@ -185,29 +210,55 @@ class LocalCloud:
         if not function_arn.startswith("arn:"):
             function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_arn}"
         function = functions.deployed(function_arn, self.state_dir / "functions")
-        return functions.invoke(function, event, environment={**os.environ, **executors.REGISTRY.base_environment},
-                                log_dir=self.state_dir / "logs", timeout_s=timeout_s)
+        environment = {**os.environ, **self.base_environment}
+        if function.runtime.startswith("python3"):
+            return self.workers.invoke(function, event, environment=environment, timeout_s=timeout_s)
+        return functions.invoke_node(function, event, environment=environment, log_dir=self.log_dir,
+                                     timeout_s=timeout_s)
 
     def _answer_custom_resource(self, function_arn: str, event: dict) -> dict | None:
         return self.invoke(function_arn, event).response
 
-    @staticmethod
-    def task_definition(cluster_arn: str, reference: str) -> executors.LocalTask | None:
-        """The task definition `reference` (family or ARN) names, as registered in the cluster's account."""
-        from moto.ecs.exceptions import TaskDefinitionNotFoundException
-        from moto.ecs.models import ecs_backends
-
+    def run_task(self, cluster_arn: str, reference: str, overrides: dict, timeout_s: float) -> str:
+        """Run a registered task definition (family or ARN) to completion in the cluster's account;
+        the task's ARN, or tasks.TaskError as the ECS integration fails."""
         _, _, _, region, account, *_ = (cluster_arn if cluster_arn.startswith("arn:") else
                                         f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/default").split(":")
+        task = tasks.registered(account, region, reference)
+        if task is None:
+            raise tasks.TaskError("ECS.ClientException", f"no task definition {reference}")
+        return tasks.run(task, self._images.get(task.image), cluster_arn=cluster_arn, overrides=overrides,
+                         base_environment=self.base_environment, log_dir=self.log_dir, timeout_s=timeout_s)
+
+    def query(self, sql: str) -> list[tuple]:
+        """Run one Athena (Trino) statement on the local Athena; its rows (AthenaSqlError if it fails)."""
+        return self.query_result(sql)[1]
+
+    def query_result(self, sql: str, database: str | None = None) -> tuple[list[tuple[str, str]], list[tuple]]:
+        """(columns as (name, Athena type), rows) of one statement; `database` as Athena's
+        QueryExecutionContext (AthenaSqlError if it fails)."""
+        with self._athena_lock:
+            return self._athena.result(sql, database)
+
+    def athena_request(self, sql: str, token: str | None) -> dict:
+        """StartQueryExecution as Athena answers it: a request token names one query, and a retry
+        with the same token gets that query's outcome instead of running it again."""
+        token = token or str(uuid.uuid4())
+        if token in self._athena_requests:
+            earlier, outcome = self._athena_requests[token]
+            if earlier != sql:
+                return {"error": f"client request token {token} was used with another query",
+                        "error_name": "Athena.InvalidRequestException"}
+            return outcome
         try:
-            definition = ecs_backends[account][region].describe_task_definition(reference)
-        except TaskDefinitionNotFoundException:
-            return None
-        [container] = definition.container_definitions
-        return executors.LocalTask(
-            command=container.get("command", []),
-            environment={e["name"]: str(e["value"]) for e in container.get("environment", [])},
-            memory_mb=int(definition.memory or container.get("memory") or 512))
+            self.query(sql)
+            outcome = {"QueryExecution": {"QueryExecutionId": str(uuid.uuid4()), "Status": {"State": "SUCCEEDED"}}}
+        except AthenaSqlError as error:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            (self.log_dir / "athena-failed.sql").write_text(f"-- {error}\n{sql}\n")
+            outcome = {"error": f"{error} — query: {sql[:600]}", "error_name": "Athena.AthenaException"}
+        self._athena_requests[token] = (sql, outcome)
+        return outcome
 
     # --- run ----------------------------------------------------------------------------------
 

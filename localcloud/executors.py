@@ -1,25 +1,17 @@
 """Local executors for the three integrations moto's ASL interpreter cannot run as the app needs.
 
-They plug into `state_task_service_for` (the interpreter's factory): `lambda:invoke` runs the
-handler from the synthesized asset in a subprocess, `ecs:runTask.sync` runs the task
-definition's container command in a subprocess, `athena:startQueryExecution.sync` runs the
-statement on DuckDB. Everything else (SNS, DynamoDB, the aws-sdk S3 read) stays moto's own.
+They plug into `state_task_service_for` (the interpreter's factory) and hand each task to the
+local cloud that installed them: `lambda:invoke` to `LocalCloud.invoke` (the deployed function),
+`ecs:runTask.sync` to `LocalCloud.run_task` (the registered task definition),
+`athena:startQueryExecution.sync` to `LocalCloud.athena_request` (DuckDB). Everything else (SNS,
+DynamoDB) stays moto's own. Failures come back as Step Functions reports them: the error name
+the service gives (`Runtime.OutOfMemory`, `Sandbox.Timedout`, `States.Timeout`, …) and its cause.
 
-They are no more lenient than AWS: a function or task that outgrows its configured memory is
-killed (Lambda's `Runtime.OutOfMemory`, ECS's OutOfMemoryError), one that outlives its timeout
-is killed (`Sandbox.Timedout`, `States.Timeout`), and an Athena request token names one query:
-a retry with the same token gets that query's outcome instead of running it again.
+moto's factory is process-wide, so the installed cloud is too: one local cloud per process.
 """
 
 import json
-import os
-import sys
-import threading
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC
-from pathlib import Path
 
 import moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_factory as factory
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -39,34 +31,10 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from localcloud.functions import FunctionError
-from localcloud.limits import Exceeded, error_of, run_limited
-
-REPO = Path(__file__).resolve().parent.parent
+from localcloud.tasks import TaskError
 
 QUOTE = "@@Q@@"  # stands in for an escaped quote inside States.Format (see _without_escaped_quotes)
-
-
-@dataclass
-class LocalTask:
-    command: list[str]
-    environment: dict[str, str]
-    memory_mb: int = 512
-
-
-@dataclass
-class Registry:
-    """How the executors reach what was deployed; the local cloud fills it when it starts."""
-
-    invoke: Callable[..., object] | None = None  # (function ARN, payload, timeout_s) -> result; raises FunctionError
-    task: Callable[[str, str], LocalTask | None] | None = None  # (cluster ARN, task definition) -> LocalTask
-    athena: object = None  # AthenaOnDuckDB
-    athena_requests: dict[str, tuple[str, dict]] = field(default_factory=dict)  # token -> (query, outcome)
-    base_environment: dict[str, str] = field(default_factory=dict)  # endpoint, credentials, region
-    log_dir: Path = Path(".localcloud/logs")
-
-
-REGISTRY = Registry()
-ATHENA_LOCK = threading.Lock()
+_cloud = None  # the LocalCloud that installed the executors
 
 
 class _LocalService(StateTaskService):
@@ -98,8 +66,8 @@ class _LocalService(StateTaskService):
 class LocalLambda(_LocalService):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
         try:
-            result = REGISTRY.invoke(normalised_parameters["FunctionName"], normalised_parameters.get("Payload", {}),
-                                     self._state_timeout())
+            result = _cloud.invoke(normalised_parameters["FunctionName"], normalised_parameters.get("Payload", {}),
+                                   self._state_timeout()).result
         except FunctionError as failed:
             return self._fail(env, failed.error, failed.cause)
         env.stack.append({"ExecutedVersion": "$LATEST", "StatusCode": 200, "Payload": result})
@@ -107,25 +75,11 @@ class LocalLambda(_LocalService):
 
 class LocalEcs(_LocalService):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
-        cluster = normalised_parameters.get("Cluster", "")
-        task = REGISTRY.task(cluster, normalised_parameters["TaskDefinition"])
-        if task is None:
-            return self._fail(env, "ECS.ClientException", f"no task definition {normalised_parameters['TaskDefinition']}")
-        overrides = normalised_parameters.get("Overrides", {}).get("ContainerOverrides", [{}])[0]
-        environment = {**os.environ, **REGISTRY.base_environment, **task.environment,
-                       **{e["Name"]: e["Value"] for e in overrides.get("Environment", [])}}
         try:
-            finished = run_limited([sys.executable, "-m", "engagement_ml", *task.command], environment,
-                                   log=REGISTRY.log_dir / f"ecs-{task.command[-1]}.log", memory_mb=task.memory_mb,
-                                   timeout_s=self._state_timeout(), cwd=REPO)
-        except Exceeded as exceeded:
-            if exceeded.limit == "memory":
-                return self._fail(env, "States.TaskFailed",
-                                  f"OutOfMemoryError: Container killed due to memory usage ({exceeded})")
-            return self._fail(env, "States.Timeout", str(exceeded))
-        if finished.returncode != 0:
-            return self._fail(env, *error_of(finished.log or finished.stdout))
-        task_arn = f"{cluster.replace(':cluster/', ':task/', 1)}/{uuid.uuid4().hex}"
+            task_arn = _cloud.run_task(normalised_parameters.get("Cluster", ""), normalised_parameters["TaskDefinition"],
+                                       normalised_parameters.get("Overrides", {}), self._state_timeout())
+        except TaskError as failed:
+            return self._fail(env, failed.error, failed.cause)
         env.stack.append({"Tasks": [{"TaskArn": task_arn, "LastStatus": "STOPPED", "Containers": [{"ExitCode": 0}]}]})
 
 
@@ -136,11 +90,7 @@ class LocalAwsSdk(StateTaskServiceAwsSdk):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
         if (self.resource.api_name, self.resource.api_action) != ("s3", "getObject"):
             return super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
-        import boto3
-
-        base = REGISTRY.base_environment
-        s3 = boto3.client("s3", endpoint_url=base["AWS_ENDPOINT_URL"], region_name=base["AWS_DEFAULT_REGION"],
-                          aws_access_key_id="local", aws_secret_access_key="local")
+        s3 = _cloud.client("s3")
         try:
             response = s3.get_object(Bucket=normalised_parameters["Bucket"], Key=normalised_parameters["Key"])
         except s3.exceptions.NoSuchKey as error:
@@ -150,33 +100,11 @@ class LocalAwsSdk(StateTaskServiceAwsSdk):
 
 class LocalAthena(_LocalService):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
-        query = normalised_parameters["QueryString"].replace(QUOTE, "'")
-        token = normalised_parameters.get("ClientRequestToken") or str(uuid.uuid4())
-        if token in REGISTRY.athena_requests:  # a retry: Athena answers with the query that already ran
-            earlier, outcome = REGISTRY.athena_requests[token]
-            if earlier != query:
-                return self._fail(env, "Athena.InvalidRequestException",
-                                  f"client request token {token} was used with another query")
-        else:
-            outcome = self._execute(query)
-            REGISTRY.athena_requests[token] = (query, outcome)
+        outcome = _cloud.athena_request(normalised_parameters["QueryString"].replace(QUOTE, "'"),
+                                        normalised_parameters.get("ClientRequestToken"))
         if "error" in outcome:
-            return self._fail(env, "Athena.AthenaException", outcome["error"])
+            return self._fail(env, outcome["error_name"], outcome["error"])
         env.stack.append(outcome)
-
-    @staticmethod
-    def _execute(query: str) -> dict:
-        from localcloud.athena_duckdb import AthenaSqlError
-
-        execution_id = str(uuid.uuid4())
-        try:
-            with ATHENA_LOCK:  # Parallel branches run in threads; one DuckDB and one S3 mirror serve them all
-                REGISTRY.athena.execute(query)
-        except AthenaSqlError as error:
-            REGISTRY.log_dir.mkdir(parents=True, exist_ok=True)
-            (REGISTRY.log_dir / "athena-failed.sql").write_text(f"-- {error}\n{query}\n")
-            return {"error": f"{error} — query: {query[:600]}"}
-        return {"QueryExecution": {"QueryExecutionId": execution_id, "Status": {"State": "SUCCEEDED"}}}
 
 
 _original = factory.state_task_service_for
@@ -228,7 +156,9 @@ def _definitions_without_escaped_quotes(method):
     return with_definition
 
 
-def install() -> None:
+def install(cloud) -> None:
+    global _cloud
+    _cloud = cloud
     factory.state_task_service_for = _local_state_task_service_for
     for name in ("create_state_machine", "update_state_machine"):
         method = getattr(StepFunctionsParserBackend, name)

@@ -2,22 +2,21 @@
 
 `deployed(arn)` reads a function from moto's Lambda backend — handler, runtime, environment,
 memory, timeout, and the code of the function and its layers (the zips deploy uploaded from the
-cloud assembly) — unpacking each zip once per content hash. `invoke()` runs the handler in a
-process of its runtime with the function's memory and timeout enforced, and returns its result or
-raises FunctionError carrying the error Lambda reports (`Runtime.OutOfMemory`, `Sandbox.Timedout`,
-or the handler's exception).
+cloud assembly) — unpacking each zip once per content hash.
 
-Runtimes: `python3.*` runs on this interpreter without its site-packages: the path holds the
-function's code, its layers' `python/` folders and the AWS SDK the Lambda runtime provides (this
-interpreter's boto3 and its dependencies, alone), so an import that would fail on Lambda fails here;
-`nodejs*` runs on the Node pinned in package.json (node_runtime.js), the AWS SDK for JavaScript
-coming from the repository's node_modules as Lambda's runtime ships it.
+Runtimes: `python3.*` functions run in warm workers (workers.py) on this interpreter without its
+site-packages: the path (`python_runtime_path`) holds the function's code, its layers' `python/`
+folders and the AWS SDK the Lambda runtime provides (this interpreter's boto3 and its
+dependencies, alone), so an import that would fail on Lambda fails here. `nodejs*` functions run
+once per invocation (`invoke_node`) on the Node pinned in package.json (node_runtime.js), the AWS
+SDK for JavaScript coming from the repository's node_modules as Lambda's runtime ships it. Both
+are held to the function's memory and timeout and raise FunctionError with the error Lambda
+reports (`Runtime.OutOfMemory`, `Sandbox.Timedout`, or the handler's exception).
 """
 
 import importlib.util
 import json
 import shutil
-import sys
 import threading
 import zipfile
 from dataclasses import dataclass
@@ -29,17 +28,7 @@ from localcloud.limits import Exceeded, error_of, run_limited
 HERE = Path(__file__).resolve().parent
 NODE = HERE.parent / "node_modules" / "node" / "bin" / "node"
 NODE_SDK = HERE.parent / "node_modules"
-RESULT, RESPONSE = "@@RESULT@@", "@@RESPONSE@@"
-PYTHON_RUNTIME = (
-    "import importlib, json, os, sys\n"
-    "module, function = sys.argv[1].rsplit('.', 1)\n"
-    "class Context:\n"
-    "    function_name = os.environ['AWS_LAMBDA_FUNCTION_NAME']; aws_request_id = 'local'\n"
-    "    memory_limit_in_mb = int(os.environ['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'])\n"
-    "    invoked_function_arn = sys.argv[2]\n"
-    "result = getattr(importlib.import_module(module), function)(json.load(sys.stdin), Context())\n"
-    f"print('\\n{RESULT}' + json.dumps(result, default=str))\n"
-)
+RESULT, RESPONSE = "@@RESULT@@", "@@RESPONSE@@"  # node_runtime.js's markers
 PYTHON_RUNTIME_SDK = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 _UNPACKING = threading.Lock()
 
@@ -89,11 +78,20 @@ def deployed(arn: str, unpack_to: Path) -> DeployedFunction:
         layers=tuple(_unpacked(layer.code_bytes, layer.code_sha_256, unpack_to) for layer in layers))
 
 
-def invoke(function: DeployedFunction, event: dict, *, environment: dict[str, str], log_dir: Path,
-           timeout_s: float | None = None) -> Invocation:
-    """Run the handler on `event`; `environment` is the process's base (endpoint, credentials)."""
-    argv, paths = _runtime(function)
-    process_environment = {**environment, **function.environment, **paths,
+def invoke_node(function: DeployedFunction, event: dict, *, environment: dict[str, str], log_dir: Path,
+                timeout_s: float | None = None) -> Invocation:
+    """Run a Node.js handler once on `event` in a fresh process (node_runtime.js). The app's Node.js
+    functions are CloudFormation's custom-resource providers, invoked a few times per deployment;
+    Python functions run in warm workers (workers.py). `environment` is the base (endpoint, credentials)."""
+    if not function.runtime.startswith("nodejs"):
+        raise FunctionError("Lambda.InvalidRuntimeException",
+                            f"{function.name}: runtime {function.runtime} is not run locally (python3.*, nodejs*)")
+    path = [*(layer / "nodejs" / "node_modules" for layer in function.layers), NODE_SDK]
+    young = function.memory_mb // 10  # the heap sizes Lambda's Node.js bootstrap gives V8 for the memory
+    argv = [str(NODE), "--expose-gc", f"--max-semi-space-size={young // 2}",
+            f"--max-old-space-size={function.memory_mb - young}", str(HERE / "node_runtime.js"), str(function.code),
+            function.handler, function.arn]
+    process_environment = {**environment, **function.environment, "NODE_PATH": ":".join(map(str, path)),
                            "AWS_LAMBDA_FUNCTION_NAME": function.name, "LAMBDA_TASK_ROOT": str(function.code),
                            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
                            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout_s)}
@@ -112,21 +110,10 @@ def invoke(function: DeployedFunction, event: dict, *, environment: dict[str, st
                       response=json.loads(marked[RESPONSE]) if RESPONSE in marked else None)
 
 
-def _runtime(function: DeployedFunction) -> tuple[list[str], dict[str, str]]:
-    if function.runtime.startswith("python3"):
-        path = [function.code, *(layer / "python" for layer in function.layers), _python_sdk(function.code.parent)]
-        return ([sys.executable, "-S", "-c", PYTHON_RUNTIME, function.handler, function.arn],
-                {"PYTHONPATH": ":".join(map(str, path)), "POWERTOOLS_TRACE_DISABLED": "true"})
-    if function.runtime.startswith("nodejs"):
-        path = [*(layer / "nodejs" / "node_modules" for layer in function.layers), NODE_SDK]
-        # The heap sizes Lambda's Node.js bootstrap gives V8 for the function's memory.
-        young = function.memory_mb // 10
-        heap = [f"--max-semi-space-size={young // 2}", f"--max-old-space-size={function.memory_mb - young}"]
-        return ([str(NODE), "--expose-gc", *heap, str(HERE / "node_runtime.js"), str(function.code),
-                 function.handler, function.arn],
-                {"NODE_PATH": ":".join(map(str, path))})
-    raise FunctionError("Lambda.InvalidRuntimeException",
-                        f"{function.name}: runtime {function.runtime} is not run locally (python3.*, nodejs*)")
+def python_runtime_path(function: DeployedFunction) -> str:
+    """PYTHONPATH as Lambda's Python runtime has it: the code, each layer's python/, the runtime's SDK."""
+    path = [function.code, *(layer / "python" for layer in function.layers), _python_sdk(function.code.parent)]
+    return ":".join(map(str, path))
 
 
 def _python_sdk(root: Path) -> Path:

@@ -59,7 +59,7 @@ def _watch(process: subprocess.Popen, memory_mb: int, timeout_s: float) -> int |
     """Wait for `process`; its peak memory (bytes, the process and its children), or Exceeded."""
     started, peak, limit = time.monotonic(), 0, memory_mb * 1024 * 1024
     while process.poll() is None:
-        peak = max(peak, _rss(process.pid))
+        peak = max(peak, allocated_memory(process.pid))
         elapsed = time.monotonic() - started
         if peak > limit or elapsed > timeout_s:
             process.kill()
@@ -71,7 +71,7 @@ def _watch(process: subprocess.Popen, memory_mb: int, timeout_s: float) -> int |
     return peak
 
 
-def _rss(pid: int) -> int:
+def allocated_memory(pid: int) -> int:
     """Allocated resident memory (RssAnon + RssShmem) of a process and its descendants (Linux /proc;
     0 where unreadable)."""
     total, pending = 0, [pid]

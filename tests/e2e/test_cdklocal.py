@@ -22,9 +22,10 @@ CDKLOCAL = REPO / "node_modules" / ".bin" / "cdklocal"
 
 
 @pytest.fixture(scope="module")
-def empty_cloud(tmp_path_factory):
+def empty_cloud(tmp_path_factory, local_images):
     home = tmp_path_factory.mktemp("cloud")
-    server = subprocess.Popen([sys.executable, "-m", "localcloud", "up", "--empty"], cwd=home,
+    images = [argument for uri, dockerfile in local_images.items() for argument in ("--image", f"{uri}={dockerfile}")]
+    server = subprocess.Popen([sys.executable, "-m", "localcloud", "up", "--empty", *images], cwd=home,
                               env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     state = home / ".localcloud" / "server.json"

@@ -23,7 +23,7 @@ from datagen.writer import write_dataset
 from engagement import cache
 from engagement.layout import BUCKETS, PUBLISHED_VIEWS, Buckets, run_id_from_execution
 from engagement.schema import PII_COLUMNS
-from localcloud import executors, functions
+from localcloud import functions
 from localcloud.cloud import LocalCloud
 from localcloud.progress import Progress
 
@@ -33,9 +33,9 @@ FIRST = "first-run"
 
 
 @pytest.fixture(scope="module")
-def cloud(local_assembly, tmp_path_factory):
+def cloud(local_assembly, local_images, tmp_path_factory):
     state = tmp_path_factory.mktemp("localcloud")
-    cloud = LocalCloud(state)
+    cloud = LocalCloud(state, images=local_images)
     cloud.start()
     cloud.deploy(local_assembly, output=lambda line: None)
     write_dataset(GeneratorConfig(rows=ROWS, seed=8), state / "data", progress=None)
@@ -51,7 +51,6 @@ def cloud(local_assembly, tmp_path_factory):
     cloud.first = cloud.run(name=FIRST, timeout_s=600)
     cloud.served = snapshot(cloud)  # what readers saw after the first run
     yield cloud
-    executors.REGISTRY.athena.close()
     cloud.stop()
 
 
@@ -76,15 +75,10 @@ def predict(cloud, customer_id: str = "CUST-00000001") -> dict | None:
     return cache.published_prediction(s3, resource, buckets(cloud), customer_id)
 
 
-def query(sql: str) -> list[tuple]:
-    with executors.ATHENA_LOCK:
-        return executors.REGISTRY.athena.execute(sql)
-
-
 def snapshot(cloud) -> dict:
     """Everything a reader sees: the pointer, every published view's rows, and `/predict`."""
-    views = {view: query(f"SELECT count(*) FROM {view}")[0][0] for view in PUBLISHED_VIEWS}
-    runs = {view: query(f"SELECT DISTINCT run_id FROM {view}") for view in
+    views = {view: cloud.query(f"SELECT count(*) FROM {view}")[0][0] for view in PUBLISHED_VIEWS}
+    runs = {view: cloud.query(f"SELECT DISTINCT run_id FROM {view}") for view in
             ("engagement_analytics.final_results", "engagement_qa.human_review", "engagement_predictions.predictions")}
     return {"pointer": pointer(cloud), "views": views, "runs": runs, "predict": predict(cloud)}
 
@@ -188,7 +182,7 @@ def test_the_summary_reports_rows_per_state(cloud):
         progress.event(event)
 
     def count_rows(table: str) -> int:
-        return query(f"SELECT count(*) FROM {table}")[0][0]
+        return cloud.query(f"SELECT count(*) FROM {table}")[0][0]
 
     assert progress.rows("Ingest", count_rows) == f"{ROWS:,} -> {ROWS:,}"
     training, test = (int(progress.rows(s, count_rows).replace(",", "")) for s in ("PrepareTrainingData",
@@ -199,19 +193,19 @@ def test_the_summary_reports_rows_per_state(cloud):
 
 
 def test_one_prediction_per_customer_and_no_pii(cloud):
-    assert query("SELECT count(*), count(DISTINCT customer_id) FROM engagement_predictions.predictions") == \
+    assert cloud.query("SELECT count(*), count(DISTINCT customer_id) FROM engagement_predictions.predictions") == \
         [(ROWS, ROWS)]
-    columns = {row[0] for row in query("DESCRIBE engagement_analytics.final_results")}
+    columns = {row[0] for row in cloud.query("DESCRIBE engagement_analytics.final_results")}
     assert not columns & {*PII_COLUMNS, "age", *(f"{c}_token" for c in PII_COLUMNS)}
-    emails = {row[0] for row in query("SELECT email FROM engagement_raw.customers LIMIT 50")}
-    found = query("SELECT count(*) FROM engagement_analytics.final_results WHERE "
+    emails = {row[0] for row in cloud.query("SELECT email FROM engagement_raw.customers LIMIT 50")}
+    found = cloud.query("SELECT count(*) FROM engagement_analytics.final_results WHERE "
                   + " OR ".join(f"customer_id = '{e}' OR segment_name = '{e}'" for e in emails))
     assert found == [(0,)]
 
 
 def test_qa_table_and_views(cloud):
-    assert 300 <= query("SELECT count(*) FROM engagement_qa.human_review")[0][0] <= 450
-    reasons = {row[0] for row in query("SELECT DISTINCT qa_reason FROM engagement_qa.human_review")}
+    assert 300 <= cloud.query("SELECT count(*) FROM engagement_qa.human_review")[0][0] <= 450
+    reasons = {row[0] for row in cloud.query("SELECT DISTINCT qa_reason FROM engagement_qa.human_review")}
     assert reasons == {"top_prediction", "bottom_prediction", "large_error", "random_baseline"}
     for view in PUBLISHED_VIEWS:
         assert cloud.served["views"][view] > 0, view
@@ -247,7 +241,7 @@ def test_cache_holds_every_customer_with_a_ttl(cloud):
     assert len({item["customer_id"]["S"] for item in first}) == ROWS
     assert all(int(item["expires_at"]["N"]) > time.time() + 20 * 86_400 for item in first)
     served = cloud.served["predict"]
-    [(churn, segment)] = query("SELECT churn_probability, segment_name FROM engagement_predictions.predictions "
+    [(churn, segment)] = cloud.query("SELECT churn_probability, segment_name FROM engagement_predictions.predictions "
                                f"WHERE customer_id = '{served['customer_id']}'")
     assert served["churn_probability"] == pytest.approx(churn, abs=1e-6) and served["segment_name"] == segment
 
@@ -381,7 +375,7 @@ def test_limits_fail_locally_as_on_aws(cloud, tmp_path):
         if error:
             assert status["status"] == "FAILED" and status["error"] == error, status
     assert status["status"] == "SUCCEEDED", status
-    [report] = [line for line in (executors.REGISTRY.log_dir / "Fits.log").read_text().splitlines()
+    [report] = [line for line in (cloud.log_dir / "Fits.log").read_text().splitlines()
                 if line.startswith("REPORT ")]
     assert "Memory Size: 256 MB" in report and 96 <= int(report.split("Max Memory Used: ")[1].split()[0]) < 256
 
@@ -404,11 +398,51 @@ def test_erasing_a_customer_removes_them_from_every_view_and_the_cache(cloud):
     [cache_table] = [resource.Table(t) for t in tables if "PredictionCache" in t]
     [ledger] = [resource.Table(t) for t in tables if "RunLedger" in t]
     victim = "CUST-00000042"
-    assert query(f"SELECT count(*) FROM engagement_analytics.final_results WHERE customer_id = '{victim}'") == [(1,)]
+    assert cloud.query(f"SELECT count(*) FROM engagement_analytics.final_results WHERE customer_id = '{victim}'") == [(1,)]
     result = erase_customer(cloud.client("s3"), cache_table, ledger, buckets(cloud), victim)
     assert result["rows_removed"] > 0 and result["cache_items_deleted"] >= 1
     for view in ("engagement_analytics.final_results", "engagement_predictions.predictions",
                  "engagement_raw.customers", "engagement_raw.customers_bronze"):
-        assert query(f"SELECT count(*) FROM {view} WHERE customer_id = '{victim}'") == [(0,)], view
+        assert cloud.query(f"SELECT count(*) FROM {view} WHERE customer_id = '{victim}'") == [(0,)], view
     assert predict(cloud, victim) is None
-    assert query("SELECT count(*) FROM engagement_analytics.final_results") == [(ROWS - 1,)]
+    assert cloud.query("SELECT count(*) FROM engagement_analytics.final_results") == [(ROWS - 1,)]
+
+
+def test_athena_api_answers_plain_boto3_with_athena_pages(cloud):
+    athena = cloud.client("athena")
+
+    def finished(sql: str, **context) -> dict:
+        execution_id = athena.start_query_execution(QueryString=sql, **context)["QueryExecutionId"]
+        return athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
+
+    execution = finished("SELECT customer_id, churn_probability FROM predictions ORDER BY customer_id LIMIT 2500",
+                         QueryExecutionContext={"Database": "engagement_predictions"})
+    assert execution["Status"]["State"] == "SUCCEEDED"
+    pages = list(athena.get_paginator("get_query_results").paginate(
+        QueryExecutionId=execution["QueryExecutionId"], PaginationConfig={"PageSize": 1000}))
+    rows = [[datum.get("VarCharValue") for datum in row["Data"]] for page in pages for row in page["ResultSet"]["Rows"]]
+    assert len(pages) == 3 and len(rows) == 2501 and rows[0] == ["customer_id", "churn_probability"]
+    assert rows[1][0] == "CUST-00000001" and 0 <= float(rows[1][1]) <= 1
+    assert [(c["Name"], c["Type"]) for c in pages[0]["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]] == \
+        [("customer_id", "string"), ("churn_probability", "double")]
+    failed = finished("SELECT count(*) FROM engagement_predictions.no_such_table")
+    assert failed["Status"]["State"] == "FAILED" and "no_such_table" in failed["Status"]["StateChangeReason"]
+
+
+def test_lambda_invoke_from_plain_boto3_runs_the_function(cloud, tmp_path):
+    (tmp_path / "echo.py").write_text("def handler(event, context):\n"
+                                      "    if event.get('fail'):\n"
+                                      "        raise KeyError(event['fail'])\n"
+                                      "    return {'echo': event, 'function': context.function_name}\n")
+    lam = cloud.client("lambda")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    role = cloud.client("iam").create_role(RoleName="echo", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    lam.create_function(FunctionName="Echo", Runtime="python3.11", Handler="echo.handler",
+                        Code={"ZipFile": zipped(tmp_path)}, Role=role, MemorySize=128, Timeout=10)
+    answer = lam.invoke(FunctionName="Echo", Payload=json.dumps({"n": 1}))
+    assert "FunctionError" not in answer and json.loads(answer["Payload"].read()) == {"echo": {"n": 1},
+                                                                                     "function": "Echo"}
+    failed = lam.invoke(FunctionName="Echo", Payload=json.dumps({"fail": "missing"}))
+    assert failed["FunctionError"] == "Unhandled"
+    assert json.loads(failed["Payload"].read())["errorType"] == "KeyError"

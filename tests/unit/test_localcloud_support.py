@@ -163,8 +163,8 @@ def test_a_custom_resource_is_answered_by_its_node_provider_before_its_readers_a
     from localcloud import cloudformation, functions
 
     def invoke(arn, event):
-        return functions.invoke(functions.deployed(arn, tmp_path / "code"), event, environment=dict(os.environ),
-                                log_dir=tmp_path / "logs").response
+        return functions.invoke_node(functions.deployed(arn, tmp_path / "code"), event, environment=dict(os.environ),
+                                     log_dir=tmp_path / "logs").response
 
     cloudformation.install(invoke)
     code = io.BytesIO()
@@ -191,32 +191,3 @@ def test_a_custom_resource_is_answered_by_its_node_provider_before_its_readers_a
         cfn.execute_change_set(ChangeSetName="c", StackName="S")
         [answer] = cfn.describe_stacks(StackName="S")["Stacks"][0]["Outputs"]
         assert answer["OutputValue"] == "updated-two"
-
-
-def test_a_python_function_sees_only_its_code_its_layers_and_the_runtime_sdk(tmp_path):
-    """As on Lambda: boto3 imports, a package of this interpreter's site-packages does not."""
-    import io
-    import zipfile
-
-    import boto3
-    from moto import mock_aws
-
-    from localcloud import functions
-
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("app.py", "import boto3\n"
-                                   "def handler(event, context):\n"
-                                   "    __import__(event['module'])\n"
-                                   "    return {'sdk': boto3.__version__, 'memory': context.memory_limit_in_mb}\n")
-    with mock_aws():
-        session = {"region_name": "us-east-1", "aws_access_key_id": "t", "aws_secret_access_key": "t"}
-        arn = boto3.client("lambda", **session).create_function(
-            FunctionName="app", Runtime="python3.11", Handler="app.handler", Code={"ZipFile": code.getvalue()},
-            Role=lambda_role(session), MemorySize=256, Timeout=30)["FunctionArn"]
-        function = functions.deployed(arn, tmp_path / "code")
-    answer = functions.invoke(function, {"module": "json"}, environment=dict(os.environ), log_dir=tmp_path)
-    assert answer.result == {"sdk": boto3.__version__, "memory": 256}
-    with pytest.raises(functions.FunctionError) as failed:
-        functions.invoke(function, {"module": "pytest"}, environment=dict(os.environ), log_dir=tmp_path)
-    assert failed.value.error == "ModuleNotFoundError"

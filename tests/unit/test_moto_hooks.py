@@ -37,7 +37,7 @@ def test_installing_the_executors_routes_our_three_integrations():
 
     from localcloud import executors
 
-    executors.install()
+    executors.install(cloud=None)  # routing only; a LocalCloud installs itself when it starts
     assert isinstance(factory.state_task_service_for("athena"), executors.LocalAthena)
     assert isinstance(factory.state_task_service_for("ecs"), executors.LocalEcs)
     assert isinstance(factory.state_task_service_for("lambda"), executors.LocalLambda)
@@ -57,3 +57,19 @@ def test_the_cloudformation_hook_points_exist():
     assert isinstance(vars(Stack)["stack_parameters"], property)
     assert "create_from_cloudformation_json" in vars(LambdaFunction)
     assert "update_from_cloudformation_json" in vars(LambdaFunction)
+
+
+def test_the_athena_and_lambda_api_hook_points_exist():
+    """athena_api.py and lambda_api.py replace these; if moto renames them, boto3 gets moto's answers."""
+    import inspect
+
+    from moto.athena.models import AthenaBackend, Execution
+    from moto.athena.responses import AthenaResponse
+    from moto.awslambda.models import LambdaBackend
+
+    assert list(inspect.signature(AthenaBackend.start_query_execution).parameters) == [
+        "self", "query", "context", "config", "workgroup", "execution_parameters"]
+    assert callable(AthenaBackend.get_query_execution) and callable(AthenaResponse.get_query_results)
+    assert "_status" in vars(Execution("SELECT 1", {}, {}, None, None))
+    assert list(inspect.signature(LambdaBackend.invoke).parameters) == [
+        "self", "function_name", "qualifier", "body", "headers", "response_headers"]
