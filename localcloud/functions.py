@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
-from localcloud.limits import Exceeded, error_of, run_limited
+from localcloud.limits import Exceeded, ServiceError, error_of, run_limited
 
 HERE = Path(__file__).resolve().parent
 NODE = HERE.parent / "node_modules" / "node" / "bin" / "node"
@@ -33,10 +33,8 @@ PYTHON_RUNTIME_SDK = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil",
 _UNPACKING = threading.Lock()
 
 
-class FunctionError(Exception):
-    def __init__(self, error: str, cause: str) -> None:
-        super().__init__(f"{error}: {cause}")
-        self.error, self.cause = error, cause
+class FunctionError(ServiceError):
+    """A Lambda invocation's error (Runtime.OutOfMemory, Sandbox.Timedout, the handler's exception)."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+class ServiceError(Exception):
+    """A failure as the service reports it to Step Functions: an error name and its cause."""
+
+    def __init__(self, error: str, cause: str) -> None:
+        super().__init__(f"{error}: {cause}")
+        self.error, self.cause = error, cause
+
+
 class Exceeded(Exception):
     def __init__(self, limit: str, detail: str) -> None:
         super().__init__(detail)

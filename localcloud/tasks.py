@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localcloud.images import LocalImage
-from localcloud.limits import Exceeded, error_of, run_limited
+from localcloud.limits import Exceeded, ServiceError, error_of, run_limited
 
 
-class TaskError(Exception):
-    def __init__(self, error: str, cause: str) -> None:
-        super().__init__(f"{error}: {cause}")
-        self.error, self.cause = error, cause
+class TaskError(ServiceError):
+    """An ECS task's failure as the runTask.sync integration reports it."""
 
 
 @dataclass(frozen=True)
