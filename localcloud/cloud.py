@@ -113,6 +113,9 @@ class LocalCloud:
         from moto.core.config import default_user_config
         from moto.server import ThreadedMotoServer
 
+        self._images = {uri: images.build(uri, dockerfile, self._build_context,  # first: a bad Dockerfile starts nothing
+                                          self.state_dir / "images" / uri.replace("/", "_").replace(":", "_"))
+                        for uri, dockerfile in self._image_sources.items()}
         os.environ["MOTO_ACCOUNT_ID"] = ACCOUNT
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         cloudformation.install(invoke=self._answer_custom_resource)
@@ -126,9 +129,6 @@ class LocalCloud:
         athena_api.install(self)
         lambda_api.install(self)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._images = {uri: images.build(uri, dockerfile, self._build_context,
-                                          self.state_dir / "images" / uri.replace("/", "_").replace(":", "_"))
-                        for uri, dockerfile in self._image_sources.items()}
         self._athena = AthenaOnDuckDB(MotoS3Store(self.client("s3"), self.state_dir / "athena"),
                                       GlueCatalog(self.client("glue")), database=self.state_dir / "athena.duckdb")
         return self.endpoint

@@ -41,3 +41,19 @@ def test_down_never_signals_a_process_that_is_not_its_server(tmp_path, monkeypat
         assert not (tmp_path / ".localcloud" / "server.json").exists()
     finally:
         bystander.kill()
+
+
+def test_an_image_option_that_is_not_uri_equals_dockerfile_is_refused(tmp_path, monkeypatch, capsys):
+    import pytest
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as refused:
+        main(["run", "--image", "engagement-ml:local"])
+    assert refused.value.code == 2 and "expected URI=DOCKERFILE, got 'engagement-ml:local'" in capsys.readouterr().err
+
+
+def test_an_image_without_its_dockerfile_stops_before_anything_starts(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["up", "--empty", "--image", "engagement-ml:local=missing/Dockerfile"]) == 1
+    assert "no Dockerfile at missing/Dockerfile for image engagement-ml:local" in capsys.readouterr().err
+    assert not (tmp_path / ".localcloud" / "server.json").exists()
