@@ -89,23 +89,33 @@ def invoke_node(function: DeployedFunction, event: dict, *, environment: dict[st
     argv = [str(NODE), "--expose-gc", f"--max-semi-space-size={young // 2}",
             f"--max-old-space-size={function.memory_mb - young}", str(HERE / "node_runtime.js"), str(function.code),
             function.handler, function.arn]
-    process_environment = {**environment, **function.environment, "NODE_PATH": ":".join(map(str, path)),
-                           "AWS_LAMBDA_FUNCTION_NAME": function.name, "LAMBDA_TASK_ROOT": str(function.code),
-                           "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-                           "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout_s)}
+    process_environment = {**environment, **function.environment, **lambda_environment(function),
+                           "NODE_PATH": ":".join(map(str, path))}
     try:
         finished = run_limited(argv, process_environment, log=log_dir / f"{function.name}.log",
                                memory_mb=function.memory_mb, stdin=json.dumps(event), cwd=function.code,
                                timeout_s=min(function.timeout_s, timeout_s or float("inf")))
-    except Exceeded as exceeded:  # what Lambda reports for each
-        error = "Runtime.OutOfMemory" if exceeded.limit == "memory" else "Sandbox.Timedout"
-        raise FunctionError(error, f"{function.name}: {exceeded}") from None
+    except Exceeded as exceeded:
+        raise lambda_error(function, exceeded) from None
     if finished.returncode != 0:
         raise FunctionError(*error_of(finished.log or finished.stdout))
     marked = {marker: line[len(marker):] for line in finished.stdout.splitlines()
               for marker in (RESULT, RESPONSE) if line.startswith(marker)}
     return Invocation(result=json.loads(marked.get(RESULT, "null")),
                       response=json.loads(marked[RESPONSE]) if RESPONSE in marked else None)
+
+
+def lambda_environment(function: DeployedFunction) -> dict[str, str]:
+    """The variables Lambda's runtime sets for a function."""
+    return {"AWS_LAMBDA_FUNCTION_NAME": function.name, "LAMBDA_TASK_ROOT": str(function.code),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout_s)}
+
+
+def lambda_error(function: DeployedFunction, exceeded: Exceeded) -> FunctionError:
+    """What Lambda reports for a function that outgrew its memory or outlived its timeout."""
+    error = "Runtime.OutOfMemory" if exceeded.limit == "memory" else "Sandbox.Timedout"
+    return FunctionError(error, f"{function.name}: {exceeded}")
 
 
 def python_runtime_path(function: DeployedFunction) -> str:

@@ -47,9 +47,8 @@ def run_limited(argv: list[str], environment: dict[str, str], *, log: Path, memo
         peak = _watch(process, memory_mb, timeout_s)
         out.seek(0)
         output = out.read()
-        if not isinstance(peak, Exceeded):  # as Lambda's REPORT line: the headroom, measured
-            err.write(f"REPORT Duration: {(time.monotonic() - started) * 1000:.0f} ms "
-                      f"Memory Size: {memory_mb} MB Max Memory Used: {peak / 2**20:.0f} MB\n")
+        if not isinstance(peak, Exceeded):
+            err.write(report_line(time.monotonic() - started, memory_mb, peak))
     if isinstance(peak, Exceeded):
         raise peak
     return Finished(process.returncode, output, log.read_text())
@@ -63,18 +62,33 @@ def error_of(output: str) -> tuple[str, str]:
     return (name if name and name.replace("_", "").isalnum() else "TaskFailed"), output.strip()[-4000:]
 
 
+def report_line(duration_s: float, memory_mb: int, peak: int, request_id: str | None = None) -> str:
+    """Lambda's REPORT line: the duration and the headroom, measured."""
+    request = f"RequestId: {request_id} " if request_id else ""
+    return (f"REPORT {request}Duration: {duration_s * 1000:.0f} ms "
+            f"Memory Size: {memory_mb} MB Max Memory Used: {peak / 2**20:.0f} MB\n")
+
+
+def sample(pid: int, started: float, memory_mb: int, timeout_s: float, peak: int) -> tuple[int, Exceeded | None]:
+    """One look at a watched process (and its children): the new peak (bytes), and Exceeded once
+    it has outgrown `memory_mb` or outlived `timeout_s` since `started` (time.monotonic())."""
+    peak = max(peak, allocated_memory(pid))
+    if peak > memory_mb * 2**20:
+        return peak, Exceeded("memory", f"used {peak / 2**20:,.0f} MB of its {memory_mb:,} MB")
+    if time.monotonic() - started > timeout_s:
+        return peak, Exceeded("time", f"Task timed out after {timeout_s:.2f} seconds")
+    return peak, None
+
+
 def _watch(process: subprocess.Popen, memory_mb: int, timeout_s: float) -> int | Exceeded:
     """Wait for `process`; its peak memory (bytes, the process and its children), or Exceeded."""
-    started, peak, limit = time.monotonic(), 0, memory_mb * 1024 * 1024
+    started, peak = time.monotonic(), 0
     while process.poll() is None:
-        peak = max(peak, allocated_memory(process.pid))
-        elapsed = time.monotonic() - started
-        if peak > limit or elapsed > timeout_s:
+        peak, exceeded = sample(process.pid, started, memory_mb, timeout_s, peak)
+        if exceeded:
             process.kill()
             process.wait()
-            if peak > limit:
-                return Exceeded("memory", f"used {peak / 2**20:,.0f} MB of its {memory_mb:,} MB")
-            return Exceeded("time", f"Task timed out after {timeout_s:.2f} seconds")
+            return exceeded
         time.sleep(0.05)
     return peak
 

@@ -23,8 +23,15 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from localcloud.functions import DeployedFunction, FunctionError, Invocation, python_runtime_path
-from localcloud.limits import allocated_memory
+from localcloud.functions import (
+    DeployedFunction,
+    FunctionError,
+    Invocation,
+    lambda_environment,
+    lambda_error,
+    python_runtime_path,
+)
+from localcloud.limits import report_line, sample
 
 WORKER = r"""
 import importlib, json, os, sys, time, traceback
@@ -146,11 +153,9 @@ def _version(function: DeployedFunction) -> tuple:
 def _start(function: DeployedFunction, environment: dict[str, str], log: Path) -> _Worker:
     log.parent.mkdir(parents=True, exist_ok=True)
     read_end, write_end = os.pipe()
-    process_environment = {**environment, **function.environment, "PYTHONPATH": python_runtime_path(function),
-                           "PYTHONUNBUFFERED": "1", "POWERTOOLS_TRACE_DISABLED": "true",
-                           "AWS_LAMBDA_FUNCTION_NAME": function.name, "LAMBDA_TASK_ROOT": str(function.code),
-                           "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-                           "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout_s)}
+    process_environment = {**environment, **function.environment, **lambda_environment(function),
+                           "PYTHONPATH": python_runtime_path(function), "PYTHONUNBUFFERED": "1",
+                           "POWERTOOLS_TRACE_DISABLED": "true"}
     with log.open("a") as output:
         process = subprocess.Popen(
             [sys.executable, "-S", "-c", WORKER, function.handler, function.arn, str(write_end)],
@@ -162,17 +167,14 @@ def _start(function: DeployedFunction, environment: dict[str, str], log: Path) -
 
 def _call(worker: _Worker, function: DeployedFunction, event: dict, timeout_s: float) -> dict:
     """One invocation on `worker`: its outcome, or FunctionError when a limit killed it."""
-    started, peak, limit = time.monotonic(), 0, function.memory_mb * 2**20
+    started, peak = time.monotonic(), 0
     request = {"id": str(uuid.uuid4()), "event": event, "deadline": time.time() + timeout_s}
     worker.process.stdin.write(json.dumps(request) + "\n")
     worker.process.stdin.flush()
     while b"\n" not in worker.buffer:
-        peak = max(peak, allocated_memory(worker.process.pid))
-        if peak > limit:
-            raise FunctionError("Runtime.OutOfMemory", f"{function.name}: used {peak / 2**20:,.0f} MB of its "
-                                                       f"{function.memory_mb:,} MB")
-        if time.monotonic() - started > timeout_s:
-            raise FunctionError("Sandbox.Timedout", f"{function.name}: Task timed out after {timeout_s:.2f} seconds")
+        peak, exceeded = sample(worker.process.pid, started, function.memory_mb, timeout_s, peak)
+        if exceeded:
+            raise lambda_error(function, exceeded)
         if not worker.alive() and not select.select([worker.channel], [], [], 0)[0]:
             raise FunctionError("Runtime.ExitError", f"{function.name}: the runtime exited "
                                                      f"(code {worker.process.returncode}); see {worker.log}")
@@ -180,6 +182,5 @@ def _call(worker: _Worker, function: DeployedFunction, event: dict, timeout_s: f
             worker.buffer += os.read(worker.channel, 1 << 20)
     line, _, worker.buffer = worker.buffer.partition(b"\n")
     with worker.log.open("a") as log:
-        log.write(f"REPORT RequestId: {request['id']} Duration: {(time.monotonic() - started) * 1000:.0f} ms "
-                  f"Memory Size: {function.memory_mb} MB Max Memory Used: {peak / 2**20:.0f} MB\n")
+        log.write(report_line(time.monotonic() - started, function.memory_mb, peak, request["id"]))
     return json.loads(line)

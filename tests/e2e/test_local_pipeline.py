@@ -427,6 +427,8 @@ def test_athena_api_answers_plain_boto3_with_athena_pages(cloud):
         [("customer_id", "string"), ("churn_probability", "double")]
     failed = finished("SELECT count(*) FROM engagement_predictions.no_such_table")
     assert failed["Status"]["State"] == "FAILED" and "no_such_table" in failed["Status"]["StateChangeReason"]
+    with pytest.raises(athena.exceptions.InvalidRequestException, match="FAILED"):
+        athena.get_query_results(QueryExecutionId=failed["QueryExecutionId"])
 
 
 def test_lambda_invoke_from_plain_boto3_runs_the_function(cloud, tmp_path):
@@ -446,3 +448,5 @@ def test_lambda_invoke_from_plain_boto3_runs_the_function(cloud, tmp_path):
     failed = lam.invoke(FunctionName="Echo", Payload=json.dumps({"fail": "missing"}))
     assert failed["FunctionError"] == "Unhandled"
     assert json.loads(failed["Payload"].read())["errorType"] == "KeyError"
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.invoke(FunctionName="NoSuchFunction", Payload=b"{}")
