@@ -4,6 +4,9 @@
     run [--rows N] [--seed S]    start the local cloud, deploy cdk.out.local to it with cdklocal,
                                  generate N customers, run the state machine with live progress,
                                  print a summary
+    run --input FILE.csv         the same on your own CSV: the pipeline's Ingest validates it against
+                                 the data contract (bad rows quarantined with a reason; a file it
+                                 cannot read fails the run, and nothing is published)
     --image URI=DOCKERFILE       (run, deploy, up) the image task definitions name, from its
                                  Dockerfile: no Docker needed (see localcloud/images.py)
     sql "<query>"                query the last run's tables and views (Athena SQL, on DuckDB)
@@ -30,6 +33,10 @@ from localcloud import pipeline_doc as doc
 from localcloud.assembly import AssemblyError, read_stacks
 from localcloud.definition import load_definition, state_machines
 from localcloud.images import ImageError
+
+class InputError(Exception):
+    """A command-line input that cannot be used (said before anything starts)."""
+
 
 STATE = Path(".localcloud")
 LAST_RUN = STATE / "last-run.json"
@@ -90,19 +97,21 @@ def _start(assembly: Path, state: Path, images: dict[str, Path]):
     return cloud
 
 
-def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Path = STATE) -> int:
-    from datagen.generator import GeneratorConfig
-    from datagen.writer import write_dataset
+def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Path = STATE,
+        source: Path | None = None) -> int:
+    """Deploy, then run the state machine on `source` (a CSV) or on `rows` generated customers."""
     from localcloud.progress import Progress
 
+    if source is not None and not source.is_file():
+        raise InputError(f"--input {source}: no such file")
     started = time.perf_counter()
     print(f"local cloud: deploying {assembly}/ …", flush=True)
     cloud = _start(assembly, state, images)
     try:
         print(f"local cloud: serving AWS APIs at {cloud.endpoint}; state machine {cloud.deployment.state_machine_arn}")
-        print(f"generating {rows:,} customers (seed {seed}) …", flush=True)
-        write_dataset(GeneratorConfig(rows=rows, seed=seed), state / "data", progress=sys.stdout)
-        cloud.upload_source(state / "data" / "customers.csv")
+        source = source or _generated(state / "data", rows, seed)
+        print(f"uploading {source} ({source.stat().st_size:,} bytes) as the run's input …", flush=True)
+        cloud.upload_source(source)
         progress = Progress()
         name = datetime.now().strftime("local-%Y%m%d-%H%M%S")
         print(f"\nstarting execution {name}\n", flush=True)
@@ -115,6 +124,15 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
     (state / "last-run.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     Progress.print_summary(summary)
     return 0 if summary["status"] == "SUCCEEDED" else 1
+
+
+def _generated(folder: Path, rows: int, seed: int) -> Path:
+    from datagen.generator import GeneratorConfig
+    from datagen.writer import write_dataset
+
+    print(f"generating {rows:,} customers (seed {seed}) …", flush=True)
+    write_dataset(GeneratorConfig(rows=rows, seed=seed), folder, progress=sys.stdout)
+    return folder / "customers.csv"
 
 
 def _count_rows(cloud, table: str) -> int | None:
@@ -270,7 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     plan_parser.add_argument("assembly", nargs="?", default="cdk.out.local", type=Path)
     run_parser = commands.add_parser("run", help="deploy locally and run the state machine on generated data")
     run_parser.add_argument("--assembly", default="cdk.out.local", type=Path)
-    run_parser.add_argument("--rows", type=int, default=100_000)
+    source = run_parser.add_mutually_exclusive_group()
+    source.add_argument("--rows", type=int, default=100_000, help="generate this many customers (default 100,000)")
+    source.add_argument("--input", type=Path, metavar="FILE.csv",
+                        help="run on this CSV instead of generated customers (the data contract's columns)")
     run_parser.add_argument("--seed", type=int, default=42)
     sql_parser = commands.add_parser("sql", help="query the last run's tables and views")
     sql_parser.add_argument("query")
@@ -297,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "pipeline-doc":
             args.output.write_text(pipeline_doc(args.assembly))
         elif args.command == "run":
-            return run(args.assembly, args.rows, args.seed, images)
+            return run(args.assembly, args.rows, args.seed, images, source=args.input)
         elif args.command == "sql":
             return sql(args.query)
         elif args.command == "status":
@@ -308,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             return up_empty(images) if args.empty else up(args.assembly, images)
         elif args.command == "down":
             return down()
-    except (AssemblyError, ImageError) as error:
+    except (AssemblyError, ImageError, InputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

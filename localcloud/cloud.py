@@ -23,6 +23,7 @@ from pathlib import Path
 import boto3
 
 from localcloud import athena_api, cloudformation, executors, functions, images, lambda_api, policies, tasks
+from localcloud.rest_apis import RestApis
 from localcloud.assembly import AssemblyError, read_stacks
 from localcloud.athena_duckdb import AthenaOnDuckDB, AthenaSqlError, GlueCatalog, inside
 from localcloud.definition import load_definition, state_machines, unsupported
@@ -106,6 +107,8 @@ class LocalCloud:
         self._athena_lock = threading.Lock()  # Parallel branches run in threads; one DuckDB serves them all
         self._athena_requests: dict[str, tuple[str, dict]] = {}  # client request token -> (query, outcome)
         self.workers = WarmWorkers(log_dir=self.log_dir)  # Python functions' execution environments
+        self.apis = RestApis(account=ACCOUNT, region=REGION, log_dir=self.log_dir,  # API Gateway's REST APIs
+                             invoke=lambda arn, event, timeout_s: self.invoke(arn, event, timeout_s).result)
 
     # --- server -------------------------------------------------------------------------------
 
@@ -128,6 +131,7 @@ class LocalCloud:
         executors.install(self)
         athena_api.install(self)
         lambda_api.install(self)
+        self.apis.start()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._athena = AthenaOnDuckDB(MotoS3Store(self.client("s3"), self.state_dir / "athena"),
                                       GlueCatalog(self.client("glue")), database=self.state_dir / "athena.duckdb")
@@ -135,6 +139,7 @@ class LocalCloud:
 
     def stop(self) -> None:
         """Stop serving; the Athena database file is flushed for later `sql` sessions."""
+        self.apis.stop()
         self.workers.close()
         if self._athena is not None:
             self._athena.close()

@@ -243,6 +243,17 @@ def _state_machine(props: dict, name: str, account: str, region: str):
     return existing.arn, {"Arn": existing.arn, "Name": machine_name}
 
 
+def _api_stage(props: dict, name: str, account: str, region: str):
+    from moto.apigateway.models import apigateway_backends
+    api = apigateway_backends[account][region].get_rest_api(props["RestApiId"])
+    stage_name = props.get("StageName") or name
+    api.stages.pop(stage_name, None)  # an update points the stage at the new deployment
+    api.create_stage(stage_name, props["DeploymentId"], variables=props.get("Variables") or {},
+                     description=props.get("Description", ""), cacheClusterEnabled=None, cacheClusterSize=None,
+                     tags=None, tracing_enabled=props.get("TracingEnabled"))
+    return stage_name, {}
+
+
 SUPPLIED = {
     "AWS::Glue::Database": _glue_database,
     "AWS::Glue::Table": _glue_table,
@@ -256,6 +267,7 @@ SUPPLIED = {
     "AWS::SNS::TopicPolicy": _topic_policy,
     "AWS::CloudWatch::Alarm": _alarm,
     "AWS::StepFunctions::StateMachine": _state_machine,
+    "AWS::ApiGateway::Stage": _api_stage,
 }
 # Types with nothing to create: CloudFormation itself records them and nothing reads them back.
 RECORDED_ONLY = ("AWS::CDK::Metadata",)
@@ -337,6 +349,7 @@ def install(invoke: Invoke | None = None) -> None:
     _missing_change_sets_answered_as_on_aws()
     _functions_keep_layers_and_architectures()
     _ssm_parameters_keep_their_names()
+    _api_deployments_have_ids()
     parsing._localcloud_installed = True
 
 
@@ -410,6 +423,13 @@ def _ssm_parameters_keep_their_names() -> None:
         return values
 
     cfn_models.Stack.stack_parameters = property(stack_parameters)
+
+
+def _api_deployments_have_ids() -> None:
+    """`Ref` of an AWS::ApiGateway::Deployment is its id (a stage names its deployment by it);
+    moto's model has no physical id, so the Ref gave the object itself."""
+    from moto.apigateway.models import Deployment
+    Deployment.physical_resource_id = property(lambda self: self.id)
 
 
 def _change_set_key(backend, change_set_name: str, stack_name: str | None = None) -> str | None:

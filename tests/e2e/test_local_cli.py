@@ -1,13 +1,65 @@
-"""`python -m localcloud up` keeps a deployed local cloud serving for plain AWS clients until `down`."""
+"""The local cloud's command line end to end: `run --input` on a user's file, and `up` keeping a
+deployed local cloud serving for plain AWS clients until `down`."""
 
+import csv
 import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import boto3
 
+from datagen.generator import GeneratorConfig
+from datagen.writer import write_dataset
 from localcloud.__main__ import main
+
+USERS_ROWS = 3_000
+UNREADABLE_AGES = 7
+
+
+def run_cli(folder: Path, local_assembly: Path, local_images: dict[str, Path], *args: str):
+    images = [arg for uri, dockerfile in local_images.items() for arg in ("--image", f"{uri}={dockerfile}")]
+    finished = subprocess.run([sys.executable, "-m", "localcloud", "run", "--assembly", str(local_assembly), *images,
+                               *args], cwd=folder, capture_output=True, text=True, timeout=900)
+    summary = folder / ".localcloud" / "last-run.json"
+    return finished, json.loads(summary.read_text()) if summary.is_file() else None
+
+
+def users_file(folder: Path) -> Path:
+    """A user's export: the contract's columns in another order, a few ages nobody can read."""
+    write_dataset(GeneratorConfig(rows=USERS_ROWS, seed=5), folder / "generated", progress=None)
+    with (folder / "generated" / "customers.csv").open(newline="") as generated:
+        rows = list(csv.DictReader(generated))
+    for row in rows[:UNREADABLE_AGES]:
+        row["age"] = "thirty"
+    mine = folder / "mine.csv"
+    with mine.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(reversed(rows[0].keys())))
+        writer.writeheader()
+        writer.writerows(rows)
+    return mine
+
+
+def test_run_input_runs_the_pipeline_on_a_users_file(local_assembly, local_images, tmp_path):
+    finished, summary = run_cli(tmp_path, local_assembly, local_images, "--input", str(users_file(tmp_path)))
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    assert summary["status"] == "SUCCEEDED" and summary["published"]["run_id"]
+    assert (summary["rows_in"], summary["rows_quarantined"]) == (USERS_ROWS, UNREADABLE_AGES)
+    assert summary["rows_accepted"] == summary["rows_scored"] == USERS_ROWS - UNREADABLE_AGES
+    assert "generating" not in finished.stdout
+
+
+def test_run_input_refuses_a_file_that_breaks_the_contract_and_publishes_nothing(local_assembly, local_images,
+                                                                                  tmp_path):
+    broken = tmp_path / "broken.csv"
+    broken.write_text("customer_id,full_name,emial\nC-1,Ann,ann@example.com\n")
+    finished, summary = run_cli(tmp_path, local_assembly, local_images, "--input", str(broken))
+    assert finished.returncode == 1
+    assert summary["status"] == "FAILED" and summary["published"] is None and summary["rows_scored"] is None
+    reason = summary["failed_states"]["Ingest"]
+    assert "contract columns are missing" in reason and "email" in reason, summary["failed_states"]
+    assert "contract columns are missing" in finished.stdout
 
 
 def test_up_serves_the_deployed_app_to_aws_clients_until_down(local_assembly, tmp_path, monkeypatch):

@@ -450,3 +450,77 @@ def test_lambda_invoke_from_plain_boto3_runs_the_function(cloud, tmp_path):
     assert json.loads(failed["Payload"].read())["errorType"] == "KeyError"
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.invoke(FunctionName="NoSuchFunction", Payload=b"{}")
+
+
+def test_rest_api_routes_are_served_as_api_gateway_serves_them(cloud):
+    """A test-only CDK API (Lambda proxy; one IAM-authorized route, one open) deployed through
+    CloudFormation and called over HTTP: routing, path parameters, SigV4 auth, errors, permissions."""
+    cloud.client("cloudformation").create_stack(StackName="TestOnlyApi", TemplateBody=json.dumps(test_only_api()),
+                                                Capabilities=["CAPABILITY_IAM"])
+    [url] = [url for name, url in cloud.apis.urls().items() if name == "TestOnlyApi/prod"]
+    status, answer = http(f"{url}/items/42?verbose=1")
+    assert status == 200 and answer["resource"] == "/items/{id}" and answer["pathParameters"] == {"id": "42"}
+    assert answer["query"] == {"verbose": "1"} and answer["stage"] == "prod"
+    assert http(f"{url}/echo", "POST", {"n": 1}) == (403, {"message": "Missing Authentication Token"})
+    status, answer = http(f"{url}/echo", "POST", {"n": 1}, signed=True)
+    assert status == 200 and answer["body"] == {"n": 1} and answer["accessKey"] == "local"
+    assert http(f"{url}/nowhere")[0] == 403 and http(f"{url}/items/42", "DELETE")[0] == 403
+    assert http(f"{url}/echo", "POST", {"fail": True}, signed=True) == (502, {"message": "Internal server error"})
+    lam = cloud.client("lambda")
+    [function] = [f["FunctionName"] for f in lam.list_functions()["Functions"] if f["FunctionName"].startswith("TestOnlyApi-")]
+    for statement in json.loads(lam.get_policy(FunctionName=function)["Policy"])["Statement"]:
+        if "/GET/items/" in statement["Condition"]["ArnLike"]["AWS:SourceArn"]:
+            lam.remove_permission(FunctionName=function, StatementId=statement["Sid"])
+    assert http(f"{url}/items/42") == (500, {"message": "Internal server error"})
+    api_log = next(cloud.log_dir.glob("apigateway-*.log")).read_text()
+    assert "Invalid permissions on Lambda function" in api_log and "Lambda function failed" in api_log
+
+
+def test_only_api() -> dict:
+    import aws_cdk as cdk
+    from aws_cdk import aws_apigateway as apigateway
+    from aws_cdk import aws_lambda as lambda_
+
+    app = cdk.App()
+    stack = cdk.Stack(app, "TestOnlyApi", synthesizer=cdk.BootstraplessSynthesizer())
+    handler = lambda_.Function(stack, "Echo", runtime=lambda_.Runtime.PYTHON_3_12, handler="index.handler",
+                               code=lambda_.Code.from_inline(
+                                   "import json\n"
+                                   "def handler(event, context):\n"
+                                   "    body = json.loads(event['body'] or 'null')\n"
+                                   "    if isinstance(body, dict) and body.get('fail'):\n"
+                                   "        raise ValueError('asked to fail')\n"
+                                   "    context_ = event['requestContext']\n"
+                                   "    return {'statusCode': 200, 'body': json.dumps({\n"
+                                   "        'resource': event['resource'], 'pathParameters': event['pathParameters'],\n"
+                                   "        'query': event['queryStringParameters'], 'stage': context_['stage'],\n"
+                                   "        'accessKey': context_['identity']['accessKey'], 'body': body})}\n"))
+    api = apigateway.LambdaRestApi(stack, "Api", rest_api_name="TestOnlyApi", handler=handler, proxy=False,
+                                   cloud_watch_role=False, default_method_options=apigateway.MethodOptions(
+                                       authorization_type=apigateway.AuthorizationType.IAM))
+    api.root.add_resource("echo").add_method("POST")
+    api.root.add_resource("items").add_resource("{id}").add_method(
+        "GET", authorization_type=apigateway.AuthorizationType.NONE)
+    return app.synth().get_stack_by_name("TestOnlyApi").template
+
+
+def http(url: str, method: str = "GET", body: dict | None = None, signed: bool = False) -> tuple[int, dict]:
+    """An HTTP call as a client makes it; `signed`: SigV4 for execute-api, as an IAM-authorized call is."""
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"}
+    if signed:
+        request = AWSRequest(method=method, url=url, data=data, headers=headers)
+        SigV4Auth(Credentials("local", "local"), "execute-api", "us-east-1").add_auth(request)
+        headers = dict(request.headers)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method, headers=headers)) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())

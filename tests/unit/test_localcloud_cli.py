@@ -1,5 +1,7 @@
 """The local cloud's command line, where it needs no running cloud: clear answers."""
 
+import pytest
+
 from localcloud.__main__ import main
 
 
@@ -7,6 +9,20 @@ def test_run_without_a_synthesized_app_says_what_to_do(tmp_path, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--rows", "10"]) == 1
     assert "cdk.out.local/manifest.json not found: synthesize the app first (make synth-local)" in capsys.readouterr().err
+
+
+def test_run_on_a_file_that_is_not_there_says_so_before_starting(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--input", "mine.csv"]) == 1
+    assert "--input mine.csv: no such file" in capsys.readouterr().err
+    assert not (tmp_path / ".localcloud").exists()
+
+
+def test_run_takes_generated_customers_or_a_file_not_both(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["run", "--rows", "10", "--input", "mine.csv"])
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_sql_and_status_before_any_run(tmp_path, monkeypatch, capsys):

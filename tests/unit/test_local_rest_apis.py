@@ -1,0 +1,78 @@
+"""API Gateway's routing, permission and proxy rules as the local cloud applies them (no server)."""
+
+import base64
+
+import pytest
+
+from localcloud.rest_apis import Refused, Request, allowed_by_policy, matching_resource, proxy_answer, proxy_event
+
+PATHS = ["/", "/items", "/items/{id}", "/items/latest", "/files/{proxy+}"]
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/", ("/", {})),
+    ("/items", ("/items", {})),
+    ("/items/", ("/items", {})),
+    ("/items/latest", ("/items/latest", {})),  # a literal segment wins over {id}
+    ("/items/7", ("/items/{id}", {"id": "7"})),
+    ("/files/a/b.txt", ("/files/{proxy+}", {"proxy": "a/b.txt"})),
+    ("/files", None),  # a greedy parameter needs at least one segment
+    ("/items/7/more", None),
+    ("/other", None),
+])
+def test_the_most_specific_resource_serves_a_path(path, expected):
+    assert matching_resource(PATHS, path) == expected
+
+
+def grant(source_arn: str, **changes) -> dict:
+    return {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Principal": {"Service": "apigateway.amazonaws.com"},
+            "Condition": {"ArnLike": {"AWS:SourceArn": source_arn}}, **changes}
+
+
+ARN = "arn:aws:execute-api:us-east-1:000000000000:abc123/prod/GET/items/7"
+
+
+def test_a_grant_must_name_api_gateway_and_match_the_route():
+    assert allowed_by_policy([grant("arn:aws:execute-api:us-east-1:000000000000:abc123/prod/GET/items/*")], ARN)
+    assert allowed_by_policy([grant("arn:aws:execute-api:us-east-1:000000000000:abc123/*/*/*")], ARN)
+    assert not allowed_by_policy([grant("arn:aws:execute-api:us-east-1:000000000000:abc123/prod/POST/items/*")], ARN)
+    assert not allowed_by_policy([grant(ARN, Principal={"Service": "events.amazonaws.com"})], ARN)
+    assert not allowed_by_policy([grant(ARN, Effect="Deny")], ARN)
+    assert not allowed_by_policy([], ARN)
+
+
+def request(**changes) -> Request:
+    fields = dict(method="POST", path="/items/7", query="a=1&a=2&b=", headers={"User-Agent": "t"}, body=b'{"x": 1}',
+                  source_ip="127.0.0.1")
+    return Request(**{**fields, **changes})
+
+
+def test_the_proxy_event_carries_the_route_the_query_and_the_body():
+    event = proxy_event(request(), api_id="abc123", stage="prod", account="000000000000", resource="/items/{id}",
+                        parameters={"id": "7"}, stage_variables={})
+    assert event["resource"] == "/items/{id}" and event["path"] == "/items/7" and event["httpMethod"] == "POST"
+    assert event["pathParameters"] == {"id": "7"} and event["stageVariables"] is None
+    assert event["queryStringParameters"] == {"a": "2", "b": ""}
+    assert event["multiValueQueryStringParameters"] == {"a": ["1", "2"], "b": [""]}
+    assert event["body"] == '{"x": 1}' and event["isBase64Encoded"] is False
+    assert event["requestContext"]["path"] == "/prod/items/7" and event["requestContext"]["apiId"] == "abc123"
+
+
+def test_a_binary_body_arrives_base64_encoded():
+    event = proxy_event(request(body=b"\xff\x00"), api_id="a", stage="s", account="1", resource="/", parameters={},
+                        stage_variables={})
+    assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == b"\xff\x00"
+
+
+def test_a_proxy_answer_maps_status_headers_and_body():
+    answer = proxy_answer({"statusCode": 201, "headers": {"X-One": 1}, "multiValueHeaders": {"X-Two": ["a", "b"]},
+                           "body": base64.b64encode(b"\x01").decode(), "isBase64Encoded": True})
+    assert answer.status == 201 and answer.body == b"\x01"
+    assert answer.headers["X-One"] == "1" and answer.headers["X-Two"] == "a,b"
+
+
+@pytest.mark.parametrize("result", [None, "text", {"statusCode": "200"}, {"statusCode": 200, "body": {"a": 1}}])
+def test_a_malformed_proxy_answer_is_a_502(result):
+    with pytest.raises(Refused) as refused:
+        proxy_answer(result)
+    assert refused.value.answer.status == 502 and "Malformed Lambda proxy response" in str(refused.value)
