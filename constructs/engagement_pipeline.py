@@ -91,9 +91,7 @@ class EngagementPipeline(Construct):
         ingest = self._lambda("Ingest", "ingest", {
             "run_id": sfn.JsonPath.string_at(RUN_ID), "source_key": sfn.JsonPath.string_at("$.run.source_key"),
         }, ("rows_in", "rows_accepted", "rows_quarantined", "report"), result_path="$.ingest")
-        preparation = self._chain([self._athena("PrepareTrainingData", "prepare_training", "engagement_raw"),
-                                   self._athena("PrepareTestData", "prepare_test", "engagement_raw"),
-                                   self._athena("PrepareInferenceData", "prepare_inference", "engagement_raw")])
+        preparation = self._prepare_data()
         checks = self._validate_and_train()
         publish = self._chain([
             self._ml_task("Inference", props.inference, TIMEOUTS["inference"], {
@@ -115,6 +113,16 @@ class EngagementPipeline(Construct):
         self.state_machine = self._state_machine()
 
     # --- stages -------------------------------------------------------------------------------
+
+    def _prepare_data(self) -> sfn.Parallel:
+        """The training, test and inference tables: three statements over the bronze rows that
+        read nothing of each other's, so they run at once."""
+        preparation = sfn.Parallel(self, "PrepareData", result_path=sfn.JsonPath.DISCARD)
+        for state_id, statement in (("PrepareTrainingData", "prepare_training"), ("PrepareTestData", "prepare_test"),
+                                    ("PrepareInferenceData", "prepare_inference")):
+            preparation.branch(self._athena(state_id, statement, "engagement_raw", protect=False))
+        self._protect(preparation)
+        return preparation
 
     def _validate_and_train(self) -> sfn.Parallel:
         checks = sfn.Parallel(self, "ValidateAndTrain", result_path="$.checks",

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import boto3
 
-from localcloud import athena_api, cloudformation, executors, functions, images, lambda_api, policies, tasks
+from localcloud import (athena_api, cloudformation, dynamodb_writes, executors, functions, images, lambda_api,
+                        policies, tasks)
 from localcloud.rest_apis import RestApis
 from localcloud.assembly import AssemblyError, read_stacks
 from localcloud.athena_duckdb import AthenaOnDuckDB, AthenaSqlError, GlueCatalog, inside
@@ -123,6 +124,7 @@ class LocalCloud:
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         cloudformation.install(invoke=self._answer_custom_resource)
         policies.install()
+        dynamodb_writes.install()
         port = port or _free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.server.start()

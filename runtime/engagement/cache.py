@@ -8,15 +8,22 @@ themselves.
 An item is `customer_id`, `run_id`, the TTL attribute and `prediction`: the customer's outputs
 and top reasons as one compact JSON document, which `/predict` returns as it is. One document
 instead of twenty attributes: nothing queries inside it, and every write stays small.
+
+Writing is CPU-bound in the Lambda (a million items a run), so items are built directly in
+DynamoDB's attribute-value form and sent with the low-level client's BatchWriteItem (25 a
+request, several requests in flight), not through boto3's resource layer, which converts and
+validates every value again on the way out.
 """
 
 import json
 import math
+import random
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,6 +36,8 @@ from engagement.s3uri import S3Uri
 # failed runs in a row (a TTL equal to the period emptied the cache after one).
 CACHE_DAYS = 21
 BATCH_ROWS = 5_000  # rows read, turned into items and written at a time: memory stays flat
+WRITE_REQUEST_ITEMS = 25  # BatchWriteItem's limit
+WRITE_ATTEMPTS = 8  # for items DynamoDB returns unprocessed (throttling), with jittered backoff
 PREDICTION_FIELDS = ("predicted_engagement_score", "churn_probability", "churn_flag", "ltv_p10_usd",
                      "ltv_p50_usd", "ltv_p90_usd", "content_interest_1", "content_interest_2",
                      "content_interest_3", "anomaly_score", "anomaly_flag", "segment_name", "reason_1_feature",
@@ -36,12 +45,21 @@ PREDICTION_FIELDS = ("predicted_engagement_score", "churn_probability", "churn_f
                      "churn_reason_3_feature", "model_version")
 
 
+@dataclass(frozen=True)
+class CacheTable:
+    """Where CacheLoad writes: a low-level DynamoDB client (thread-safe) and the table's name."""
+
+    client: Any
+    name: str
+
+
 def cache_items(batch: pa.RecordBatch | pa.Table, *, run_id: str, ttl_attribute: str, expires: int) -> Iterator[dict]:
+    """Each row's item, in DynamoDB's attribute-value form."""
     for row in batch.select(["customer_id", *PREDICTION_FIELDS]).to_pylist():
         customer_id = row.pop("customer_id")
         document = {key: _json_value(value) for key, value in row.items()}
-        yield {"customer_id": customer_id, "run_id": run_id, ttl_attribute: expires,
-               "prediction": json.dumps(document, separators=(",", ":"))}
+        yield {"customer_id": {"S": customer_id}, "run_id": {"S": run_id}, ttl_attribute: {"N": str(expires)},
+               "prediction": {"S": json.dumps(document, separators=(",", ":"))}}
 
 
 def _json_value(value):
@@ -50,17 +68,30 @@ def _json_value(value):
     return value
 
 
-def load_cache(s3, table_factory: Callable, predictions: S3Uri, *, run_id: str, ttl_attribute: str,
+def load_cache(s3, table: CacheTable, predictions: S3Uri, *, run_id: str, ttl_attribute: str,
                now: float | None = None, workers: int = 4) -> int:
     """Stage every customer's item for `run_id`, streaming the predictions a batch at a time."""
     expires = int((now or time.time()) + CACHE_DAYS * 86_400)
-    writer = _BatchWriter(table_factory)
     written = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for batch in _prediction_batches(s3, predictions):
-            items = list(cache_items(batch, run_id=run_id, ttl_attribute=ttl_attribute, expires=expires))
-            written += sum(pool.map(writer.write, [items[i::workers] for i in range(workers)]))
+            puts = [{"PutRequest": {"Item": item}}
+                    for item in cache_items(batch, run_id=run_id, ttl_attribute=ttl_attribute, expires=expires)]
+            requests = [puts[i:i + WRITE_REQUEST_ITEMS] for i in range(0, len(puts), WRITE_REQUEST_ITEMS)]
+            written += sum(pool.map(lambda request: _write(table, request), requests))
     return written
+
+
+def _write(table: CacheTable, puts: list[dict]) -> int:
+    """One BatchWriteItem, retrying what DynamoDB leaves unprocessed."""
+    pending = puts
+    for attempt in range(WRITE_ATTEMPTS):
+        answer = table.client.batch_write_item(RequestItems={table.name: pending})
+        pending = answer.get("UnprocessedItems", {}).get(table.name, [])
+        if not pending:
+            return len(puts)
+        time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
+    raise RuntimeError(f"{len(pending)} cache items still unprocessed after {WRITE_ATTEMPTS} attempts")
 
 
 def published_prediction(s3, table, buckets: Buckets, customer_id: str) -> dict | None:
@@ -72,23 +103,6 @@ def published_prediction(s3, table, buckets: Buckets, customer_id: str) -> dict 
     if item is None:
         return None
     return {"customer_id": customer_id, "run_id": item["run_id"], **json.loads(item["prediction"])}
-
-
-class _BatchWriter:
-    """Batch writes from several threads, each with its own table resource (boto3 resources are
-    not thread-safe); the batch writer retries unprocessed items."""
-
-    def __init__(self, table_factory: Callable) -> None:
-        self.table_factory = table_factory
-        self.local = threading.local()
-
-    def write(self, items: list[dict]) -> int:
-        if not hasattr(self.local, "table"):
-            self.local.table = self.table_factory()
-        with self.local.table.batch_writer(overwrite_by_pkeys=["customer_id", "run_id"]) as batch:
-            for item in items:
-                batch.put_item(Item=item)
-        return len(items)
 
 
 def _prediction_batches(s3, predictions: S3Uri) -> Iterable[pa.RecordBatch]:

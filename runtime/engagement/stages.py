@@ -87,9 +87,9 @@ def _baseline(s3, buckets: Buckets) -> tuple[dict | None, str | None, str | None
     return _read_json(s3, location), pointer["run_id"], None
 
 
-def load_cache(s3, table_factory, settings: Settings, *, run_id: str) -> dict:
+def load_cache(s3, table: cache.CacheTable, settings: Settings, *, run_id: str) -> dict:
     run = Run(run_id, settings.buckets)
-    written = cache.load_cache(s3, table_factory, run.location("predictions"), run_id=run_id,
+    written = cache.load_cache(s3, table, run.location("predictions"), run_id=run_id,
                                ttl_attribute=settings.cache_ttl_attribute)
     return {"items_written": written, "ttl_days": cache.CACHE_DAYS}
 

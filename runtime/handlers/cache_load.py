@@ -8,4 +8,4 @@ from handlers.shared import cache_table, client, logger, metrics, settings, trac
 @metrics.log_metrics
 def handler(event, context):
     request = parse(RunEvent, event)
-    return stages.load_cache(client("s3"), cache_table, settings(), run_id=request.run_id)
+    return stages.load_cache(client("s3"), cache_table(), settings(), run_id=request.run_id)

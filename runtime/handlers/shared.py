@@ -5,8 +5,10 @@ from dataclasses import fields
 from functools import cache
 
 import boto3
+from botocore.config import Config
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
+from engagement.cache import CacheTable
 from engagement.layout import Buckets
 from engagement.stages import Settings
 from engagement.tokenize import Tokenizer, key_from_secret
@@ -45,6 +47,8 @@ def ledger():
     return boto3.resource("dynamodb").Table(os.environ["RUN_LEDGER_TABLE"])
 
 
-def cache_table():
-    """A fresh table resource: CacheLoad writes from several threads, one resource each."""
-    return boto3.resource("dynamodb").Table(os.environ["CACHE_TABLE"])
+def cache_table() -> CacheTable:
+    """CacheLoad's writes: one low-level client for its threads. botocore's parameter validation
+    is off: cache_items builds every item in one fixed shape, and DynamoDB validates each request."""
+    writes = Config(parameter_validation=False, max_pool_connections=16)
+    return CacheTable(boto3.client("dynamodb", config=writes), os.environ["CACHE_TABLE"])

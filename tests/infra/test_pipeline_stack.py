@@ -16,8 +16,7 @@ from stacks.pipeline_stack import STAGES
 REPO = Path(__file__).resolve().parents[2]
 VIEW_STATES = ["CreateFinalResultsView", "CreateHumanReviewView", "CreatePredictionsView",
                "CreateHighValueCustomersView", "CreateAtRiskCustomersView", "CreateModelPerformanceView"]
-TOP_LEVEL = ["ClaimRun", "Ingest", "PrepareTrainingData", "PrepareTestData", "PrepareInferenceData",
-             "ValidateAndTrain", "QualityGate", "Inference", "RegisterPredictions", "BuildOutputs", "RegisterOutputs",
+TOP_LEVEL = ["ClaimRun", "Ingest", "PrepareData", "ValidateAndTrain", "QualityGate", "Inference", "RegisterPredictions", "BuildOutputs", "RegisterOutputs",
              *VIEW_STATES, "PublishLatest", "ReleaseRunLock", "NotifySuccess", "Published"]
 LAMBDA_STATES = {"ClaimRun": "claim_run", "Ingest": "ingest", "DataValidation": "validate", "CacheLoad": "cache_load",
                  "KnowledgeBaseDocuments": "knowledge_base", "RegisterPredictions": "register_run_tables",
@@ -56,7 +55,8 @@ def test_states_run_in_the_designed_order(definition):
 def test_parallel_branches(definition):
     branches = {name: [b["StartAt"] for b in state["Branches"]]
                 for _, name, state in walk(definition) if state["Type"] == "Parallel"}
-    assert branches == {"ValidateAndTrain": ["DataValidation", "Training"],
+    assert branches == {"PrepareData": ["PrepareTrainingData", "PrepareTestData", "PrepareInferenceData"],
+                        "ValidateAndTrain": ["DataValidation", "Training"],
                         "BuildOutputs": ["CreateQaTable", "CreateResultsTable", "CacheLoad", "KnowledgeBaseDocuments"]}
 
 
@@ -160,7 +160,7 @@ def test_ml_tasks_get_the_run_id_from_the_execution(definition):
 def test_athena_statements_come_from_sql_files(definition):
     import sql
 
-    prepare = definition["States"]["PrepareTrainingData"]["Parameters"]
+    [prepare] = [state["Parameters"] for _, name, state in walk(definition) if name == "PrepareTrainingData"]
     assert prepare["QueryString.$"].startswith("States.Format('CREATE TABLE engagement_raw.training_{}")
     assert "external_location = \\'s3://${Import:EngagementData-ProcessedBucketName}/runs/{}/training/\\'" in \
         prepare["QueryString.$"]

@@ -125,7 +125,7 @@ def stage_run(aws: Aws, csv: bytes, execution: str) -> dict:
     for place, name, body in (("training_summary", "", summary), ("predictions", "predictions.parquet", predictions)):
         location = run.location(place)
         aws.s3.put_object(Bucket=location.bucket, Key=location.key + name, Body=body)
-    results["cache"] = stages.load_cache(aws.s3, lambda: boto3.resource("dynamodb").Table("cache"), SETTINGS,
+    results["cache"] = stages.load_cache(aws.s3, cache.CacheTable(boto3.client("dynamodb"), "cache"), SETTINGS,
                                          run_id=run_id)
     results["knowledge_base"] = stages.write_knowledge_base(aws.s3, SETTINGS, run_id=run_id)
     return results
@@ -201,31 +201,50 @@ def test_cache_items_carry_predictions_reasons_and_a_ttl_with_slack(aws, csvs):
     assert served(aws) == {"customer_id": "CUST-00000001", "run_id": run_id, **prediction}
 
 
-def test_the_cache_is_loaded_a_batch_at_a_time(aws, csvs, monkeypatch):
-    """Memory stays flat whatever the run's size: no write ever holds more than one batch."""
+def test_the_cache_is_loaded_a_batch_at_a_time_and_unprocessed_items_are_retried(aws, csvs, monkeypatch):
+    """Memory stays flat whatever the run's size: no more than one batch of items is built at a
+    time. Items DynamoDB returns unprocessed (throttling) are sent again."""
     _, predictions = aws.models[csvs[0]]
     aws.s3.put_object(Bucket="predictions", Key="predictions/run_id=streamed/predictions.parquet", Body=predictions)
     monkeypatch.setattr(cache, "BATCH_ROWS", 250)
-    largest = []
+    monkeypatch.setattr(cache.time, "sleep", lambda seconds: None)
+    built, requests, stored = [], [], set()
+    cache_items = cache.cache_items
 
-    class Table:
-        def batch_writer(self, **_):
-            return self
+    def counted_items(batch, **kwargs):
+        built.append(batch.num_rows)
+        return cache_items(batch, **kwargs)
 
-        def __enter__(self):
-            self.items = []
-            return self
+    class ThrottlingDynamoDB:
+        def batch_write_item(self, RequestItems):
+            [puts] = RequestItems.values()
+            requests.append(len(puts))
+            kept, unprocessed = puts[: len(puts) // 2 + 1], puts[len(puts) // 2 + 1:]
+            stored.update(put["PutRequest"]["Item"]["customer_id"]["S"] for put in kept)
+            return {"UnprocessedItems": {"cache": unprocessed} if unprocessed else {}}
 
-        def put_item(self, Item):
-            self.items.append(Item)
-
-        def __exit__(self, *_):
-            largest.append(len(self.items))
-
-    written = cache.load_cache(aws.s3, Table, S3Uri.parse("s3://predictions/predictions/run_id=streamed/"),
+    monkeypatch.setattr(cache, "cache_items", counted_items)
+    written = cache.load_cache(aws.s3, cache.CacheTable(ThrottlingDynamoDB(), "cache"),
+                               S3Uri.parse("s3://predictions/predictions/run_id=streamed/"),
                                run_id="streamed", ttl_attribute="expires_at", workers=2)
-    assert written == pq.read_metadata(io.BytesIO(predictions)).num_rows == 3_000
-    assert len(largest) >= 3_000 // 250 and max(largest) <= 125
+    assert written == len(stored) == pq.read_metadata(io.BytesIO(predictions)).num_rows == 3_000
+    assert max(built) <= 250 and max(requests) == cache.WRITE_REQUEST_ITEMS
+    assert sum(requests) > 3_000, "the unprocessed half of each request was sent again"
+
+
+def test_items_left_unprocessed_too_often_fail_the_load(aws, csvs, monkeypatch):
+    _, predictions = aws.models[csvs[0]]
+    aws.s3.put_object(Bucket="predictions", Key="predictions/run_id=stuck/predictions.parquet", Body=predictions)
+    monkeypatch.setattr(cache.time, "sleep", lambda seconds: None)
+
+    class AlwaysThrottled:
+        def batch_write_item(self, RequestItems):
+            return {"UnprocessedItems": RequestItems}
+
+    with pytest.raises(RuntimeError, match="still unprocessed after 8 attempts"):
+        cache.load_cache(aws.s3, cache.CacheTable(AlwaysThrottled(), "cache"),
+                         S3Uri.parse("s3://predictions/predictions/run_id=stuck/"), run_id="stuck",
+                         ttl_attribute="expires_at")
 
 
 def test_knowledge_base_documents_come_from_the_run_reports(aws, csvs):
