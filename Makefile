@@ -44,7 +44,7 @@ synth-local: deps
 # Generated documentation (tests fail when a committed copy is stale).
 docs: synth
 	$(PY) -m engagement.data_dictionary docs/data_dictionary.md
-	$(PY) -m localcloud pipeline-doc cdk.out docs/pipeline.md
+	$(PY) -m tools.pipeline_doc cdk.out docs/pipeline.md
 
 deps: $(VENV)/.deps-installed $(VENV)/.paths-installed node_modules/.package-lock.json lambda-layer checkov
 

@@ -14,7 +14,6 @@
     deploy                       deploy into a throwaway local cloud with cdklocal and report
     up [--empty] / down          keep a local cloud serving on a port, deployed (or empty, for your
                                  own `cdklocal deploy`), for `aws --endpoint-url` and awslocal
-    pipeline-doc cdk.out FILE    write docs/pipeline.md from the synthesized state machine
 """
 
 import argparse
@@ -29,9 +28,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from localcloud import pipeline_doc as doc
 from localcloud.assembly import AssemblyError, read_stacks
-from localcloud.definition import load_definition, state_machines
 from localcloud.images import ImageError
 
 class InputError(Exception):
@@ -61,13 +58,6 @@ def plan(assembly_dir: Path) -> None:
         for resource_type, count in sorted(counts.items()):
             print(f"  {count:4d}  {resource_type}")
     print(f"\n{len(stacks)} stacks, {total} resources, from {assembly_dir}/")
-
-
-def pipeline_doc(assembly_dir: Path) -> str:
-    machines = [machine for stack in read_stacks(assembly_dir) for machine in state_machines(stack.template).values()]
-    if len(machines) != 1:
-        raise AssemblyError(f"expected one state machine in {assembly_dir}, found {len(machines)}")
-    return doc.render(load_definition(machines[0]))
 
 
 def _quiet_server_logs() -> None:
@@ -116,7 +106,7 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
         name = datetime.now().strftime("local-%Y%m%d-%H%M%S")
         print(f"\nstarting execution {name}\n", flush=True)
         result = cloud.run(name=name, on_event=progress.event, on_poll=progress.heartbeat)
-        summary = progress.summary(result, cloud, wall_seconds=time.perf_counter() - started,
+        summary = progress.summary(result, wall_seconds=time.perf_counter() - started, views=_views(cloud),
                                    count_rows=lambda table: _count_rows(cloud, table))
     finally:
         cloud.stop()
@@ -133,6 +123,15 @@ def _generated(folder: Path, rows: int, seed: int) -> Path:
     print(f"generating {rows:,} customers (seed {seed}) …", flush=True)
     write_dataset(GeneratorConfig(rows=rows, seed=seed), folder, progress=sys.stdout)
     return folder / "customers.csv"
+
+
+def _views(cloud) -> list[str]:
+    """Every view in the catalog, as `database.view`."""
+    glue = cloud.client("glue")
+    return [f"{database['Name']}.{table['Name']}"
+            for page in glue.get_paginator("get_databases").paginate() for database in page["DatabaseList"]
+            for tables in glue.get_paginator("get_tables").paginate(DatabaseName=database["Name"])
+            for table in tables["TableList"] if table.get("TableType") == "VIRTUAL_VIEW"]
 
 
 def _count_rows(cloud, table: str) -> int | None:
@@ -303,9 +302,6 @@ def main(argv: list[str] | None = None) -> int:
     up_parser.add_argument("--empty", action="store_true",
                            help="deploy nothing: serve a cloud for cdklocal bootstrap / deploy")
     commands.add_parser("down", help="stop a local cloud started with up")
-    doc_parser = commands.add_parser("pipeline-doc", help="write docs/pipeline.md from the synthesized state machine")
-    doc_parser.add_argument("assembly", type=Path)
-    doc_parser.add_argument("output", type=Path)
     for serving in (run_parser, deploy_parser, up_parser):
         serving.add_argument("--image", action="append", default=[], type=image_source, metavar="URI=DOCKERFILE",
                              help="run task definitions naming image URI from this Dockerfile (build context: "
@@ -315,8 +311,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "plan":
             plan(args.assembly)
-        elif args.command == "pipeline-doc":
-            args.output.write_text(pipeline_doc(args.assembly))
         elif args.command == "run":
             return run(args.assembly, args.rows, args.seed, images, source=args.input)
         elif args.command == "sql":

@@ -1,4 +1,9 @@
-"""Live progress from the execution history, and the run's summary."""
+"""Live progress from the execution history, and the run's summary.
+
+Nothing here knows the app: a state's counts are the whole numbers its Lambda returned, or the
+rows of the table its Athena statement created; the summary shows the execution's output as the
+state machine left it, and the views the catalog holds.
+"""
 
 import json
 import re
@@ -6,6 +11,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 CTAS = re.compile(r"\s*CREATE\s+TABLE\s+(\w+\.\w+)", re.IGNORECASE)
+SHOWN_OUTPUT_LINES = 40  # of the execution's output, flattened
+SHOWN_VALUE_CHARS = 100
 
 
 class Progress:
@@ -59,31 +66,22 @@ class Progress:
         if running:
             self._print("  … running: " + ", ".join(running))
 
-    def rows(self, state: str, count_rows: Callable[[str], int | None]) -> str:
-        """Rows a state took in and gave out, where it says: a Lambda's counts, a CTAS's table."""
+    def counts(self, state: str, count_rows: Callable[[str], int | None]) -> str:
+        """What a state counted: its Lambda's whole-number results, or its CTAS table's rows."""
         payload = self.results.get(state, {}).get("Payload")
-        payload = payload if isinstance(payload, dict) else {}
-        if "rows_in" in payload:
-            return f"{payload['rows_in']:,} -> {payload.get('rows_accepted', 0):,}"
-        for key in ("items_written", "rows"):
-            if isinstance(payload.get(key), int):
-                return f"{payload[key]:,}"
+        if isinstance(payload, dict):
+            return ", ".join(f"{key} {value:,}" for key, value in payload.items()
+                             if isinstance(value, int) and not isinstance(value, bool))
         created = CTAS.match(self.parameters.get(state, {}).get("QueryString", ""))
         if created and state in self.results:
             count = count_rows(created[1])
-            return f"{count:,}" if count is not None else ""
+            return f"{count:,} rows in {created[1]}" if count is not None else ""
         return ""
 
-    def summary(self, result: dict, cloud, wall_seconds: float,
+    def summary(self, result: dict, wall_seconds: float, views: list[str],
                 count_rows: Callable[[str], int | None] = lambda table: None) -> dict:
         for state in self.states:
-            state["rows"] = self.rows(state["state"], count_rows)
-        output = json.loads(result.get("output") or "{}")
-        ingest = output.get("ingest", {})
-        training = output.get("checks", {}).get("training", {})
-        exports = cloud.deployment.exports
-        buckets = {name.split("-", 1)[1].removesuffix("BucketName"): value for name, value in exports.items()
-                   if name.endswith("BucketName")}
+            state["counts"] = self.counts(state["state"], count_rows)
         return {
             "execution": result["name"],
             "status": result["status"],
@@ -93,45 +91,39 @@ class Progress:
             "wall_seconds": round(wall_seconds, 1),
             "states": self.states,
             "failed_states": self.failures,
-            "rows_in": ingest.get("rows_in"),
-            "rows_accepted": ingest.get("rows_accepted"),
-            "rows_quarantined": ingest.get("rows_quarantined"),
-            "rows_scored": output.get("outputs", {}).get("cache", {}).get("items_written"),
-            "metrics": {"engagement_r2": training.get("engagement_r2"), "churn_roc_auc": training.get("churn_roc_auc")},
-            "published": _published(cloud, output.get("published", {}).get("pointer")),
-            "buckets": buckets,
+            "output": json.loads(result.get("output") or "null"),
+            "views": views,
         }
 
     @staticmethod
     def print_summary(summary: dict) -> None:
         print(f"\nexecution {summary['execution']}: {summary['status']} in {summary['execution_seconds']} s "
               f"({summary['wall_seconds']} s with set-up and data generation)")
-        print(f"\n  {'state':28s} {'seconds':>8s}  {'status':6s}  rows")
+        print(f"\n  {'state':28s} {'seconds':>8s}  {'status':6s}  counts")
         for state in summary["states"]:
-            line = f"  {state['state']:28s} {state['seconds']:8.1f}  {state['status']:6s}  {state.get('rows', '')}"
+            line = f"  {state['state']:28s} {state['seconds']:8.1f}  {state['status']:6s}  {state.get('counts', '')}"
             print(line.rstrip())
         if summary["status"] != "SUCCEEDED":
             print(f"\n  error: {summary['error']}\n  {summary['cause']}")
             for state, reason in summary["failed_states"].items():
                 print(f"  {state}: {reason}")
             return
-        print(f"\n  rows in {summary['rows_in']:,}, accepted {summary['rows_accepted']:,}, quarantined "
-              f"{summary['rows_quarantined']:,}; scored and cached {summary['rows_scored']:,}")
-        print(f"  engagement R² {summary['metrics']['engagement_r2']}, churn ROC-AUC {summary['metrics']['churn_roc_auc']}")
-        published = summary["published"]
-        print(f"\n  published run {published['run_id']} (previous: {published['previous_run_id']}), "
-              f"pointer {published['pointer']}")
-        print("  views: " + ", ".join(published["views"]))
-        print(f"  predictions {published['predictions']}; knowledge base {published['knowledge_base']}")
-        print('\n  query them:  .venv/bin/python -m localcloud sql "SELECT segment_name, count(*) AS customers, '
-              'avg(churn_probability) AS churn FROM engagement_analytics.final_results GROUP BY 1 ORDER BY 2 DESC"')
+        lines = flattened(summary["output"])
+        print("\n  the execution's output:")
+        for key, value in lines[:SHOWN_OUTPUT_LINES]:
+            print(f"    {key:44s} {value}")
+        if len(lines) > SHOWN_OUTPUT_LINES:
+            print(f"    … {len(lines) - SHOWN_OUTPUT_LINES} more in .localcloud/last-run.json")
+        if summary["views"]:
+            print("\n  views: " + ", ".join(summary["views"]))
+            print(f'  query them:  .venv/bin/python -m localcloud sql "SELECT * FROM {summary["views"][0]} LIMIT 10"')
 
 
-def _published(cloud, pointer_uri: str | None) -> dict | None:
-    """What the run published, as its pointer says (the pointer is the publish point)."""
-    if not pointer_uri:
-        return None
-    bucket, key = pointer_uri.removeprefix("s3://").split("/", 1)
-    pointer = json.loads(cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    return {"pointer": pointer_uri, **{k: pointer.get(k) for k in ("run_id", "previous_run_id", "views", "predictions",
-                                                                   "knowledge_base")}}
+def flattened(value, prefix: str = "") -> list[tuple[str, str]]:
+    """(dotted key, shown value) for each number, string and flag in a JSON document."""
+    if isinstance(value, dict):
+        return [line for key, inner in value.items() for line in flattened(inner, f"{prefix}{key}.")]
+    if isinstance(value, list) or value is None:
+        return []
+    shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+    return [(prefix.rstrip("."), shown if len(shown) <= SHOWN_VALUE_CHARS else shown[:SHOWN_VALUE_CHARS] + "…")]

@@ -44,9 +44,11 @@ def users_file(folder: Path) -> Path:
 def test_run_input_runs_the_pipeline_on_a_users_file(local_assembly, local_images, tmp_path):
     finished, summary = run_cli(tmp_path, local_assembly, local_images, "--input", str(users_file(tmp_path)))
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    assert summary["status"] == "SUCCEEDED" and summary["published"]["run_id"]
-    assert (summary["rows_in"], summary["rows_quarantined"]) == (USERS_ROWS, UNREADABLE_AGES)
-    assert summary["rows_accepted"] == summary["rows_scored"] == USERS_ROWS - UNREADABLE_AGES
+    output = summary["output"]
+    assert summary["status"] == "SUCCEEDED" and output["published"]["pointer"].endswith("/published/latest.json")
+    assert (output["ingest"]["rows_in"], output["ingest"]["rows_quarantined"]) == (USERS_ROWS, UNREADABLE_AGES)
+    assert output["ingest"]["rows_accepted"] == output["outputs"]["cache"]["items_written"] == USERS_ROWS - UNREADABLE_AGES
+    assert "engagement_analytics.final_results" in summary["views"]
     assert "generating" not in finished.stdout
 
 
@@ -56,7 +58,7 @@ def test_run_input_refuses_a_file_that_breaks_the_contract_and_publishes_nothing
     broken.write_text("customer_id,full_name,emial\nC-1,Ann,ann@example.com\n")
     finished, summary = run_cli(tmp_path, local_assembly, local_images, "--input", str(broken))
     assert finished.returncode == 1
-    assert summary["status"] == "FAILED" and summary["published"] is None and summary["rows_scored"] is None
+    assert summary["status"] == "FAILED" and not summary["views"], "nothing published"
     reason = summary["failed_states"]["Ingest"]
     assert "contract columns are missing" in reason and "email" in reason, summary["failed_states"]
     assert "contract columns are missing" in finished.stdout

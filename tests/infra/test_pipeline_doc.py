@@ -1,6 +1,7 @@
 from pathlib import Path
 
-from localcloud import cloudformation, pipeline_doc
+from localcloud import cloudformation
+from tools import pipeline_doc
 from localcloud.definition import load_definition, state_machines, unsupported
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "pipeline.md"

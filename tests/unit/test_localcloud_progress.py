@@ -1,9 +1,10 @@
-"""Per-state rows in the run summary come from the execution history, Parallel branches included."""
+"""Per-state counts in the run summary come from the execution history, Parallel branches included;
+the summary shows the execution's output as it is."""
 
 import json
 from datetime import datetime, timedelta, timezone
 
-from localcloud.progress import Progress
+from localcloud.progress import Progress, flattened
 
 START = datetime(2026, 11, 22, 6, 0, 0, tzinfo=timezone.utc)
 
@@ -46,11 +47,11 @@ def test_rows_per_state_follow_each_task_to_its_state(capsys):
         counted.append(table)
         return 990
 
-    assert progress.rows("Ingest", count_rows) == "1,000 -> 990"
-    assert progress.rows("CacheLoad", count_rows) == "990"
-    assert progress.rows("CreateResultsTable", count_rows) == "990"
+    assert progress.counts("Ingest", count_rows) == "rows_in 1,000, rows_accepted 990"
+    assert progress.counts("CacheLoad", count_rows) == "items_written 990"
+    assert progress.counts("CreateResultsTable", count_rows) == "990 rows in engagement_analytics.final_results_r1"
     assert counted == ["engagement_analytics.final_results_r1"]
-    assert progress.rows("BuildOutputs", count_rows) == ""
+    assert progress.counts("BuildOutputs", count_rows) == ""
     assert "< CacheLoad" in capsys.readouterr().out
 
 
@@ -64,3 +65,19 @@ def test_a_heartbeat_names_the_tasks_still_running(capsys):
     assert capsys.readouterr().out == ""
     progress.heartbeat(now=START + timedelta(seconds=67))
     assert capsys.readouterr().out == "  … running: CreateResultsTable 61 s, CacheLoad 60 s\n"
+
+
+def test_the_summary_shows_the_output_and_the_views_whatever_the_app(capsys):
+    progress = Progress()
+    for event in history():
+        progress.event(event)
+    output = {"run": {"id": "r1"}, "loaded": {"items": 990, "ok": True, "files": ["a"]}, "note": "x" * 300}
+    result = {"name": "local-1", "status": "SUCCEEDED", "output": json.dumps(output), "startDate": START,
+              "stopDate": START + timedelta(seconds=13)}
+    summary = progress.summary(result, wall_seconds=20.0, views=["analytics.results"])
+    assert summary["output"] == output and summary["execution_seconds"] == 13.0
+    Progress.print_summary(summary)
+    printed = capsys.readouterr().out
+    assert "loaded.items" in printed and "990" in printed and "analytics.results LIMIT 10" in printed
+    assert flattened(output) == [("run.id", "r1"), ("loaded.items", "990"), ("loaded.ok", "True"),
+                                 ("note", "x" * 100 + "…")]

@@ -1,15 +1,18 @@
 """docs/pipeline.md from the synthesized state machine: a Mermaid diagram and a table of stages.
 
-    python -m localcloud pipeline-doc cdk.out docs/pipeline.md   (make docs)
+    python -m tools.pipeline_doc cdk.out docs/pipeline.md   (make docs)
 
 Nothing here is drawn by hand: states, transitions, integrations, inputs and outputs are read
 from the definition CDK synthesized. A test fails when the committed page is stale.
 """
 
 import re
+import sys
+from pathlib import Path
 
 import sql
-from localcloud.definition import walk
+from localcloud.assembly import AssemblyError, read_stacks
+from localcloud.definition import load_definition, state_machines, walk
 
 KINDS = {
     "lambda:invoke": "Lambda", "athena:startQueryExecution.sync": "Athena (wait)", "ecs:runTask.sync": "ECS Fargate (wait)",
@@ -107,3 +110,16 @@ def _output(state: dict) -> str:
     if selected:
         return f"`{path}`: " + ", ".join(f"`{k.removesuffix('.$')}`" for k in selected)
     return f"`{path}`" if path else ""
+
+
+def from_assembly(assembly_dir: Path) -> str:
+    machines = [machine for stack in read_stacks(assembly_dir) for machine in state_machines(stack.template).values()]
+    if len(machines) != 1:
+        raise AssemblyError(f"expected one state machine in {assembly_dir}, found {len(machines)}")
+    return render(load_definition(machines[0]))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m tools.pipeline_doc ASSEMBLY_DIR OUTPUT.md")
+    Path(sys.argv[2]).write_text(from_assembly(Path(sys.argv[1])))
