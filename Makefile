@@ -13,6 +13,9 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 .PHONY: print-% run test synth synth-local deploy-local deps docs lambda-layer checkov clean
 
 ROWS ?= 100000
+INPUT ?=
+# Your own CSV (make run INPUT=FILE.csv) or ROWS generated customers.
+RUN_SOURCE = $(if $(INPUT),--input $(INPUT),--rows $(ROWS))
 
 # What the local cloud deploys: no termination protection (a throwaway cloud) and a registry image
 # URI in place of building the ML image (no Docker here); the local cloud runs that image from its
@@ -21,11 +24,11 @@ ML_IMAGE := engagement-ml:local
 LOCAL_CONTEXT := -c terminationProtection=false -c mlImageUri=$(ML_IMAGE)
 LOCAL_IMAGES := --image $(ML_IMAGE)=ml_container/Dockerfile
 
-# Start the embedded local cloud, deploy the app to it with cdklocal, generate ROWS customers,
-# run the state machine.
+# Start the embedded local cloud, deploy the app to it with cdklocal, generate ROWS customers (or
+# take INPUT), run the state machine.
 run: synth-local
 	$(PY) -m localcloud plan cdk.out.local
-	$(PY) -m localcloud run --assembly cdk.out.local --rows $(ROWS) $(LOCAL_IMAGES)
+	$(PY) -m localcloud run --assembly cdk.out.local $(RUN_SOURCE) $(LOCAL_IMAGES)
 
 # Deploy with cdklocal and keep serving (for aws --endpoint-url / awslocal); stop with Ctrl-C or
 # `python -m localcloud down`.

@@ -233,10 +233,12 @@ def _serve(cloud, details: dict, commands: list[str]) -> int:
     """Serve until Ctrl-C or `down`, with the endpoint in .localcloud/server.json."""
     SERVER.parent.mkdir(parents=True, exist_ok=True)
     SERVER.write_text(json.dumps({"pid": os.getpid(), "process": _process(os.getpid()), "endpoint": cloud.endpoint,
-                                  **details}))
+                                  "rest_apis": cloud.apis.urls(), **details}))
     print(f"local cloud serving at {cloud.endpoint} (Ctrl-C or `python -m localcloud down` to stop)")
     for command in commands:
         print(f"  {command}")
+    for name, url in cloud.apis.urls().items():
+        print(f"  REST API {name}: {url}/<path>   (AWS_IAM methods need a SigV4 signature for execute-api)")
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     try:
