@@ -97,10 +97,11 @@ def _plain_puts(body: bytes) -> list[tuple[str, dict]] | None:
         request = json.loads(body)
     except ValueError:
         return None
-    if not isinstance(request, dict) or set(request) != {"RequestItems"} or not isinstance(request["RequestItems"], dict):
+    writes_by_table = request.get("RequestItems") if isinstance(request, dict) and set(request) == {"RequestItems"} else None
+    if not isinstance(writes_by_table, dict):
         return None
     puts = []
-    for name, writes in request["RequestItems"].items():
+    for name, writes in writes_by_table.items():
         for write in writes if isinstance(writes, list) else [None]:
             item = write.get("PutRequest", {}).get("Item") if isinstance(write, dict) and len(write) == 1 else None
             if not isinstance(item, dict):

@@ -47,7 +47,8 @@ def test_run_input_runs_the_pipeline_on_a_users_file(local_assembly, local_image
     output = summary["output"]
     assert summary["status"] == "SUCCEEDED" and output["published"]["pointer"].endswith("/published/latest.json")
     assert (output["ingest"]["rows_in"], output["ingest"]["rows_quarantined"]) == (USERS_ROWS, UNREADABLE_AGES)
-    assert output["ingest"]["rows_accepted"] == output["outputs"]["cache"]["items_written"] == USERS_ROWS - UNREADABLE_AGES
+    accepted = USERS_ROWS - UNREADABLE_AGES
+    assert output["ingest"]["rows_accepted"] == output["outputs"]["cache"]["items_written"] == accepted
     assert "engagement_analytics.final_results" in summary["views"]
     assert "generating" not in finished.stdout
 
