@@ -24,10 +24,10 @@ import boto3
 
 from localcloud import (athena_api, cloudformation, dynamodb_writes, executors, functions, images, lambda_api,
                         policies, tasks)
-from localcloud.rest_apis import RestApis
 from localcloud.assembly import AssemblyError, read_stacks
 from localcloud.athena_duckdb import AthenaOnDuckDB, AthenaSqlError, GlueCatalog, inside
 from localcloud.definition import load_definition, state_machines, unsupported
+from localcloud.rest_apis import RestApis
 from localcloud.workers import WarmWorkers
 
 # cdklocal's account (LocalStack's): requests without a 12-digit access key act in it, and cdk

@@ -5,8 +5,8 @@ from dataclasses import fields
 from functools import cache
 
 import boto3
-from botocore.config import Config
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from botocore.config import Config
 
 from engagement.cache import CacheTable
 from engagement.layout import Buckets
@@ -47,6 +47,7 @@ def ledger():
     return boto3.resource("dynamodb").Table(os.environ["RUN_LEDGER_TABLE"])
 
 
+@cache
 def cache_table() -> CacheTable:
     """CacheLoad's writes: one low-level client for its threads. botocore's parameter validation
     is off: cache_items builds every item in one fixed shape, and DynamoDB validates each request."""

@@ -73,3 +73,19 @@ def test_the_athena_and_lambda_api_hook_points_exist():
     assert "_status" in vars(Execution("SELECT 1", {}, {}, None, None))
     assert list(inspect.signature(LambdaBackend.invoke).parameters) == [
         "self", "function_name", "qualifier", "body", "headers", "response_headers"]
+
+
+def test_the_api_gateway_and_dynamodb_hook_points_exist():
+    """rest_apis.py reads moto's API Gateway models; cloudformation.py creates stages and gives
+    deployments ids; dynamodb_writes.py wraps the server application and builds moto's items."""
+    import inspect
+
+    from moto.apigateway.models import Deployment, Method, Resource, RestAPI
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    assert list(inspect.signature(RestAPI.create_stage).parameters)[:3] == ["self", "name", "deployment_id"]
+    assert "get_path" in vars(Resource) and "authorization_type" in inspect.signature(Method.__init__).parameters
+    assert list(inspect.signature(Deployment.__init__).parameters)[:2] == ["self", "deployment_id"]
+    assert list(inspect.signature(Item.__init__).parameters) == ["self", "hash_key", "range_key", "attrs"]
+    assert "__setitem__" in vars(LimitedSizeDict) and "__call__" in vars(DomainDispatcherApplication)
