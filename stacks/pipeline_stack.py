@@ -96,9 +96,8 @@ class PipelineStack(cdk.Stack):
             actions=["secretsmanager:GetSecretValue"], resources=[data.tokenization_secret_arn]))
         functions["claim_run"].add_to_role_policy(iam.PolicyStatement(
             actions=["dynamodb:PutItem", "dynamodb:GetItem"], resources=[data.ledger_table_arn]))
-        functions["cache_load"].add_to_role_policy(iam.PolicyStatement(
-            actions=["dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:DescribeTable"],
-            resources=[data.cache_table_arn]))
+        functions["cache_load"].add_to_role_policy(iam.PolicyStatement(  # cache.py writes only in batches
+            actions=["dynamodb:BatchWriteItem"], resources=[data.cache_table_arn]))
         return functions
 
     def _grant_state_machine(self, data: DataRefs, topic_key: kms.IKey) -> None:

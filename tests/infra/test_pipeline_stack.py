@@ -317,6 +317,15 @@ def _glue_resource(resource) -> str:
     return resource["Fn::Join"][1][-1].split(":")[-1]
 
 
+def test_cache_load_only_batch_writes_the_prediction_cache(synthesized):
+    statements = statements_of(synthesized.templates[synthesized.platform.pipeline.stack_name],
+                               PRINCIPALS["cache_load"])
+    dynamodb = [(action, json.dumps(statement["Resource"])) for statement in statements
+                for action in _list(statement["Action"]) if action.startswith("dynamodb:")]
+    assert [action for action, _ in dynamodb] == ["dynamodb:BatchWriteItem"]
+    assert "CacheTableArn" in dynamodb[0][1]
+
+
 def test_only_publish_latest_can_write_the_published_pointer_and_nothing_can_delete(synthesized):
     writers = set()
     pointer = PLACES["published_pointer"].key
