@@ -34,3 +34,13 @@ def test_ml_benchmark_prints_the_figures_the_issue_names(tmp_path):
                 "anomaly_precision_at_100", "explanation_top5_overlap_vs_exact", "peak_rss_mb"}
     assert required <= set(figures) and figures["rows"] == 4000
     assert (tmp_path / "card" / "model_card.md").exists()
+
+
+def test_cache_write_benchmark_writes_every_item_through_the_local_server():
+    result = subprocess.run(
+        [sys.executable, "bench/cache_writes.py", "--items", "600"], cwd=REPO, capture_output=True, text=True,
+        check=True, env={"PYTHONPATH": f"{REPO}:{REPO / 'runtime'}", "PATH": "/usr/bin:/bin"},
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["items"] == 600 and figures["items_per_second"] > 0
+    assert figures["server_cpu_us_per_item"] > 0 and figures["client_cpu_us_per_item"] > 0
