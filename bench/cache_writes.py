@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -25,7 +26,8 @@ from botocore.config import Config
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "runtime")]
 
-from engagement.cache import PREDICTION_FIELDS, CacheTable, load_cache  # noqa: E402
+from engagement.cache import CacheTable, load_cache  # noqa: E402
+from engagement.predictions_schema import PREDICTION_COLUMNS  # noqa: E402
 from engagement.s3uri import S3Uri  # noqa: E402
 
 SERVER = """
@@ -43,11 +45,11 @@ sys.stdin.readline()  # until the benchmark is done
 
 
 def predictions(items: int) -> bytes:
-    """A predictions file of the shape Inference writes (values are placeholders of the right type)."""
-    columns = {"customer_id": [f"c{number:09d}" for number in range(items)]}
-    for field in PREDICTION_FIELDS:
-        text = field.endswith(("_feature", "_name", "version")) or field.startswith("content_interest")
-        columns[field] = ["value"] * items if text else [0.123456789] * items
+    """A predictions file with Inference's columns and types (placeholder values)."""
+    placeholders = {"string": "value", "double": 0.123456789, "boolean": True, "bigint": 7,
+                    "timestamp": datetime(2026, 11, 23, tzinfo=UTC)}
+    columns = {name: [placeholders[kind]] * items for name, kind, _ in PREDICTION_COLUMNS}
+    columns["customer_id"] = [f"c{number:09d}" for number in range(items)]
     sink = io.BytesIO()
     pq.write_table(pa.table(columns), sink)
     return sink.getvalue()

@@ -5,9 +5,11 @@ changes until the run is published, because readers ask for the item of the publ
 (`published_prediction`). Items expire CACHE_DAYS after they were written, so old runs clear
 themselves.
 
-An item is `customer_id`, `run_id`, the TTL attribute and `prediction`: the customer's outputs
-and top reasons as one compact JSON document, which `/predict` returns as it is. One document
-instead of twenty attributes: nothing queries inside it, and every write stays small.
+An item is `customer_id`, `run_id`, the TTL attribute and `prediction`: one compact JSON document
+with every model output, the top reasons of the engagement and churn models as
+[feature, value, contribution] triples, the model version and when the row was scored. One
+document instead of sixty attributes: nothing queries inside it, and the item stays under 1 KB
+(one write unit); `/predict` names the triples' parts when it answers.
 
 Writing is CPU-bound in the Lambda (a million items a run), so items are built directly in
 DynamoDB's attribute-value form and sent with the low-level client's BatchWriteItem (25 a
@@ -16,7 +18,6 @@ validates every value again on the way out.
 """
 
 import json
-import math
 import random
 import tempfile
 import time
@@ -26,10 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from engagement import publish
 from engagement.layout import Buckets
+from engagement.predictions_schema import PREDICTION_COLUMN_NAMES, REASONS
 from engagement.s3uri import S3Uri
 
 # Three weekly schedule periods: /predict keeps serving the published run through two missed or
@@ -38,11 +41,13 @@ CACHE_DAYS = 21
 BATCH_ROWS = 5_000  # rows read, turned into items and written at a time: memory stays flat
 WRITE_REQUEST_ITEMS = 25  # BatchWriteItem's limit
 WRITE_ATTEMPTS = 8  # for items DynamoDB returns unprocessed (throttling), with jittered backoff
-PREDICTION_FIELDS = ("predicted_engagement_score", "churn_probability", "churn_flag", "ltv_p10_usd",
-                     "ltv_p50_usd", "ltv_p90_usd", "content_interest_1", "content_interest_2",
-                     "content_interest_3", "anomaly_score", "anomaly_flag", "segment_name", "reason_1_feature",
-                     "reason_2_feature", "reason_3_feature", "churn_reason_1_feature", "churn_reason_2_feature",
-                     "churn_reason_3_feature", "model_version")
+REASON_PARTS = ("feature", "value", "contribution")  # a reason's fields, in the order the item stores them
+REASON_MODELS = {"engagement": "", "churn": "churn_"}  # model -> prefix of its reason columns
+_REASON_ORDER = tuple(f"{prefix}reason_{i}_{part}" for prefix in REASON_MODELS.values()
+                      for i in range(1, REASONS + 1) for part in REASON_PARTS)
+OUTPUT_FIELDS = tuple(name for name in PREDICTION_COLUMN_NAMES
+                      if name not in _REASON_ORDER and name not in ("customer_id", "model_version", "scored_at"))
+PREDICTION_FIELDS = (*OUTPUT_FIELDS, *_REASON_ORDER, "model_version", "scored_at")  # read, in the document's order
 
 
 @dataclass(frozen=True)
@@ -55,17 +60,33 @@ class CacheTable:
 
 def cache_items(batch: pa.RecordBatch | pa.Table, *, run_id: str, ttl_attribute: str, expires: int) -> Iterator[dict]:
     """Each row's item, in DynamoDB's attribute-value form."""
-    for row in batch.select(["customer_id", *PREDICTION_FIELDS]).to_pylist():
-        customer_id = row.pop("customer_id")
-        document = {key: _json_value(value) for key, value in row.items()}
+    documents = zip(*(_json_texts(batch.column(name)) for name in PREDICTION_FIELDS))
+    for customer_id, values in zip(batch.column("customer_id").to_pylist(), documents):
         yield {"customer_id": {"S": customer_id}, "run_id": {"S": run_id}, ttl_attribute: {"N": str(expires)},
-               "prediction": {"S": json.dumps(document, separators=(",", ":"))}}
+               "prediction": {"S": DOCUMENT % values}}
 
 
-def _json_value(value):
-    if isinstance(value, float):
-        return round(value, 6) if math.isfinite(value) else None
-    return value
+def _document_template() -> str:
+    """The item's JSON document with a %s for each of PREDICTION_FIELDS, in that order."""
+    outputs = ",".join(f'"{name}":%s' for name in OUTPUT_FIELDS)
+    reasons = ",".join(f'"{model}":[' + ",".join("[%s,%s,%s]" for _ in range(REASONS)) + "]" for model in REASON_MODELS)
+    return '{"outputs":{%s},"reasons":{%s},"model_version":%%s,"scored_at":%%s}' % (outputs, reasons)
+
+
+DOCUMENT = _document_template()
+
+
+def _json_texts(column: pa.Array | pa.ChunkedArray) -> list[str]:
+    """A column's values as JSON texts, converted a column at a time (a million rows a run, sixty
+    columns each): numbers rounded to 6 places, NaN and infinities as null, times in ISO 8601."""
+    kind = column.type
+    if pa.types.is_floating(kind):
+        column = pc.if_else(pc.is_finite(column), pc.round(column, 6), None)
+    if pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        return pc.fill_null(pc.cast(column, pa.string()), "null").to_pylist()
+    if pa.types.is_timestamp(kind):
+        column = pc.utf8_slice_codeunits(pc.strftime(column, format="%Y-%m-%dT%H:%M:%S"), 0, 19)  # whole seconds
+    return ["null" if value is None else json.dumps(value) for value in column.to_pylist()]  # text, quoted
 
 
 def load_cache(s3, table: CacheTable, predictions: S3Uri, *, run_id: str, ttl_attribute: str,
@@ -95,14 +116,23 @@ def _write(table: CacheTable, puts: list[dict]) -> int:
 
 
 def published_prediction(s3, table, buckets: Buckets, customer_id: str) -> dict | None:
-    """What `/predict` answers: the customer's cached outputs from the published run."""
+    """What `/predict` answers: the customer's cached outputs from the published run (None when
+    there is none, or the customer is not in it); PublishedRunMissing before the first publish."""
     pointer = publish.read_pointer(s3, buckets)
     if pointer is None:
-        return None
+        raise PublishedRunMissing("no run has been published yet")
     item = table.get_item(Key={"customer_id": customer_id, "run_id": pointer["run_id"]}).get("Item")
     if item is None:
         return None
-    return {"customer_id": customer_id, "run_id": item["run_id"], **json.loads(item["prediction"])}
+    document = json.loads(item["prediction"])
+    reasons = {model: [dict(zip(REASON_PARTS, reason)) for reason in triples]
+               for model, triples in document["reasons"].items()}
+    return {"customer_id": customer_id, "run_id": item["run_id"], "model_version": document["model_version"],
+            "scored_at": document["scored_at"], **document["outputs"], "reasons": reasons}
+
+
+class PublishedRunMissing(Exception):
+    """Nothing to answer from: no run has been published."""
 
 
 def _prediction_batches(s3, predictions: S3Uri) -> Iterable[pa.RecordBatch]:

@@ -33,7 +33,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from engagement.arrow_schema import ARROW_TYPES, bronze_schema
-from engagement.schema import COLUMN_NAMES, COLUMNS, ID_COLUMN, Column, ColumnType, Pii
+from engagement.schema import COLUMN_NAMES, COLUMNS, ID_COLUMN, ID_PATTERN, Column, ColumnType, Pii
 from engagement.tokenize import Tokenizer
 
 BLOCK_BYTES = 4 << 20
@@ -44,7 +44,6 @@ _INT = r"^[+-]?[0-9]{1,18}$"
 _DOUBLE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _BOOLEAN = {"true": True, "false": False, "1": True, "0": False}
-_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _TYPE_WORDS = {ColumnType.INT: "an integer", ColumnType.DOUBLE: "a number", ColumnType.DATE: "a date (YYYY-MM-DD)",
                ColumnType.BOOLEAN: "a boolean (true/false)"}
 
@@ -544,7 +543,7 @@ def _validate_column(column: Column, raw: pa.Array) -> tuple[pa.Array, list[tupl
                  lambda r: f"{column.name}: {shown(r)} is not one of {', '.join(column.allowed)}")
             values = pc.if_else(allowed, values, pa.scalar(None, pa.string()))
         if column.name == ID_COLUMN:
-            well_formed = pc.fill_null(pc.match_substring_regex(values, _ID_PATTERN), True)
+            well_formed = pc.fill_null(pc.match_substring_regex(values, ID_PATTERN), True)
             fail(pc.invert(well_formed), "bad_format",
                  lambda r: f"{column.name}: {shown(r)} is not 1-64 letters, digits, '-' or '_'")
             values = pc.if_else(well_formed, values, pa.scalar(None, pa.string()))

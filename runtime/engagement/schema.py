@@ -156,6 +156,7 @@ COLUMNS: tuple[Column, ...] = (
 BY_NAME = {column.name: column for column in COLUMNS}
 COLUMN_NAMES = tuple(column.name for column in COLUMNS)
 ID_COLUMN = "customer_id"
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # what Ingest accepts as an id, and what /predict looks up
 PII_COLUMNS = tuple(c.name for c in COLUMNS if c.pii is not Pii.NONE)
 TARGET_COLUMNS = tuple(c.name for c in COLUMNS if c.role is Role.TARGET)
 PROTECTED_COLUMNS = tuple(c.name for c in COLUMNS if c.protected)

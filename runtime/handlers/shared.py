@@ -53,3 +53,9 @@ def cache_table() -> CacheTable:
     is off: cache_items builds every item in one fixed shape, and DynamoDB validates each request."""
     writes = Config(parameter_validation=False, max_pool_connections=16)
     return CacheTable(boto3.client("dynamodb", config=writes), os.environ["CACHE_TABLE"])
+
+
+@cache
+def prediction_table():
+    """The prediction cache, read one item at a time by /predict."""
+    return boto3.resource("dynamodb").Table(os.environ["CACHE_TABLE"])

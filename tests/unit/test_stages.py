@@ -6,18 +6,21 @@ import io
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import boto3
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
 from datagen.generator import GeneratorConfig
 from datagen.writer import write_dataset
-from engagement import cache, publish, stages
+from engagement import cache, prediction_api, publish, stages
 from engagement.claim import RunIdInUse, RunLocked, SourceMissing
 from engagement.ingest import ingest_csv
 from engagement.layout import Buckets, Run, run_id_from_execution
+from engagement.predictions_schema import PREDICTION_COLUMNS
 from engagement.publish import PublishConflict
 from engagement.s3uri import S3Uri
 from engagement.stages import Settings, StageFailed
@@ -193,12 +196,50 @@ def test_cache_items_carry_predictions_reasons_and_a_ttl_with_slack(aws, csvs):
     run_id = result["start"]["run_id"]
     item = aws.table.get_item(Key={"customer_id": "CUST-00000001", "run_id": run_id})["Item"]
     assert set(item) == {"customer_id", "run_id", "expires_at", "prediction"}
-    prediction = json.loads(item["prediction"])
-    assert set(prediction) == set(cache.PREDICTION_FIELDS)
-    assert 0 <= prediction["churn_probability"] <= 1 and prediction["reason_1_feature"]
+    document = json.loads(item["prediction"])
+    assert set(document) == {"outputs", "reasons", "model_version", "scored_at"}
+    assert set(document["outputs"]) == set(cache.OUTPUT_FIELDS) and 0 <= document["outputs"]["churn_probability"] <= 1
+    assert {model: len(reasons) for model, reasons in document["reasons"].items()} == {"engagement": 5, "churn": 5}
+    assert len(item["prediction"]) < 1_000, "one write unit per item"
     # Two weekly runs may fail in a row and /predict still answers.
     assert 20.9 * 86_400 < int(item["expires_at"]) - time.time() < 21.1 * 86_400
-    assert served(aws) == {"customer_id": "CUST-00000001", "run_id": run_id, **prediction}
+    answer = served(aws)
+    assert answer["run_id"] == run_id and answer["model_version"] == document["model_version"]
+    feature, value, contribution = document["reasons"]["churn"][0]
+    assert answer["reasons"]["churn"][0] == {"feature": feature, "value": value, "contribution": contribution}
+    assert {name: answer[name] for name in cache.OUTPUT_FIELDS} == document["outputs"]
+    predictions = pq.read_table(io.BytesIO(aws.models[csvs[0]][1])).to_pylist()
+    row = next(row for row in predictions if row["customer_id"] == "CUST-00000001")
+    assert answer["reasons"]["engagement"][4]["feature"] == row["reason_5_feature"]
+    assert abs(answer["predicted_engagement_score"] - row["predicted_engagement_score"]) < 1e-6
+
+
+def ask_predict(aws: Aws, body) -> tuple[int, dict]:
+    answer = prediction_api.predict(aws.s3, aws.table, BUCKETS, body if isinstance(body, str | None) else json.dumps(body))
+    return answer.status, answer.body
+
+
+def test_predict_answers_from_the_published_run_and_refuses_bad_requests_with_the_reason(aws, csvs):
+    status, body = ask_predict(aws, {"customer_id": "CUST-00000001"})
+    assert (status, body["message"]) == (503, "no run has been published yet: run the pipeline first")
+    run_id = run_pipeline(aws, csvs[0], "predict-api")["start"]["run_id"]
+    status, body = ask_predict(aws, {"customer_id": "CUST-00000001"})
+    assert status == 200 and body["run_id"] == run_id and len(body["reasons"]["engagement"]) == 5
+    assert ask_predict(aws, {"customer_id": "CUST-99999999"}) == (
+        404, {"message": "customer_id 'CUST-99999999' is not in the published run"})
+    refusals = {
+        None: "the body must be a JSON object",
+        "{not json": "the body is not valid JSON",
+        json.dumps(["CUST-00000001"]): 'one field, "customer_id"',
+        json.dumps({"customer_id": "CUST-00000001", "email": "x"}): 'one field, "customer_id"',
+        json.dumps({"customer_id": 7}): "customer_id: expected 1-64 letters",
+        json.dumps({"customer_id": "CUST 1; DROP"}): "customer_id: expected 1-64 letters",
+        json.dumps({"customer_id": "x" * 65}): "customer_id: expected 1-64 letters",
+        json.dumps({"customer_id": "x" * 2_000}): "the body is over 1,024 bytes",
+    }
+    for request, reason in refusals.items():
+        status, body = ask_predict(aws, request)
+        assert status == 400 and reason in body["message"], (request, body)
 
 
 def test_the_cache_is_loaded_a_batch_at_a_time_and_unprocessed_items_are_retried(aws, csvs, monkeypatch):
@@ -419,3 +460,25 @@ def test_a_customer_is_erased_from_every_run_and_every_old_version(aws, csvs):
     assert served(aws, victim) is None and served(aws)["run_id"] == second["start"]["run_id"]
     assert first["start"]["run_id"] != second["start"]["run_id"]
     assert "Item" not in aws.ledger.get_item(Key={"record_id": "lock"}), "the erasure released the run lock"
+
+
+def test_cache_documents_are_valid_json_whatever_the_values():
+    """Documents are built a column at a time from text; odd values must still read back exactly."""
+    names = [name for name, _, _ in PREDICTION_COLUMNS]
+    row = {name: None for name in names}
+    row.update(customer_id="CUST-1", predicted_engagement_score=float("nan"), churn_probability=1 / 3,
+               ltv_p50_usd=float("inf"), ltv_p90_usd=1e-9, segment_name='Quote " and \\ back\\slash', anomaly_rank=12,
+               anomaly_flag=False, reason_1_feature="é", model_version="v1",
+               scored_at=datetime(2026, 11, 23, 10, 0, 5, 123456, tzinfo=UTC))
+    schema = pa.schema([(name, {"string": pa.string(), "double": pa.float64(), "boolean": pa.bool_(),
+                                "bigint": pa.int64(), "timestamp": pa.timestamp("us", tz="UTC")}[kind])
+                        for name, kind, _ in PREDICTION_COLUMNS])
+    [item] = cache.cache_items(pa.Table.from_pylist([row], schema=schema), run_id="r", ttl_attribute="e", expires=1)
+    document = json.loads(item["prediction"]["S"])
+    outputs = document["outputs"]
+    assert outputs["predicted_engagement_score"] is None and outputs["ltv_p50_usd"] is None
+    assert outputs["churn_probability"] == 0.333333 and outputs["ltv_p90_usd"] == 0.0
+    assert outputs["segment_name"] == 'Quote " and \\ back\\slash' and outputs["anomaly_flag"] is False
+    assert outputs["anomaly_rank"] == 12 and outputs["churn_flag"] is None
+    assert document["reasons"]["engagement"][0] == ["é", None, None]
+    assert (document["model_version"], document["scored_at"]) == ("v1", "2026-11-23T10:00:05")
