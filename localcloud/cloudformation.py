@@ -254,6 +254,24 @@ def _api_stage(props: dict, name: str, account: str, region: str):
     return stage_name, {}
 
 
+def _api_request_validator(props: dict, name: str, account: str, region: str):
+    from moto.apigateway.models import apigateway_backends
+    validator = apigateway_backends[account][region].create_request_validator(
+        props["RestApiId"], props.get("Name") or name, props.get("ValidateRequestBody", False),
+        props.get("ValidateRequestParameters", False))
+    return validator.id, {"RequestValidatorId": validator.id}
+
+
+def _api_model(props: dict, name: str, account: str, region: str):
+    from moto.apigateway.models import apigateway_backends
+    model_name = props.get("Name") or name
+    schema = props.get("Schema")
+    apigateway_backends[account][region].create_model(
+        props["RestApiId"], model_name, props.get("ContentType", "application/json"), props.get("Description", ""),
+        schema if isinstance(schema, str) or schema is None else json.dumps(schema))
+    return model_name, {}
+
+
 SUPPLIED = {
     "AWS::Glue::Database": _glue_database,
     "AWS::Glue::Table": _glue_table,
@@ -268,9 +286,12 @@ SUPPLIED = {
     "AWS::CloudWatch::Alarm": _alarm,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::ApiGateway::Stage": _api_stage,
+    "AWS::ApiGateway::RequestValidator": _api_request_validator,
+    "AWS::ApiGateway::Model": _api_model,
 }
 # Types with nothing to create: CloudFormation itself records them and nothing reads them back.
-RECORDED_ONLY = ("AWS::CDK::Metadata",)
+# (AWS::ApiGateway::Account names the role API Gateway writes execution logs with: no local log reads it.)
+RECORDED_ONLY = ("AWS::CDK::Metadata", "AWS::ApiGateway::Account")
 
 
 Invoke = Callable[[str, dict], dict | None]  # (function ARN, event) -> what it sent to the response URL
@@ -350,6 +371,8 @@ def install(invoke: Invoke | None = None) -> None:
     _functions_keep_layers_and_architectures()
     _ssm_parameters_keep_their_names()
     _api_deployments_have_ids()
+    _api_methods_keep_request_checks()
+    _change_sets_add_in_dependency_order()
     parsing._localcloud_installed = True
 
 
@@ -430,6 +453,53 @@ def _api_deployments_have_ids() -> None:
     moto's model has no physical id, so the Ref gave the object itself."""
     from moto.apigateway.models import Deployment
     Deployment.physical_resource_id = property(lambda self: self.id)
+
+
+def _api_methods_keep_request_checks() -> None:
+    """A method keeps its request validator and models (moto's model drops both), which the local
+    REST API serving applies to bodies as API Gateway does."""
+    from moto.apigateway.models import Method
+    create = Method.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        method = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        properties = cloudformation_json["Properties"]
+        method.request_validator_id = properties.get("RequestValidatorId")
+        method.request_models = properties.get("RequestModels")
+        return method
+
+    Method.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+def _change_sets_add_in_dependency_order() -> None:
+    """A change set creates its new resources after what each names in DependsOn, as CloudFormation
+    does (moto's change sets create them in template order: an API deployment before its methods)."""
+    diff = parsing.ResourceMap.build_resource_diff
+
+    def build_resource_diff(self, other_template: dict, parameters: dict | None = None) -> dict:
+        actions = diff(self, other_template, parameters)
+        actions["Add"] = dependency_order(other_template["Resources"], actions["Add"])
+        return actions
+
+    parsing.ResourceMap.build_resource_diff = build_resource_diff
+
+
+def dependency_order(resources: dict, names: list[str]) -> list[str]:
+    """`names` with every resource after the ones it DependsOn (otherwise in the given order)."""
+    ordered, placed = [], set()
+
+    def place(name: str) -> None:
+        if name in placed or name not in names:
+            return
+        placed.add(name)
+        depends_on = resources[name].get("DependsOn", [])
+        for dependency in [depends_on] if isinstance(depends_on, str) else depends_on:
+            place(dependency)
+        ordered.append(name)
+
+    for name in names:
+        place(name)
+    return ordered
 
 
 def _change_set_key(backend, change_set_name: str, stack_name: str | None = None) -> str | None:

@@ -76,3 +76,27 @@ def test_a_malformed_proxy_answer_is_a_502(result):
     with pytest.raises(Refused) as refused:
         proxy_answer(result)
     assert refused.value.answer.status == 502 and "Malformed Lambda proxy response" in str(refused.value)
+
+
+def test_a_validated_body_must_match_the_model_for_its_content_type():
+    from types import SimpleNamespace
+
+    from localcloud.rest_apis import RestApis
+
+    schema = ('{"type": "object", "required": ["id"], "additionalProperties": false,'
+              ' "properties": {"id": {"type": "string", "pattern": "^[a-z]+$"}}}')
+    api = SimpleNamespace(request_validators={"v1": SimpleNamespace(validate_request_body=True)},
+                          models={"Item": SimpleNamespace(schema=schema)})
+    method = SimpleNamespace(request_validator_id="v1", request_models={"application/json": "Item"})
+
+    def request(body: bytes, content_type: str = "application/json") -> Request:
+        return Request("POST", "/items", "", {"Content-Type": content_type}, body, "127.0.0.1")
+
+    RestApis._validate_body(api, method, request(b'{"id": "abc"}'))
+    for body in (b'{"id": "ABC"}', b'{"id": "abc", "more": 1}', b"{}", b"not json", b""):
+        with pytest.raises(Refused) as refused:
+            RestApis._validate_body(api, method, request(body))
+        assert refused.value.answer.status == 400 and b"Invalid request body" in refused.value.answer.body
+    RestApis._validate_body(api, method, request(b"anything", "text/plain"))  # no model for that type
+    unchecked = SimpleNamespace(request_validator_id=None, request_models={"application/json": "Item"})
+    RestApis._validate_body(api, unchecked, request(b"not json"))

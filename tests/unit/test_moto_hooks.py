@@ -89,3 +89,21 @@ def test_the_api_gateway_and_dynamodb_hook_points_exist():
     assert list(inspect.signature(Deployment.__init__).parameters)[:2] == ["self", "deployment_id"]
     assert list(inspect.signature(Item.__init__).parameters) == ["self", "hash_key", "range_key", "attrs"]
     assert "__setitem__" in vars(LimitedSizeDict) and "__call__" in vars(DomainDispatcherApplication)
+    from moto.apigateway.models import APIGatewayBackend, RequestValidator
+
+    assert "create_from_cloudformation_json" in vars(Method), "request checks: moto moved Method's CloudFormation"
+    assert {"request_validators", "models"} <= set(vars(RestAPI("a", "000000000000", "us-east-1", "n", "d")))
+    assert list(inspect.signature(APIGatewayBackend.create_model).parameters)[1:] == [
+        "rest_api_id", "name", "content_type", "description", "schema"]
+    assert list(inspect.signature(APIGatewayBackend.create_request_validator).parameters)[1:] == [
+        "restapi_id", "name", "body", "params"]
+    assert "validate_request_body" in vars(RequestValidator("i", "n", True, False))
+
+
+def test_change_sets_create_each_resource_after_what_it_depends_on():
+    from localcloud.cloudformation import dependency_order
+
+    resources = {"Deployment": {"DependsOn": ["Method", "Model"]}, "Method": {}, "Model": {"DependsOn": "Api"},
+                 "Api": {}, "Other": {}}
+    assert dependency_order(resources, ["Deployment", "Method", "Model", "Other"]) == [
+        "Method", "Model", "Deployment", "Other"]  # Api existed already: not created again
