@@ -1,4 +1,5 @@
-"""A pipeline Lambda: the runtime/ asset, the shared layer, in the VPC, encrypted, traced, logged."""
+"""A platform Lambda (a pipeline stage or an API backend): the runtime/ asset, the shared layer, in
+the VPC, encrypted, traced, logged, with reserved concurrency."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ class StageFunctionProps:
     timeout: cdk.Duration = cdk.Duration.minutes(5)
     memory_mb: int = 1024
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR
+    reserved_concurrency: int = 2  # pipeline stages: one run at a time, plus a retry
 
 
 class StageFunction(Construct):
@@ -57,7 +59,7 @@ class StageFunction(Construct):
             vpc=props.vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             security_groups=[props.security_group],
-            reserved_concurrent_executions=2,  # one run at a time, plus a retry
+            reserved_concurrent_executions=props.reserved_concurrency,
         )
         acknowledge(
             self.function,
@@ -79,7 +81,7 @@ class StageFunction(Construct):
             " resource-level permissions.",
             "AwsSolutions-IAM5[Resource::*]",
         )
-        no_dead_letters = ("Invoked synchronously by Step Functions, which retries and catches failures; there is"
-                           " no asynchronous event to dead-letter.")
+        no_dead_letters = ("Invoked synchronously, by Step Functions (which retries and catches failures) or API"
+                           " Gateway (whose caller gets the error); there is no asynchronous event to dead-letter.")
         acknowledge(self.function, no_dead_letters, "HIPAA.Security-LambdaDLQ", "NIST.800.53.R5-LambdaDLQ")
         acknowledge_checkov(self.function, no_dead_letters, "CKV_AWS_116")

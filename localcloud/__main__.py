@@ -14,6 +14,9 @@
     deploy                       deploy into a throwaway local cloud with cdklocal and report
     up [--empty] / down          keep a local cloud serving on a port, deployed (or empty, for your
                                  own `cdklocal deploy`), for `aws --endpoint-url` and awslocal
+    run --serve                  a run, then serving as `up` does, with the run published
+    predict CUSTOMER_ID [--json] POST /predict (SigV4-signed) to the serving cloud: the published
+                                 run's outputs and top-5 reasons for one customer
 """
 
 import argparse
@@ -88,8 +91,9 @@ def _start(assembly: Path, state: Path, images: dict[str, Path]):
 
 
 def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Path = STATE,
-        source: Path | None = None) -> int:
-    """Deploy, then run the state machine on `source` (a CSV) or on `rows` generated customers."""
+        source: Path | None = None, serve: bool = False) -> int:
+    """Deploy, then run the state machine on `source` (a CSV) or on `rows` generated customers;
+    with `serve`, keep the cloud serving afterwards (as `up` does) for `predict` and AWS clients."""
     from localcloud.progress import Progress
 
     if source is not None and not source.is_file():
@@ -108,11 +112,14 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
         result = cloud.run(name=name, on_event=progress.event, on_poll=progress.heartbeat)
         summary = progress.summary(result, wall_seconds=time.perf_counter() - started, views=_views(cloud),
                                    count_rows=lambda table: _count_rows(cloud, table))
+        state.mkdir(parents=True, exist_ok=True)
+        (state / "last-run.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        Progress.print_summary(summary)
+        if serve:
+            _serve(cloud, {"state_machine_arn": cloud.deployment.state_machine_arn},
+                   [f"{sys.executable} -m localcloud predict CUST-00000001"], stop_when_done=False)
     finally:
         cloud.stop()
-    state.mkdir(parents=True, exist_ok=True)
-    (state / "last-run.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    Progress.print_summary(summary)
     return 0 if summary["status"] == "SUCCEEDED" else 1
 
 
@@ -229,7 +236,7 @@ def up_empty(images: dict[str, Path]) -> int:
                               "--require-approval never"])
 
 
-def _serve(cloud, details: dict, commands: list[str]) -> int:
+def _serve(cloud, details: dict, commands: list[str], stop_when_done: bool = True) -> int:
     """Serve until Ctrl-C or `down`, with the endpoint in .localcloud/server.json."""
     SERVER.parent.mkdir(parents=True, exist_ok=True)
     SERVER.write_text(json.dumps({"pid": os.getpid(), "process": _process(os.getpid()), "endpoint": cloud.endpoint,
@@ -247,9 +254,53 @@ def _serve(cloud, details: dict, commands: list[str]) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        cloud.stop()
+        if stop_when_done:
+            cloud.stop()
         SERVER.unlink(missing_ok=True)
     return 0
+
+
+def predict(customer_id: str, as_json: bool) -> int:
+    """POST /predict to the serving cloud's API, signed as an IAM caller: the published run's answer."""
+    from localcloud.rest_apis import call
+
+    url = route_url(SERVER, "/predict")
+    status, answer = call(url, "POST", {"customer_id": customer_id}, signed=True)
+    if as_json:
+        print(json.dumps(answer, indent=2))
+    elif status == 200:
+        _print_prediction(answer)
+    else:
+        print(f"error: POST /predict answered {status}: {answer.get('message', answer)}", file=sys.stderr)
+    return 0 if status == 200 else 1
+
+
+def route_url(server_file: Path, path: str) -> str:
+    """The URL of `path` on the serving cloud's REST API that declares it."""
+    if not server_file.is_file():
+        raise InputError("no local cloud is serving: start one with `python -m localcloud run --serve` "
+                         "(a run, then serving) or `python -m localcloud up`")
+    server = json.loads(server_file.read_text())
+    import boto3
+
+    apigateway = boto3.client("apigateway", endpoint_url=server["endpoint"], region_name="us-east-1",
+                              aws_access_key_id="local", aws_secret_access_key="local")
+    for stage_url in server.get("rest_apis", {}).values():
+        api_id = stage_url.rstrip("/").split("/")[-2]
+        if any(resource["path"] == path for resource in apigateway.get_resources(restApiId=api_id)["items"]):
+            return stage_url + path
+    raise InputError(f"no deployed REST API serves {path}")
+
+
+def _print_prediction(answer: dict) -> None:
+    reasons = answer.pop("reasons")
+    width = max(len(key) for key in answer)
+    for key, value in answer.items():
+        print(f"{key.ljust(width)}  {value}")
+    for model, top in reasons.items():
+        print(f"\ntop {len(top)} reasons, {model} model (feature, customer's value, contribution):")
+        for reason in top:
+            print(f"  {reason['feature']:<40} {reason['value']!s:>12} {reason['contribution']:+.4f}")
 
 
 def down() -> int:
@@ -294,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--input", type=Path, metavar="FILE.csv",
                         help="run on this CSV instead of generated customers (the data contract's columns)")
     run_parser.add_argument("--seed", type=int, default=42)
+    run_parser.add_argument("--serve", action="store_true",
+                            help="keep the cloud serving after the run (for predict, and AWS clients) until down")
     sql_parser = commands.add_parser("sql", help="query the last run's tables and views")
     sql_parser.add_argument("query")
     commands.add_parser("status", help="the last run's summary")
@@ -303,7 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     up_parser.add_argument("--assembly", default="cdk.out.local", type=Path)
     up_parser.add_argument("--empty", action="store_true",
                            help="deploy nothing: serve a cloud for cdklocal bootstrap / deploy")
-    commands.add_parser("down", help="stop a local cloud started with up")
+    commands.add_parser("down", help="stop a local cloud started with up or run --serve")
+    predict_parser = commands.add_parser("predict", help="POST /predict to the serving cloud (run --serve first)")
+    predict_parser.add_argument("customer_id")
+    predict_parser.add_argument("--json", action="store_true", help="print the response body as JSON")
     for serving in (run_parser, deploy_parser, up_parser):
         serving.add_argument("--image", action="append", default=[], type=image_source, metavar="URI=DOCKERFILE",
                              help="run task definitions naming image URI from this Dockerfile (build context: "
@@ -314,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plan":
             plan(args.assembly)
         elif args.command == "run":
-            return run(args.assembly, args.rows, args.seed, images, source=args.input)
+            return run(args.assembly, args.rows, args.seed, images, source=args.input, serve=args.serve)
         elif args.command == "sql":
             return sql(args.query)
         elif args.command == "status":
@@ -325,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
             return up_empty(images) if args.empty else up(args.assembly, images)
         elif args.command == "down":
             return down()
+        elif args.command == "predict":
+            return predict(args.customer_id, args.json)
     except (AssemblyError, ImageError, InputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from constructs.nag import add_compliance_packs
 from stacks.data_exports import import_data
+from stacks.ai_stack import AiStack
 from stacks.data_stack import CACHE_TTL_ATTRIBUTE, DataStack
 from stacks.ml_stack import MlStack
 from stacks.network_stack import NetworkStack
@@ -36,6 +37,7 @@ class Platform:
     network: NetworkStack
     ml: MlStack
     pipeline: PipelineStack
+    ai: AiStack
 
 
 def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
@@ -78,7 +80,16 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         lambda_layer_dir=settings.lambda_layer_dir,
         min_rows=settings.min_rows,
     )
-    for consumer in (ml, pipeline):  # imports by export name carry no implicit dependency
+    ai = AiStack(
+        app,
+        "EngagementAi",
+        env=settings.env,
+        description="Customer engagement platform: the API over the published run (/predict)",
+        data=data_refs,
+        network=network,
+        lambda_layer_dir=settings.lambda_layer_dir,
+    )
+    for consumer in (ml, pipeline, ai):  # imports by export name carry no implicit dependency
         consumer.add_stack_dependency(data)
     add_compliance_packs(app)
-    return Platform(data=data, network=network, ml=ml, pipeline=pipeline)
+    return Platform(data=data, network=network, ml=ml, pipeline=pipeline, ai=ai)

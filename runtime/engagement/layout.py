@@ -187,6 +187,7 @@ S3_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
                        "knowledge_base_documents": (WRITE,)},
     "register_run_tables": {},
     "publish": {"published_pointer": (READ, WRITE)},
+    "predict": {"published_pointer": (READ,)},  # /predict: which run is published
 }
 
 GLUE_ACCESS: dict[str, dict[Table, tuple[str, ...]]] = {

@@ -41,16 +41,39 @@ def users_file(folder: Path) -> Path:
     return mine
 
 
-def test_run_input_runs_the_pipeline_on_a_users_file(local_assembly, local_images, tmp_path):
-    finished, summary = run_cli(tmp_path, local_assembly, local_images, "--input", str(users_file(tmp_path)))
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    output = summary["output"]
-    assert summary["status"] == "SUCCEEDED" and output["published"]["pointer"].endswith("/published/latest.json")
-    assert (output["ingest"]["rows_in"], output["ingest"]["rows_quarantined"]) == (USERS_ROWS, UNREADABLE_AGES)
+def test_run_input_runs_a_users_file_then_serves_predict_until_down(local_assembly, local_images, tmp_path):
+    images = [arg for uri, dockerfile in local_images.items() for arg in ("--image", f"{uri}={dockerfile}")]
+    cli = [sys.executable, "-m", "localcloud"]
+    refused = subprocess.run([*cli, "predict", "CUST-00000001"], cwd=tmp_path, capture_output=True, text=True)
+    assert refused.returncode == 1 and "no local cloud is serving" in refused.stderr
+    server = subprocess.Popen([*cli, "run", "--assembly", str(local_assembly), *images, "--input",
+                               str(users_file(tmp_path)), "--serve"], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    state = tmp_path / ".localcloud" / "server.json"
+    deadline = time.monotonic() + 600
+    while not state.is_file() and server.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    try:
+        assert state.is_file(), server.stdout.read() if server.poll() is not None else "no server.json in 600 s"
+        predicted = subprocess.run([*cli, "predict", "CUST-00000009", "--json"], cwd=tmp_path, capture_output=True,
+                                   text=True, timeout=60)
+        missing = subprocess.run([*cli, "predict", "CUST-99999999"], cwd=tmp_path, capture_output=True, text=True,
+                                 timeout=60)
+    finally:
+        subprocess.run([*cli, "down"], cwd=tmp_path, capture_output=True, timeout=60)
+        output = server.communicate(timeout=120)[0]
+    assert predicted.returncode == 0, predicted.stderr
+    answer = json.loads(predicted.stdout)
+    summary = json.loads((tmp_path / ".localcloud" / "last-run.json").read_text())
+    assert answer["customer_id"] == "CUST-00000009" and answer["run_id"] == summary["output"]["run"]["run_id"]
+    assert missing.returncode == 1 and "404: customer_id 'CUST-99999999' is not in the published run" in missing.stderr
+    result = summary["output"]
+    assert summary["status"] == "SUCCEEDED" and result["published"]["pointer"].endswith("/published/latest.json")
+    assert (result["ingest"]["rows_in"], result["ingest"]["rows_quarantined"]) == (USERS_ROWS, UNREADABLE_AGES)
     accepted = USERS_ROWS - UNREADABLE_AGES
-    assert output["ingest"]["rows_accepted"] == output["outputs"]["cache"]["items_written"] == accepted
+    assert result["ingest"]["rows_accepted"] == result["outputs"]["cache"]["items_written"] == accepted
     assert "engagement_analytics.final_results" in summary["views"]
-    assert "generating" not in finished.stdout
+    assert "generating" not in output and not state.exists()
 
 
 def test_run_input_refuses_a_file_that_breaks_the_contract_and_publishes_nothing(local_assembly, local_images,

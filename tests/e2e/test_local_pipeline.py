@@ -23,7 +23,7 @@ from datagen.writer import write_dataset
 from engagement import cache
 from engagement.layout import BUCKETS, PUBLISHED_VIEWS, Buckets, run_id_from_execution
 from engagement.schema import PII_COLUMNS
-from localcloud import functions
+from localcloud import functions, rest_apis
 from localcloud.cloud import LocalCloud
 from localcloud.progress import Progress
 
@@ -455,27 +455,45 @@ def test_lambda_invoke_from_plain_boto3_runs_the_function(cloud, tmp_path):
         lam.invoke(FunctionName="NoSuchFunction", Payload=b"{}")
 
 
+def test_predict_is_served_from_the_published_run_through_the_deployed_api(cloud):
+    """The AI stack's API as CloudFormation created it: IAM-signed, the body checked against the
+    model before the function runs, the answer read from the published run's cache."""
+    [url] = [url for name, url in cloud.apis.urls().items() if name.endswith("/v1")]
+    status, answer = rest_apis.call(f"{url}/predict", "POST", {"customer_id": "CUST-00000001"}, signed=True)
+    assert status == 200 and answer["run_id"] == pointer(cloud)["run_id"] and answer == predict(cloud)
+    assert [len(answer["reasons"][model]) for model in ("engagement", "churn")] == [5, 5]
+    assert 0 <= answer["churn_probability"] <= 1 and answer["segment_name"] and answer["model_version"]
+    assert not set(PII_COLUMNS) & set(answer)
+    unsigned = rest_apis.call(f"{url}/predict", "POST", {"customer_id": "CUST-00000001"})
+    assert unsigned == (403, {"message": "Missing Authentication Token"})
+    for bad in ({"customer_id": "CUST 1; DROP TABLE"}, {"customer": "CUST-00000001"}, {"customer_id": 7}):
+        assert rest_apis.call(f"{url}/predict", "POST", bad, signed=True) == (400, {"message": "Invalid request body"})
+    missing = rest_apis.call(f"{url}/predict", "POST", {"customer_id": "CUST-99999999"}, signed=True)
+    assert missing == (404, {"message": "customer_id 'CUST-99999999' is not in the published run"})
+
+
 def test_rest_api_routes_are_served_as_api_gateway_serves_them(cloud):
     """A test-only CDK API (Lambda proxy; one IAM-authorized route, one open) deployed through
     CloudFormation and called over HTTP: routing, path parameters, SigV4 auth, errors, permissions."""
     cloud.client("cloudformation").create_stack(StackName="TestOnlyApi", TemplateBody=json.dumps(test_only_api()),
                                                 Capabilities=["CAPABILITY_IAM"])
     [url] = [url for name, url in cloud.apis.urls().items() if name == "TestOnlyApi/prod"]
-    status, answer = http(f"{url}/items/42?verbose=1")
+    status, answer = rest_apis.call(f"{url}/items/42?verbose=1")
     assert status == 200 and answer["resource"] == "/items/{id}" and answer["pathParameters"] == {"id": "42"}
     assert answer["query"] == {"verbose": "1"} and answer["stage"] == "prod"
-    assert http(f"{url}/echo", "POST", {"n": 1}) == (403, {"message": "Missing Authentication Token"})
-    status, answer = http(f"{url}/echo", "POST", {"n": 1}, signed=True)
+    assert rest_apis.call(f"{url}/echo", "POST", {"n": 1}) == (403, {"message": "Missing Authentication Token"})
+    status, answer = rest_apis.call(f"{url}/echo", "POST", {"n": 1}, signed=True)
     assert status == 200 and answer["body"] == {"n": 1} and answer["accessKey"] == "local"
-    assert http(f"{url}/nowhere")[0] == 403 and http(f"{url}/items/42", "DELETE")[0] == 403
-    assert http(f"{url}/echo", "POST", {"fail": True}, signed=True) == (502, {"message": "Internal server error"})
+    assert rest_apis.call(f"{url}/nowhere")[0] == 403 and rest_apis.call(f"{url}/items/42", "DELETE")[0] == 403
+    failed = rest_apis.call(f"{url}/echo", "POST", {"fail": True}, signed=True)
+    assert failed == (502, {"message": "Internal server error"})
     lam = cloud.client("lambda")
     [function] = [f["FunctionName"] for f in lam.list_functions()["Functions"] if f["FunctionName"].startswith("TestOnlyApi-")]
     for statement in json.loads(lam.get_policy(FunctionName=function)["Policy"])["Statement"]:
         if "/GET/items/" in statement["Condition"]["ArnLike"]["AWS:SourceArn"]:
             lam.remove_permission(FunctionName=function, StatementId=statement["Sid"])
-    assert http(f"{url}/items/42") == (500, {"message": "Internal server error"})
-    api_log = next(cloud.log_dir.glob("apigateway-*.log")).read_text()
+    assert rest_apis.call(f"{url}/items/42") == (500, {"message": "Internal server error"})
+    api_log = (cloud.log_dir / f"apigateway-{url.split('/')[-2]}.log").read_text()
     assert "Invalid permissions on Lambda function" in api_log and "Lambda function failed" in api_log
 
 
@@ -507,23 +525,3 @@ def test_only_api() -> dict:
     return app.synth().get_stack_by_name("TestOnlyApi").template
 
 
-def http(url: str, method: str = "GET", body: dict | None = None, signed: bool = False) -> tuple[int, dict]:
-    """An HTTP call as a client makes it; `signed`: SigV4 for execute-api, as an IAM-authorized call is."""
-    import urllib.error
-    import urllib.request
-
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"}
-    if signed:
-        request = AWSRequest(method=method, url=url, data=data, headers=headers)
-        SigV4Auth(Credentials("local", "local"), "execute-api", "us-east-1").add_auth(request)
-        headers = dict(request.headers)
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method, headers=headers)) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())

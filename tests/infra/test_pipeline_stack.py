@@ -296,13 +296,13 @@ def expected_s3(stage: str) -> set[tuple[str, str, str]]:
 
 PRINCIPALS = {**{stage: f"/{''.join(p.capitalize() for p in stage.split('_'))}Function/" for stage in STAGES},
               "state_machine": "/StateMachine/Role/", "training": "/TrainingTask/TaskDefinition/TaskRole/",
-              "inference": "/InferenceTask/TaskDefinition/TaskRole/"}
+              "inference": "/InferenceTask/TaskDefinition/TaskRole/", "predict": "/PredictFunction/"}
 
 
 @pytest.mark.parametrize("stage", sorted(S3_ACCESS))
 def test_each_stage_reaches_exactly_what_the_run_layout_says(synthesized, stage):
-    template = synthesized.templates[synthesized.platform.ml.stack_name if stage in ("training", "inference")
-                                     else synthesized.platform.pipeline.stack_name]
+    stacks = {"training": synthesized.platform.ml, "inference": synthesized.platform.ml, "predict": synthesized.platform.ai}
+    template = synthesized.templates[stacks.get(stage, synthesized.platform.pipeline).stack_name]
     statements = statements_of(template, PRINCIPALS[stage])
     assert s3_grants(statements) == expected_s3(stage)
     glue = {(a, _glue_resource(r)) for s in statements for a in _list(s["Action"]) if a.startswith("glue:")
