@@ -61,7 +61,11 @@ def requested_customer(body: str | None) -> str:
         raise BadRequest("the body is not valid JSON") from None
     if not isinstance(request, dict) or set(request) != {ID_COLUMN}:
         raise BadRequest(f'the body must be a JSON object with one field, "{ID_COLUMN}"')
-    customer_id = request[ID_COLUMN]
-    if not isinstance(customer_id, str) or not re.fullmatch(ID_PATTERN, customer_id):
-        raise BadRequest(f"{ID_COLUMN}: expected 1-64 letters, digits, '-' or '_', got {customer_id!r}"[:200])
-    return customer_id
+    return checked_customer_id(request[ID_COLUMN])
+
+
+def checked_customer_id(value) -> str:
+    """`value` if it is a well-formed customer id, else BadRequest saying what an id looks like."""
+    if not isinstance(value, str) or not re.fullmatch(ID_PATTERN, value):
+        raise BadRequest(f"{ID_COLUMN}: expected 1-64 letters, digits, '-' or '_', got {value!r}"[:200])
+    return value

@@ -1,0 +1,74 @@
+"""The assistant's tools: query_athena runs only guarded SQL and waits for Athena; explain_prediction
+reads the published run's cache."""
+
+import pytest
+
+from engagement.assistant import ToolRefused
+from engagement.assistant_tools import MAX_ROWS, AthenaRunner, explain_prediction_tool, query_athena_tool
+
+
+class FakeAthena:
+    """Athena's query API: a query is RUNNING for `polls` polls, then ends in `outcome`."""
+
+    def __init__(self, outcome="SUCCEEDED", polls=2, reason=""):
+        self.outcome, self.polls, self.reason = outcome, polls, reason
+        self.started, self.stopped = [], []
+
+    def start_query_execution(self, QueryString, WorkGroup):
+        self.started.append((QueryString, WorkGroup))
+        return {"QueryExecutionId": "q1"}
+
+    def get_query_execution(self, QueryExecutionId):
+        self.polls -= 1
+        state = "RUNNING" if self.polls > 0 else self.outcome
+        return {"QueryExecution": {"Status": {"State": state, "StateChangeReason": self.reason}}}
+
+    def stop_query_execution(self, QueryExecutionId):
+        self.stopped.append(QueryExecutionId)
+
+    def get_query_results(self, QueryExecutionId, MaxResults):
+        assert MaxResults == MAX_ROWS + 1
+        header = {"Data": [{"VarCharValue": "segment_name"}, {"VarCharValue": "customers"}]}
+        return {"ResultSet": {"ResultSetMetadata": {"ColumnInfo": [{"Name": "segment_name"}, {"Name": "customers"}]},
+                              "Rows": [header, {"Data": [{"VarCharValue": "Power users"}, {"VarCharValue": "812"}]},
+                                       {"Data": [{"VarCharValue": None}, {"VarCharValue": "3"}]}]}}
+
+
+def runner(athena: FakeAthena, **kwargs) -> AthenaRunner:
+    return AthenaRunner(athena, "engagement", sleep=lambda seconds: None, **kwargs)
+
+
+def test_query_athena_runs_the_guarded_sql_in_the_workgroup_and_names_it_as_the_source():
+    athena = FakeAthena()
+    tool = query_athena_tool(runner(athena))
+    result = tool.run({"sql": "SELECT segment_name, count(*) AS customers FROM engagement_analytics.final_results "
+                              "GROUP BY 1"})
+    expected_sql = ("SELECT segment_name, COUNT(*) AS customers FROM engagement_analytics.final_results GROUP BY 1 "
+                    f"LIMIT {MAX_ROWS}")
+    assert athena.started == [(expected_sql, "engagement")]
+    assert result == {"columns": ["segment_name", "customers"], "rows": [["Power users", "812"], [None, "3"]],
+                      "source": expected_sql}
+
+
+def test_query_athena_refuses_unsafe_sql_before_anything_runs():
+    athena = FakeAthena()
+    with pytest.raises(ToolRefused, match="engagement_raw.customers is not one of the tables"):
+        query_athena_tool(runner(athena)).run({"sql": "SELECT email FROM engagement_raw.customers"})
+    assert athena.started == []
+
+
+def test_a_failed_or_slow_query_is_reported_not_raised_as_a_crash():
+    with pytest.raises(ToolRefused, match="the query failed: COLUMN_NOT_FOUND"):
+        query_athena_tool(runner(FakeAthena("FAILED", reason="COLUMN_NOT_FOUND"))).run(
+            {"sql": "SELECT x FROM engagement_analytics.final_results"})
+    slow = FakeAthena(polls=10_000)
+    with pytest.raises(ToolRefused, match="longer than 1 s and was stopped"):
+        query_athena_tool(runner(slow, timeout_s=1)).run({"sql": "SELECT 1 FROM engagement_analytics.final_results"})
+    assert slow.stopped == ["q1"]
+
+
+def test_explain_prediction_checks_the_id_before_reading():
+    tool = explain_prediction_tool(s3=None, table=None, buckets=None)
+    for bad in ("CUST 1; DROP", 7, None):
+        with pytest.raises(ToolRefused, match="customer_id: expected 1-64 letters"):
+            tool.run({"customer_id": bad})
