@@ -23,17 +23,20 @@ RUN_SOURCE = $(if $(INPUT),--input $(INPUT),--rows $(ROWS))
 ML_IMAGE := engagement-ml:local
 LOCAL_CONTEXT := -c terminationProtection=false -c mlImageUri=$(ML_IMAGE)
 LOCAL_IMAGES := --image $(ML_IMAGE)=ml_container/Dockerfile
+# There is no Bedrock locally: the assistant's Converse calls are answered by the deterministic
+# stand-in in planner/ (on AWS, the Bedrock model).
+LOCAL_MODEL := --converse planner:converse
 
 # Start the embedded local cloud, deploy the app to it with cdklocal, generate ROWS customers (or
 # take INPUT), run the state machine.
 run: synth-local
 	$(PY) -m localcloud plan cdk.out.local
-	$(PY) -m localcloud run --assembly cdk.out.local $(RUN_SOURCE) $(LOCAL_IMAGES)
+	$(PY) -m localcloud run --assembly cdk.out.local $(RUN_SOURCE) $(LOCAL_IMAGES) $(LOCAL_MODEL)
 
 # Deploy with cdklocal and keep serving (for aws --endpoint-url / awslocal); stop with Ctrl-C or
 # `python -m localcloud down`.
 deploy-local: synth-local
-	$(PY) -m localcloud up --assembly cdk.out.local $(LOCAL_IMAGES)
+	$(PY) -m localcloud up --assembly cdk.out.local $(LOCAL_IMAGES) $(LOCAL_MODEL)
 
 test: deps
 	$(PY) -m pytest

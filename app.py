@@ -27,7 +27,8 @@ CONTEXT = {"athenaBytesScannedCutoff": ("athena_bytes_scanned_cutoff", int),
            "uploadRetentionDays": ("upload_retention_days", int),
            "quarantineRetentionDays": ("quarantine_retention_days", int),
            "terminationProtection": ("termination_protection", flag),
-           "mlImageUri": ("ml_image_uri", str)}
+           "mlImageUri": ("ml_image_uri", str),
+           "assistantModelId": ("assistant_model_id", str)}
 
 app = cdk.App()
 overrides = {}

@@ -17,6 +17,8 @@
     run --serve                  a run, then serving as `up` does, with the run published
     predict CUSTOMER_ID [--json] POST /predict (SigV4-signed) to the serving cloud: the published
                                  run's outputs and top-5 reasons for one customer
+    ask "QUESTION" [--json]      POST /ask: the assistant's answer, its tool calls and sources
+    --converse MODULE:FUNCTION   (run, up) the stand-in model that answers Bedrock's Converse
 """
 
 import argparse
@@ -68,7 +70,7 @@ def _quiet_server_logs() -> None:
     logging.getLogger("moto").setLevel(logging.CRITICAL)
 
 
-def _start(assembly: Path, state: Path, images: dict[str, Path]):
+def _start(assembly: Path, state: Path, images: dict[str, Path], converse=None):
     from localcloud.cloud import LocalCloud
 
     if not (assembly / "manifest.json").is_file():
@@ -77,7 +79,7 @@ def _start(assembly: Path, state: Path, images: dict[str, Path]):
         path = state / stale
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     _quiet_server_logs()
-    cloud = LocalCloud(state, images=images)
+    cloud = LocalCloud(state, images=images, converse=converse)
     cloud.start()
     try:
         started = time.perf_counter()
@@ -91,7 +93,7 @@ def _start(assembly: Path, state: Path, images: dict[str, Path]):
 
 
 def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Path = STATE,
-        source: Path | None = None, serve: bool = False) -> int:
+        source: Path | None = None, serve: bool = False, converse=None) -> int:
     """Deploy, then run the state machine on `source` (a CSV) or on `rows` generated customers;
     with `serve`, keep the cloud serving afterwards (as `up` does) for `predict` and AWS clients."""
     from localcloud.progress import Progress
@@ -100,7 +102,7 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
         raise InputError(f"--input {source}: no such file")
     started = time.perf_counter()
     print(f"local cloud: deploying {assembly}/ …", flush=True)
-    cloud = _start(assembly, state, images)
+    cloud = _start(assembly, state, images, converse)
     try:
         print(f"local cloud: serving AWS APIs at {cloud.endpoint}; state machine {cloud.deployment.state_machine_arn}")
         source = source or _generated(state / "data", rows, seed)
@@ -210,8 +212,8 @@ def deploy(assembly: Path, images: dict[str, Path]) -> int:
     return 0
 
 
-def up(assembly: Path, images: dict[str, Path]) -> int:
-    cloud = _start(assembly, SERVING, images)
+def up(assembly: Path, images: dict[str, Path], converse=None) -> int:
+    cloud = _start(assembly, SERVING, images, converse)
     raw = next(v for k, v in cloud.deployment.exports.items() if k.endswith("-RawBucketName"))
     endpoint = cloud.cdk_environment()["AWS_ENDPOINT_URL"]
     return _serve(cloud, {"state_machine_arn": cloud.deployment.state_machine_arn, "raw_bucket": raw}, [
@@ -258,6 +260,22 @@ def _serve(cloud, details: dict, commands: list[str], stop_when_done: bool = Tru
             cloud.stop()
         SERVER.unlink(missing_ok=True)
     return 0
+
+
+def ask(question: str, as_json: bool) -> int:
+    """POST /ask to the serving cloud's API, signed as an IAM caller: the assistant's answer."""
+    from localcloud.rest_apis import call
+
+    status, answer = call(route_url(SERVER, "/ask"), "POST", {"question": question}, signed=True)
+    if as_json:
+        print(json.dumps(answer, indent=2))
+    elif status == 200:
+        print(answer["answer"])
+        for number, tool_call in enumerate(answer["tool_calls"], 1):
+            print(f"\n[{number}] {tool_call['tool']} {json.dumps(tool_call['input'])}")
+    else:
+        print(f"error: POST /ask answered {status}: {answer.get('message', answer)}", file=sys.stderr)
+    return 0 if status == 200 else 1
 
 
 def predict(customer_id: str, as_json: bool) -> int:
@@ -324,6 +342,15 @@ def _process(pid: int) -> str | None:
     return result.stdout.strip() or None
 
 
+def _converse(name: str | None):
+    from localcloud import bedrock_runtime
+
+    try:
+        return bedrock_runtime.load(name) if name else None
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+
 def image_source(value: str) -> tuple[str, Path]:
     """`URI=DOCKERFILE`, as --image takes it."""
     uri, separator, dockerfile = value.partition("=")
@@ -360,6 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     predict_parser = commands.add_parser("predict", help="POST /predict to the serving cloud (run --serve first)")
     predict_parser.add_argument("customer_id")
     predict_parser.add_argument("--json", action="store_true", help="print the response body as JSON")
+    ask_parser = commands.add_parser("ask", help="POST /ask to the serving cloud: a question about the published run")
+    ask_parser.add_argument("question")
+    ask_parser.add_argument("--json", action="store_true", help="print the response body as JSON")
+    for serving in (run_parser, up_parser):
+        serving.add_argument("--converse", metavar="MODULE:FUNCTION",
+                             help="the stand-in model that answers Bedrock's Converse (there is no Bedrock locally)")
     for serving in (run_parser, deploy_parser, up_parser):
         serving.add_argument("--image", action="append", default=[], type=image_source, metavar="URI=DOCKERFILE",
                              help="run task definitions naming image URI from this Dockerfile (build context: "
@@ -367,10 +400,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     images = dict(getattr(args, "image", []))
     try:
+        converse = _converse(getattr(args, "converse", None))
         if args.command == "plan":
             plan(args.assembly)
         elif args.command == "run":
-            return run(args.assembly, args.rows, args.seed, images, source=args.input, serve=args.serve)
+            return run(args.assembly, args.rows, args.seed, images, source=args.input, serve=args.serve,
+                       converse=converse)
         elif args.command == "sql":
             return sql(args.query)
         elif args.command == "status":
@@ -378,11 +413,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "deploy":
             return deploy(args.assembly, images)
         elif args.command == "up":
-            return up_empty(images) if args.empty else up(args.assembly, images)
+            return up_empty(images) if args.empty else up(args.assembly, images, converse)
         elif args.command == "down":
             return down()
         elif args.command == "predict":
             return predict(args.customer_id, args.json)
+        elif args.command == "ask":
+            return ask(args.question, args.json)
     except (AssemblyError, ImageError, InputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

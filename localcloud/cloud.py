@@ -22,8 +22,8 @@ from pathlib import Path
 
 import boto3
 
-from localcloud import (athena_api, cloudformation, dynamodb_writes, executors, functions, images, lambda_api,
-                        policies, tasks)
+from localcloud import (athena_api, bedrock_runtime, cloudformation, dynamodb_writes, executors, functions, images,
+                        lambda_api, policies, tasks)
 from localcloud.assembly import AssemblyError, read_stacks
 from localcloud.athena_duckdb import AthenaOnDuckDB, AthenaSqlError, GlueCatalog, inside
 from localcloud.definition import load_definition, state_machines, unsupported
@@ -95,13 +95,14 @@ class LocalCloud:
     with `build_context` as docker build's context; see images.py)."""
 
     def __init__(self, state_dir: Path = Path(".localcloud"), images: dict[str, Path] | None = None,
-                 build_context: Path = REPO) -> None:
+                 build_context: Path = REPO, converse: bedrock_runtime.Converse | None = None) -> None:
         self.state_dir = state_dir
         self.log_dir = state_dir / "logs"
         self.server = None
         self.endpoint: str | None = None
         self.deployment: Deployment | None = None
         self._image_sources = dict(images or {})
+        self._converse = converse  # the stand-in model Bedrock's Converse is answered by (none: an error)
         self._build_context = build_context
         self._images: dict[str, images.LocalImage] = {}
         self._athena: AthenaOnDuckDB | None = None
@@ -125,6 +126,7 @@ class LocalCloud:
         cloudformation.install(invoke=self._answer_custom_resource)
         policies.install()
         dynamodb_writes.install()
+        bedrock_runtime.install(self._converse)
         port = port or _free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.server.start()

@@ -262,6 +262,12 @@ def _api_request_validator(props: dict, name: str, account: str, region: str):
     return validator.id, {"RequestValidatorId": validator.id}
 
 
+def _api_account(props: dict, name: str, account: str, region: str):
+    """The account's setting of the role API Gateway writes execution logs with: the stack records
+    it (its physical id is the account, as on AWS); no local log is written with it."""
+    return account, {}
+
+
 def _api_model(props: dict, name: str, account: str, region: str):
     from moto.apigateway.models import apigateway_backends
     model_name = props.get("Name") or name
@@ -288,10 +294,10 @@ SUPPLIED = {
     "AWS::ApiGateway::Stage": _api_stage,
     "AWS::ApiGateway::RequestValidator": _api_request_validator,
     "AWS::ApiGateway::Model": _api_model,
+    "AWS::ApiGateway::Account": _api_account,
 }
 # Types with nothing to create: CloudFormation itself records them and nothing reads them back.
-# (AWS::ApiGateway::Account names the role API Gateway writes execution logs with: no local log reads it.)
-RECORDED_ONLY = ("AWS::CDK::Metadata", "AWS::ApiGateway::Account")
+RECORDED_ONLY = ("AWS::CDK::Metadata",)
 
 
 Invoke = Callable[[str, dict], dict | None]  # (function ARN, event) -> what it sent to the response URL

@@ -1,4 +1,5 @@
-"""The AI stack: the platform's API over the published run (`POST /predict`)."""
+"""The AI stack: the platform's API over the published run — `POST /predict` (one customer's
+cached predictions) and `POST /ask` (the assistant: Bedrock Converse with tools over Athena)."""
 
 from pathlib import Path
 
@@ -7,35 +8,80 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
-from constructs.access import allow_key, allow_places
+from constructs.access import allow_key, allow_places, allow_tables
 from constructs.engagement_api import EngagementApi
 from constructs.stage_function import StageFunction, StageFunctionProps
-from engagement.prediction_api import REQUEST_SCHEMA
+from engagement import ask_api, prediction_api
+from engagement.layout import PLACES, S3_ACCESS
 from stacks.data_exports import DataRefs
 from stacks.network_stack import NetworkStack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+ATHENA_QUERY_ACTIONS = ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+                        "athena:StopQueryExecution"]
+# Where a cross-region inference profile may route a request (the US profiles).
+PROFILE_REGIONS = {"us": ("us-east-1", "us-east-2", "us-west-2")}
 
 
 class AiStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, data: DataRefs, network: NetworkStack,
-                 lambda_layer_dir: Path, **kwargs) -> None:
+                 lambda_layer_dir: Path, model_id: str, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        data_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
-        layer = lambda_.LayerVersion(
+        self._data, self._network = data, network
+        self._data_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
+        self._layer = lambda_.LayerVersion(
             self, "DependenciesLayer", code=lambda_.Code.from_asset(str(lambda_layer_dir)),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
-            description="pyarrow, numpy, Powertools (built from pinned manylinux wheels: make lambda-layer)")
-        predict = StageFunction(self, "PredictFunction", props=StageFunctionProps(
-            handler="handlers.predict.handler", description="POST /predict: one customer's predictions and reasons",
-            code=lambda_.Code.from_asset(str(REPO_ROOT / "runtime"), exclude=["**/__pycache__", "*.md"]),
-            layer=layer, vpc=network.vpc, security_group=network.workload_security_group, encryption_key=data_key,
-            environment={**{f"{name.upper()}_BUCKET": bucket for name, bucket in data.bucket_names.items()},
-                         "CACHE_TABLE": data.cache_table_name},
-            timeout=cdk.Duration.seconds(10), memory_mb=512, reserved_concurrency=10)).function
-        allow_places(predict, predict, "predict", data.bucket_arns)
-        allow_key(predict, data.key_arn)
+            description="pyarrow, numpy, Powertools, sqlglot (built from pinned manylinux wheels: make lambda-layer)")
+        self._code = lambda_.Code.from_asset(str(REPO_ROOT / "runtime"), exclude=["**/__pycache__", "*.md"])
+        predict = self._function("PredictFunction", "handlers.predict.handler",
+                                 "POST /predict: one customer's predictions and reasons", seconds=10, memory_mb=512)
         predict.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[data.cache_table_arn]))
-        self.api = EngagementApi(self, "Api", encryption_key=data_key)
-        self.api.add_post_route("predict", function=predict, request_schema=REQUEST_SCHEMA)
+        allow_places(predict, predict, "predict", data.bucket_arns)
+        assistant = self._function("AskFunction", "handlers.ask.handler",
+                                   "POST /ask: the assistant (Bedrock Converse with tools over the published run)",
+                                   seconds=29, memory_mb=1024,
+                                   environment={"MODEL_ID": model_id, "ATHENA_WORKGROUP": data.workgroup_name})
+        self._grant_assistant(assistant, model_id)
+        self.api = EngagementApi(self, "Api", encryption_key=self._data_key)
+        self.api.add_post_route("predict", function=predict, request_schema=prediction_api.REQUEST_SCHEMA)
+        self.api.add_post_route("ask", function=assistant, request_schema=ask_api.REQUEST_SCHEMA)
         cdk.CfnOutput(self, "ApiUrl", value=self.api.api.url)
+
+    def _function(self, construct_id: str, handler: str, description: str, *, seconds: int, memory_mb: int,
+                  environment: dict[str, str] | None = None) -> lambda_.Function:
+        data = self._data
+        function = StageFunction(self, construct_id, props=StageFunctionProps(
+            handler=handler, description=description, code=self._code, layer=self._layer, vpc=self._network.vpc,
+            security_group=self._network.workload_security_group, encryption_key=self._data_key,
+            environment={**{f"{name.upper()}_BUCKET": bucket for name, bucket in data.bucket_names.items()},
+                         "CACHE_TABLE": data.cache_table_name, **(environment or {})},
+            timeout=cdk.Duration.seconds(seconds), memory_mb=memory_mb, reserved_concurrency=10)).function
+        allow_key(function, data.key_arn)
+        return function
+
+    def _grant_assistant(self, assistant: lambda_.Function, model_id: str) -> None:
+        """Athena runs the assistant's SELECTs as its role: the published views, what they read, the
+        query results; its own workgroup; the one model; explain_prediction's cache item."""
+        data = self._data
+        allow_places(assistant, assistant, "assistant", data.bucket_arns)
+        allow_tables(assistant, assistant, "assistant")
+        buckets = sorted({PLACES[place].bucket for place in S3_ACCESS["assistant"]})
+        assistant.add_to_role_policy(iam.PolicyStatement(  # Athena checks where results and tables live
+            actions=["s3:GetBucketLocation"], resources=[data.bucket_arns[bucket] for bucket in buckets]))
+        assistant.add_to_role_policy(iam.PolicyStatement(actions=ATHENA_QUERY_ACTIONS, resources=[self.format_arn(
+            service="athena", resource="workgroup", resource_name=data.workgroup_name)]))
+        assistant.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
+                                                         resources=[data.cache_table_arn]))
+        models = self._model_arns(model_id)
+        assistant.add_to_role_policy(iam.PolicyStatement(actions=["bedrock:InvokeModel"], resources=models))
+
+    def _model_arns(self, model_id: str) -> list[str]:
+        """The inference profile and the foundation model in each region it routes to (Converse on a
+        profile is authorized on both), or the one foundation model in this region."""
+        prefix, _, base = model_id.partition(".")
+        if prefix in PROFILE_REGIONS and base:
+            return [self.format_arn(service="bedrock", resource="inference-profile", resource_name=model_id),
+                    *[f"arn:{self.partition}:bedrock:{region}::foundation-model/{base}"
+                      for region in PROFILE_REGIONS[prefix]]]
+        return [f"arn:{self.partition}:bedrock:{self.region}::foundation-model/{model_id}"]

@@ -12,8 +12,8 @@ from constructs.private_network import EndpointAccess, PrivateNetwork, PrivateNe
 
 ECR_PULL = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
 # What code in the VPC calls, by endpoint: ECR (image pull), Logs (task logs), STS, Athena and Glue
-# (queries and catalog), KMS (SSE-KMS data), Secrets Manager (the PII tokenization key), X-Ray
-# (traces). Each endpoint admits these actions for this account only (tests check that every
+# (queries and catalog), KMS (SSE-KMS data), Secrets Manager (the PII tokenization key), Bedrock
+# (the assistant's model), X-Ray (traces). Each endpoint admits these actions for this account only (tests check that every
 # action a VPC principal is granted for the service is here).
 INTERFACE_ENDPOINTS = {
     ec2.InterfaceVpcEndpointAwsService.ECR: EndpointAccess(actions=ECR_PULL,
@@ -30,6 +30,9 @@ INTERFACE_ENDPOINTS = {
         actions=tuple(action for actions in GLUE_ACTIONS.values() for action in actions)),
     ec2.InterfaceVpcEndpointAwsService.KMS: EndpointAccess(actions=KEY_ACTIONS),
     ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER: EndpointAccess(actions=("secretsmanager:GetSecretValue",)),
+    # Foundation models belong to AWS, not to this account: the assistant's role names the one model.
+    ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME: EndpointAccess(actions=(),
+                                                                        account_actions=("bedrock:InvokeModel",)),
     ec2.InterfaceVpcEndpointAwsService.XRAY: EndpointAccess(actions=(), account_actions=(
         "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets")),
 }

@@ -29,6 +29,8 @@ class PlatformSettings:
     termination_protection: bool = True  # of the data stack; local targets turn it off (moto lacks the API)
     # A pushed ml_container image to run instead of building the asset (where no Docker engine is).
     ml_image_uri: str | None = None
+    # The assistant's Bedrock model: a US cross-region inference profile of a current Claude Sonnet.
+    assistant_model_id: str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 
 @dataclass(frozen=True)
@@ -84,10 +86,11 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         app,
         "EngagementAi",
         env=settings.env,
-        description="Customer engagement platform: the API over the published run (/predict)",
+        description="Customer engagement platform: the API over the published run (/predict, /ask)",
         data=data_refs,
         network=network,
         lambda_layer_dir=settings.lambda_layer_dir,
+        model_id=settings.assistant_model_id,
     )
     for consumer in (ml, pipeline, ai):  # imports by export name carry no implicit dependency
         consumer.add_stack_dependency(data)

@@ -188,6 +188,9 @@ S3_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     "register_run_tables": {},
     "publish": {"published_pointer": (READ, WRITE)},
     "predict": {"published_pointer": (READ,)},  # /predict: which run is published
+    # /ask: Athena runs the assistant's SELECTs over the published views as its role.
+    "assistant": {"published_pointer": (READ,), "predictions": (READ,), "human_review": (READ,),
+                  "final_results": (READ,), "query_results": (READ, WRITE)},
 }
 
 GLUE_ACCESS: dict[str, dict[Table, tuple[str, ...]]] = {
@@ -198,6 +201,8 @@ GLUE_ACCESS: dict[str, dict[Table, tuple[str, ...]]] = {
         **{table: (READ, CREATE) for table in RUN_TABLES.values()},
         **{Table(*view.split(".")): (READ, CREATE) for view in PUBLISHED_VIEWS},
     },
+    "assistant": {PUBLISHED_RUN_TABLE: (READ,), **{table: (READ,) for table in BY_RUN_TABLES.values()},
+                  **{Table(*view.split(".")): (READ,) for view in PUBLISHED_VIEWS}},
     "register_run_tables": {
         **{RUN_TABLES[name]: (READ,) for name in BY_RUN_TABLES if name in RUN_TABLES},
         **{table: (READ, CREATE, PARTITION) for table in BY_RUN_TABLES.values()},

@@ -59,3 +59,12 @@ def cache_table() -> CacheTable:
 def prediction_table():
     """The prediction cache, read one item at a time by /predict."""
     return boto3.resource("dynamodb").Table(os.environ["CACHE_TABLE"])
+
+
+@cache
+def assistant_tools() -> list:
+    """The assistant's tools, over this container's clients."""
+    from engagement.assistant_tools import AthenaRunner, explain_prediction_tool, query_athena_tool
+
+    return [query_athena_tool(AthenaRunner(client("athena"), os.environ["ATHENA_WORKGROUP"])),
+            explain_prediction_tool(client("s3"), prediction_table(), settings().buckets)]

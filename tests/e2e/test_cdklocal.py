@@ -84,7 +84,7 @@ def test_cdklocal_deploys_the_app_and_its_state_machine_runs(empty_cloud, local_
     stacks = {s["StackName"]: s["StackStatus"] for s in cfn.describe_stacks()["Stacks"]}
     assert stacks == {"CDKToolkit": "CREATE_COMPLETE", "EngagementData": "CREATE_COMPLETE",
                       "EngagementNetwork": "CREATE_COMPLETE", "EngagementMl": "CREATE_COMPLETE",
-                      "EngagementPipeline": "CREATE_COMPLETE"}
+                      "EngagementPipeline": "CREATE_COMPLETE", "EngagementAi": "CREATE_COMPLETE"}
     for name in stacks.keys() - {"CDKToolkit"}:  # nothing skipped: every declared resource was created
         template = json.loads((local_assembly / f"{name}.template.json").read_text())
         declared = {k: r["Type"] for k, r in template["Resources"].items() if r["Type"] != "AWS::CDK::Metadata"}

@@ -18,6 +18,8 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
+import planner
+
 from datagen.generator import GeneratorConfig
 from datagen.writer import write_dataset
 from engagement import cache
@@ -35,7 +37,7 @@ FIRST = "first-run"
 @pytest.fixture(scope="module")
 def cloud(local_assembly, local_images, tmp_path_factory):
     state = tmp_path_factory.mktemp("localcloud")
-    cloud = LocalCloud(state, images=local_images)
+    cloud = LocalCloud(state, images=local_images, converse=planner.converse)
     cloud.start()
     cloud.deploy(local_assembly, output=lambda line: None)
     write_dataset(GeneratorConfig(rows=ROWS, seed=8), state / "data", progress=None)
@@ -470,6 +472,26 @@ def test_predict_is_served_from_the_published_run_through_the_deployed_api(cloud
         assert rest_apis.call(f"{url}/predict", "POST", bad, signed=True) == (400, {"message": "Invalid request body"})
     missing = rest_apis.call(f"{url}/predict", "POST", {"customer_id": "CUST-99999999"}, signed=True)
     assert missing == (404, {"message": "customer_id 'CUST-99999999' is not in the published run"})
+
+
+def test_ask_answers_from_the_published_views_through_the_deployed_api(cloud):
+    """The assistant Lambda as deployed, its Converse calls answered by the local planner, its
+    query run through the Athena API as its own role; the answer's numbers are the view's."""
+    [url] = [url for name, url in cloud.apis.urls().items() if name.endswith("/v1")]
+    status, reply = rest_apis.call(f"{url}/ask", "POST", {"question": "Do mobile users engage more than desktop users?"},
+                                   signed=True)
+    assert status == 200 and reply["complete"], reply
+    [tool_call] = reply["tool_calls"]
+    assert tool_call["tool"] == "query_athena" and reply["sources"] == [tool_call["output"]["source"]]
+    expected = cloud.query("SELECT device_type, count(*) FROM engagement_analytics.final_results GROUP BY 1")
+    for device, customers in expected:
+        assert f"- {device}: " in reply["answer"] and f"{customers:,} customers" in reply["answer"]
+    status, reply = rest_apis.call(f"{url}/ask", "POST", {"question": "Explain the predictions for CUST-00000001"},
+                                   signed=True)
+    assert status == 200 and reply["tool_calls"][0]["tool"] == "explain_prediction"
+    assert "Top reasons (churn)" in reply["answer"]
+    assert rest_apis.call(f"{url}/ask", "POST", {"question": ""}, signed=True) == (
+        400, {"message": "Invalid request body"})
 
 
 def test_rest_api_routes_are_served_as_api_gateway_serves_them(cloud):

@@ -5,6 +5,7 @@ import json
 import pytest
 from aws_cdk.assertions import Match
 
+from engagement.ask_api import MAX_QUESTION_CHARS
 from engagement.prediction_api import REQUEST_SCHEMA
 from tests.infra.test_pipeline_stack import statements_of
 
@@ -19,17 +20,19 @@ def test_every_method_requires_iam_authorization(ai):
     assert methods and {m["Properties"]["AuthorizationType"] for m in methods.values()} == {"AWS_IAM"}
 
 
-def test_predict_bodies_are_validated_against_the_request_schema_before_the_function_runs(ai):
+def test_bodies_are_validated_against_each_routes_request_schema_before_the_function_runs(ai):
     [validator] = ai.find_resources("AWS::ApiGateway::RequestValidator").values()
     assert validator["Properties"]["ValidateRequestBody"] is True
-    [model] = ai.find_resources("AWS::ApiGateway::Model").values()
-    schema = model["Properties"]["Schema"]
-    assert schema["required"] == REQUEST_SCHEMA["required"] and schema["additionalProperties"] is False
-    assert schema["properties"]["customer_id"]["pattern"] == REQUEST_SCHEMA["properties"]["customer_id"]["pattern"]
-    ai.has_resource_properties("AWS::ApiGateway::Method", {
+    models = {m["Properties"]["Name"]: m["Properties"]["Schema"] for m in ai.find_resources("AWS::ApiGateway::Model").values()}
+    predict, question = models["PredictRequest"], models["AskRequest"]
+    assert predict["required"] == REQUEST_SCHEMA["required"] and predict["additionalProperties"] is False
+    assert predict["properties"]["customer_id"]["pattern"] == REQUEST_SCHEMA["properties"]["customer_id"]["pattern"]
+    assert question["properties"]["question"] == {"type": "string", "minLength": 1, "maxLength": MAX_QUESTION_CHARS}
+    methods = ai.find_resources("AWS::ApiGateway::Method", {"Properties": {
         "HttpMethod": "POST", "RequestValidatorId": Match.any_value(),
         "RequestModels": {"application/json": Match.any_value()},
-        "Integration": Match.object_like({"Type": "AWS_PROXY"})})
+        "Integration": Match.object_like({"Type": "AWS_PROXY"})}})
+    assert len(methods) == 2
 
 
 def test_the_stage_is_throttled_traced_and_access_logged_without_bodies_or_source_ip(ai):
@@ -51,3 +54,16 @@ def test_predict_reads_only_the_cache_item_and_the_published_pointer(ai):
     assert actions == ["dynamodb:GetItem", "s3:GetObject", "s3:ListBucket"]
     [dynamodb] = [s for s in statements if s["Action"] == "dynamodb:GetItem"]
     assert "CacheTableArn" in json.dumps(dynamodb["Resource"])
+
+
+def test_the_assistant_may_invoke_only_its_model_and_query_only_in_its_workgroup(ai):
+    statements = statements_of(ai, "/AskFunction/")
+    bedrock = [s for s in statements if "bedrock:InvokeModel" in json.dumps(s["Action"])]
+    assert [s["Action"] for s in bedrock] == ["bedrock:InvokeModel"]
+    resources = json.dumps(bedrock[0]["Resource"])
+    assert "inference-profile/us.anthropic.claude-sonnet" in resources and "foundation-model/anthropic.claude" in resources
+    assert '"*"' not in resources and all("bedrock:*" not in json.dumps(s["Action"]) for s in statements)
+    athena = [s for s in statements if "athena:StartQueryExecution" in json.dumps(s["Action"])]
+    assert len(athena) == 1 and "workgroup/" in json.dumps(athena[0]["Resource"])
+    everything = json.dumps(statements)
+    assert "secretsmanager" not in everything and "customers_bronze" not in everything

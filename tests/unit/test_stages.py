@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from datagen.generator import GeneratorConfig
 from datagen.writer import write_dataset
-from engagement import cache, prediction_api, publish, stages
+from engagement import ask_api, cache, prediction_api, publish, stages
 from engagement.claim import RunIdInUse, RunLocked, SourceMissing
 from engagement.ingest import ingest_csv
 from engagement.layout import Buckets, Run, run_id_from_execution
@@ -240,6 +240,29 @@ def test_predict_answers_from_the_published_run_and_refuses_bad_requests_with_th
     for request, reason in refusals.items():
         status, body = ask_predict(aws, request)
         assert status == 400 and reason in body["message"], (request, body)
+
+
+def test_ask_refuses_bad_questions_and_waits_for_a_published_run(aws, csvs):
+    import planner
+
+    class LocalModel:
+        def converse(self, **request):
+            return planner.converse(request)
+
+    def asked(body):
+        answer = ask_api.answer(LocalModel(), [], aws.s3, BUCKETS, model_id="local", body=body)
+        return answer.status, answer.body
+
+    question = json.dumps({"question": "How does engagement differ across age groups?"})
+    assert asked(question) == (503, {"message": "no run has been published yet: run the pipeline first"})
+    for body, reason in ((None, "must be a JSON object"), (json.dumps({"question": "  "}), "non-empty string"),
+                         (json.dumps({"question": "x" * 501}), "over 500 characters"),
+                         (json.dumps({"question": "q", "user": "me"}), 'one field, "question"')):
+        status, answer = asked(body)
+        assert status == 400 and reason in answer["message"], (body, answer)
+    run_pipeline(aws, csvs[0], "ask-api")
+    status, answer = asked(question)  # no tools given: the planner says what it could answer, with no number
+    assert status == 200 and answer["answer"].startswith("I cannot answer that") and answer["tool_calls"] == []
 
 
 def test_the_cache_is_loaded_a_batch_at_a_time_and_unprocessed_items_are_retried(aws, csvs, monkeypatch):
