@@ -46,7 +46,8 @@ def install(converse: Converse | None) -> None:
 
     def call(self, environ, start_response):
         path = CONVERSE_PATH.match(unquote(environ.get("PATH_INFO", "")))
-        if environ.get("REQUEST_METHOD") != "POST" or not path or not SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")):
+        signed = SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if environ.get("REQUEST_METHOD") != "POST" or not path or not signed:
             return moto_call(self, environ, start_response)
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         status, answer = _converse(path["model"], body)

@@ -13,8 +13,8 @@ from constructs.private_network import EndpointAccess, PrivateNetwork, PrivateNe
 ECR_PULL = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
 # What code in the VPC calls, by endpoint: ECR (image pull), Logs (task logs), STS, Athena and Glue
 # (queries and catalog), KMS (SSE-KMS data), Secrets Manager (the PII tokenization key), Bedrock
-# (the assistant's model), X-Ray (traces). Each endpoint admits these actions for this account only (tests check that every
-# action a VPC principal is granted for the service is here).
+# (the assistant's model), X-Ray (traces). Each endpoint admits these actions for this account
+# only (tests check that every action a VPC principal is granted for the service is here).
 INTERFACE_ENDPOINTS = {
     ec2.InterfaceVpcEndpointAwsService.ECR: EndpointAccess(actions=ECR_PULL,
                                                             account_actions=("ecr:GetAuthorizationToken",)),

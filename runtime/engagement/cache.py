@@ -125,10 +125,20 @@ def published_prediction(s3, table, buckets: Buckets, customer_id: str) -> dict 
     if item is None:
         return None
     document = json.loads(item["prediction"])
+    if "outputs" not in document:  # staged before items carried every output: the published run stays readable
+        document = _from_flat(document)
     reasons = {model: [dict(zip(REASON_PARTS, reason)) for reason in triples]
                for model, triples in document["reasons"].items()}
     return {"customer_id": customer_id, "run_id": item["run_id"], "model_version": document["model_version"],
             "scored_at": document["scored_at"], **document["outputs"], "reasons": reasons}
+
+
+def _from_flat(flat: dict) -> dict:
+    """An item of the earlier shape (flat outputs, three reason features per model, no values)."""
+    reasons = {model: [[flat.pop(key), None, None] for i in range(1, REASONS + 1)
+                       if (key := f"{prefix}reason_{i}_feature") in flat] for model, prefix in REASON_MODELS.items()}
+    return {"outputs": {key: value for key, value in flat.items() if key != "model_version"}, "reasons": reasons,
+            "model_version": flat.get("model_version"), "scored_at": None}
 
 
 class PublishedRunMissing(Exception):

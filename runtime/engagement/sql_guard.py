@@ -2,9 +2,9 @@
 
 A statement is parsed as Athena's SQL (Trino) and refused unless it is one query (SELECT, or
 set operations of SELECTs, with CTEs) that reads only the tables it is given, each named with
-its database, and calls no table function (which could read outside the catalog). The outermost query gets a LIMIT of at most
-`max_rows`. The parsed statement is what runs, re-rendered, so nothing the parser did not see
-(a second statement after a comment, say) can reach Athena.
+its database, and calls no table function (which could read outside the catalog). The outermost
+query gets a LIMIT of at most `max_rows`. The parsed statement is what runs, re-rendered, so
+nothing the parser did not see (a second statement after a comment, say) can reach Athena.
 """
 
 import sqlglot

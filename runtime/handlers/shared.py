@@ -63,7 +63,7 @@ def prediction_table():
 
 @cache
 def assistant_tools() -> list:
-    """The assistant's tools, over this container's clients."""
+    """The assistant's tools, over this container's clients (imported here: only /ask loads sqlglot)."""
     from engagement.assistant_tools import AthenaRunner, explain_prediction_tool, query_athena_tool
 
     return [query_athena_tool(AthenaRunner(client("athena"), os.environ["ATHENA_WORKGROUP"])),

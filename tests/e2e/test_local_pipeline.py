@@ -478,8 +478,8 @@ def test_ask_answers_from_the_published_views_through_the_deployed_api(cloud):
     """The assistant Lambda as deployed, its Converse calls answered by the local planner, its
     query run through the Athena API as its own role; the answer's numbers are the view's."""
     [url] = [url for name, url in cloud.apis.urls().items() if name.endswith("/v1")]
-    status, reply = rest_apis.call(f"{url}/ask", "POST", {"question": "Do mobile users engage more than desktop users?"},
-                                   signed=True)
+    question = {"question": "Do mobile users engage more than desktop users?"}
+    status, reply = rest_apis.call(f"{url}/ask", "POST", question, signed=True)
     assert status == 200 and reply["complete"], reply
     [tool_call] = reply["tool_calls"]
     assert tool_call["tool"] == "query_athena" and reply["sources"] == [tool_call["output"]["source"]]

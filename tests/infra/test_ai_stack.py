@@ -23,7 +23,8 @@ def test_every_method_requires_iam_authorization(ai):
 def test_bodies_are_validated_against_each_routes_request_schema_before_the_function_runs(ai):
     [validator] = ai.find_resources("AWS::ApiGateway::RequestValidator").values()
     assert validator["Properties"]["ValidateRequestBody"] is True
-    models = {m["Properties"]["Name"]: m["Properties"]["Schema"] for m in ai.find_resources("AWS::ApiGateway::Model").values()}
+    models = {m["Properties"]["Name"]: m["Properties"]["Schema"]
+              for m in ai.find_resources("AWS::ApiGateway::Model").values()}
     predict, question = models["PredictRequest"], models["AskRequest"]
     assert predict["required"] == REQUEST_SCHEMA["required"] and predict["additionalProperties"] is False
     assert predict["properties"]["customer_id"]["pattern"] == REQUEST_SCHEMA["properties"]["customer_id"]["pattern"]
@@ -61,7 +62,8 @@ def test_the_assistant_may_invoke_only_its_model_and_query_only_in_its_workgroup
     bedrock = [s for s in statements if "bedrock:InvokeModel" in json.dumps(s["Action"])]
     assert [s["Action"] for s in bedrock] == ["bedrock:InvokeModel"]
     resources = json.dumps(bedrock[0]["Resource"])
-    assert "inference-profile/us.anthropic.claude-sonnet" in resources and "foundation-model/anthropic.claude" in resources
+    assert "inference-profile/us.anthropic.claude-sonnet" in resources
+    assert "foundation-model/anthropic.claude" in resources
     assert '"*"' not in resources and all("bedrock:*" not in json.dumps(s["Action"]) for s in statements)
     athena = [s for s in statements if "athena:StartQueryExecution" in json.dumps(s["Action"])]
     assert len(athena) == 1 and "workgroup/" in json.dumps(athena[0]["Resource"])

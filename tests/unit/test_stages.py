@@ -505,3 +505,17 @@ def test_cache_documents_are_valid_json_whatever_the_values():
     assert outputs["anomaly_rank"] == 12 and outputs["churn_flag"] is None
     assert document["reasons"]["engagement"][0] == ["é", None, None]
     assert (document["model_version"], document["scored_at"]) == ("v1", "2026-11-23T10:00:05")
+
+
+def test_an_item_staged_in_the_earlier_shape_is_still_served(aws, csvs):
+    """Items a run cached before they carried every output keep answering until the next run."""
+    run_id = run_pipeline(aws, csvs[0], "earlier-shape")["start"]["run_id"]
+    flat = {"predicted_engagement_score": 0.5, "churn_probability": 0.25, "segment_name": "Casual",
+            "reason_1_feature": "avg_daily_logins", "reason_2_feature": "trust_score",
+            "churn_reason_1_feature": "days_since_last_login", "model_version": "v0"}
+    aws.table.put_item(Item={"customer_id": "CUST-00000001", "run_id": run_id, "prediction": json.dumps(flat)})
+    answer = served(aws)
+    assert (answer["churn_probability"], answer["segment_name"], answer["model_version"]) == (0.25, "Casual", "v0")
+    assert answer["reasons"]["engagement"] == [{"feature": "avg_daily_logins", "value": None, "contribution": None},
+                                               {"feature": "trust_score", "value": None, "contribution": None}]
+    assert answer["reasons"]["churn"][0]["feature"] == "days_since_last_login"
