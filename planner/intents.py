@@ -57,7 +57,7 @@ def _column(text: str, columns: dict[str, tuple[str, ...]]) -> str | None:
         contract = BY_NAME.get(column)
         values = tuple(contract.allowed or ()) if contract else ()
         names = (column.replace("_", " "), *synonyms, *values)
-        if any(re.search(rf"\b{re.escape(name)}\b", text) for name in names):
+        if any(re.search(rf"\b{re.escape(name)}s?\b", text) for name in names):  # a plural names it too
             return column
     return None
 

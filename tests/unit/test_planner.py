@@ -12,6 +12,7 @@ import pytest
 import sqlglot
 
 import planner
+import planner.intents
 from engagement.assistant import Tool, ask
 from engagement.assistant_tools import AthenaRunner, query_athena_tool
 
@@ -125,3 +126,39 @@ def test_a_question_it_cannot_map_gets_no_number_and_the_list_of_what_it_can(too
     reply = asked("What will the weather be tomorrow?", tools)
     assert reply.tool_calls == [] and reply.answer.startswith("I cannot answer that")
     assert "the distribution and quartiles of engagement scores" in reply.answer and not re.search(r"\d", reply.answer)
+
+
+@pytest.mark.parametrize(("question", "tool", "names"), [
+    ("Which device type has the highest engagement?", "query_athena", "GROUP BY device_type"),
+    ("Is engagement higher for premium or free accounts?", "query_athena", "GROUP BY account_type"),
+    ("Compare engagement between genders", "query_athena", "GROUP BY gender"),
+    ("Which states have the most engaged users?", "query_athena", "GROUP BY location"),
+    ("What locations have the most engaged users?", "query_athena", "GROUP BY location"),
+    ("How engaged are the different personas?", "query_athena", "GROUP BY segment_name"),
+    ("Do tablet users engage less?", "query_athena", "GROUP BY device_type"),
+    ("How does engagement differ by content interest?", "query_athena", "GROUP BY content_interest_1"),
+    ("Is there a link between session duration and engagement? (correlation)", "query_athena",
+     "corr(avg_session_duration_min"),
+    ("What's the relationship between connections and engagement?", "query_athena", "corr(total_connections"),
+    ("Does revenue correlate with engagement?", "query_athena", "corr(transaction_revenue_month"),
+    ("How does days since last login affect engagement?", "query_athena", "corr(days_since_last_login"),
+    ("Give me summary statistics for daily logins", "query_athena", "avg(avg_daily_logins) AS mean"),
+    ("What is the average lifetime value?", "query_athena", "avg(ltv_p50_usd) AS mean"),
+    ("Mean churn probability?", "query_athena", "avg(churn_probability) AS mean"),
+    ("Describe the distribution of engagement", "query_athena", "approx_percentile(actual_engagement_score, 0.5)"),
+    ("Split customers into engagement quartiles", "query_athena", "ntile(4)"),
+    ("Is there a 'power user' archetype? What defines them?", "query_athena", "GROUP BY segment_name"),
+    ("At what engagement level does churn start to rise? What threshold indicates churn?", "query_athena",
+     "ntile(10)"),
+    ("Tell me about customer CUST-00000042", "explain_prediction", "CUST-00000042"),
+    ("Why is CUST-00000007 predicted to churn?", "explain_prediction", "CUST-00000007"),
+])
+def test_paraphrases_map_to_the_intent_and_column_they_name(question, tool, names):
+    plan = planner.intents.plan_for(question)
+    assert plan is not None and plan.tool == tool and names in (plan.input.get("sql") or plan.input["customer_id"])
+
+
+@pytest.mark.parametrize("question", ["What's the weather tomorrow?",
+                                      "What role does social influence score play in daily active usage?"])
+def test_what_the_published_views_cannot_answer_maps_to_nothing(question):
+    assert planner.intents.plan_for(question) is None  # social influence is not in the results view (yet)
