@@ -100,7 +100,7 @@ class EngagementPipeline(Construct):
             }),
             self._register("RegisterPredictions", ["predictions"]),
             self._build_outputs(),
-            self._register("RegisterOutputs", ["human_review", "final_results"]),
+            self._register("RegisterOutputs", ["human_review", "final_results", "customer_features"]),
             *(self._athena(_view_state(view), statement, view.split(".")[0])
               for view, statement in PUBLISHED_VIEWS.items()),
             self._publish_latest(),
@@ -138,9 +138,11 @@ class EngagementPipeline(Construct):
 
     def _build_outputs(self) -> sfn.Parallel:
         outputs = sfn.Parallel(self, "BuildOutputs", result_path="$.outputs",
-                               result_selector={"cache.$": "$[2]", "knowledge_base.$": "$[3]"})
+                               result_selector={"cache.$": "$[3]", "knowledge_base.$": "$[4]"})
         outputs.branch(self._athena("CreateQaTable", "qa_review", "engagement_qa", protect=False))
         outputs.branch(self._athena("CreateResultsTable", "final_results", "engagement_analytics", protect=False))
+        outputs.branch(self._athena("CreateCustomerFeaturesTable", "customer_features", "engagement_analytics",
+                                    protect=False))
         outputs.branch(self._lambda("CacheLoad", "cache_load", {"run_id": sfn.JsonPath.string_at(RUN_ID)},
                                     ("items_written",), protect=False))
         outputs.branch(self._lambda("KnowledgeBaseDocuments", "knowledge_base",

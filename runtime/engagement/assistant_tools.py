@@ -3,6 +3,8 @@
 - `query_athena(sql)`: the guarded SQL (engagement.sql_guard) run in the workgroup, whose
   bytes-scanned cutoff bounds every query; the result is the columns and rows, and the SQL that
   ran is the source.
+- `get_feature_stats(feature)`: summary statistics of one feature or label of the published run
+  (or of every numeric one), from the de-identified customer-features view.
 - `explain_prediction(customer_id)`: the published run's cached outputs and top-5 reasons.
 """
 
@@ -14,12 +16,15 @@ from engagement.assistant import Tool, ToolRefused
 from engagement.cache import PublishedRunMissing, published_prediction
 from engagement.layout import PUBLISHED_VIEWS, Buckets
 from engagement.prediction_api import BadRequest, checked_customer_id
+from engagement.schema import ColumnType, deidentified_columns
 from engagement.sql_guard import UnsafeQuery, safe_select
 
 MAX_ROWS = 200  # rows a query returns to the model
 POLL_SECONDS = 0.2
 QUERY_TIMEOUT_S = 20.0
 READABLE_TABLES = frozenset(PUBLISHED_VIEWS)  # the published views: no PII, no tokens, no raw layer
+CUSTOMER_FEATURES = "engagement_analytics.customer_features"
+ALL_FEATURES = "all"
 
 
 @dataclass(frozen=True)
@@ -83,3 +88,38 @@ def explain_prediction_tool(s3, table, buckets: Buckets) -> Tool:
         "One customer's predictions (engagement, churn, lifetime value, interests, anomaly, segment) and the top 5 "
         "reasons of the engagement and churn models, from the published run.",
         {"type": "object", "required": ["customer_id"], "properties": {"customer_id": {"type": "string"}}}, run)
+
+
+def feature_stats_tool(runner: AthenaRunner) -> Tool:
+    measures = deidentified_columns()
+    numeric = [name for name, type_ in measures.items() if type_ in (ColumnType.INT, ColumnType.DOUBLE)]
+
+    def run(request: dict) -> dict:
+        feature = str(request.get("feature", ""))
+        if feature == ALL_FEATURES:
+            sql = " UNION ALL ".join(_numeric_stats_sql(name) for name in numeric)
+        elif feature in numeric:
+            sql = _numeric_stats_sql(feature)
+        elif feature in measures:
+            sql = (f"SELECT CAST({feature} AS varchar) AS value, count(*) AS customers, "
+                   f"count(*) / CAST(sum(count(*)) OVER () AS double) AS share FROM {CUSTOMER_FEATURES} "
+                   f"GROUP BY 1 ORDER BY customers DESC LIMIT {MAX_ROWS}")
+        else:
+            raise ToolRefused(f"unknown feature {feature!r}: one of {ALL_FEATURES!r}, " + ", ".join(measures))
+        columns, rows = runner.rows(sql)
+        return {"feature": feature, "columns": columns, "rows": rows, "source": sql}
+
+    return Tool(
+        "get_feature_stats",
+        "Summary statistics of one feature or label of the published run's customers (numeric: count, missing, "
+        "mean, standard deviation, min, quartiles, max; categorical: customers per value), or of every numeric "
+        f"one with feature '{ALL_FEATURES}'. Features: " + ", ".join(measures) + ".",
+        {"type": "object", "required": ["feature"], "properties": {"feature": {"type": "string"}}}, run)
+
+
+def _numeric_stats_sql(feature: str) -> str:
+    return (f"SELECT '{feature}' AS feature, count(*) AS customers, count(*) - count({feature}) AS missing, "
+            f"avg({feature}) AS mean, stddev({feature}) AS standard_deviation, min({feature}) AS minimum, "
+            f"approx_percentile({feature}, 0.25) AS first_quartile, approx_percentile({feature}, 0.5) AS median, "
+            f"approx_percentile({feature}, 0.75) AS third_quartile, max({feature}) AS maximum "
+            f"FROM {CUSTOMER_FEATURES}")

@@ -33,7 +33,8 @@ from engagement.schema import ID_COLUMN
 # Places holding customer rows, by format.
 ROW_PLACES = {"source": "csv", "quarantine": "jsonl", "bronze": "parquet", "training_data": "parquet",
               "test_data": "parquet", "inference_data": "parquet", "predictions": "parquet",
-              "human_review": "parquet", "final_results": "parquet"}
+              "human_review": "parquet", "final_results": "parquet",
+              "customer_features": "parquet"}
 
 
 @dataclass

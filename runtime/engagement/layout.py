@@ -96,6 +96,7 @@ PLACES = {
     "predictions": Place("predictions", f"predictions/run_id={RUN}/"),
     "human_review": Place("qa", f"human_review/run_id={RUN}/"),
     "final_results": Place("results", f"final_results/run_id={RUN}/"),
+    "customer_features": Place("results", f"customer_features/run_id={RUN}/"),  # de-identified
     "knowledge_base_documents": Place("knowledge_base", f"runs/{RUN}/"),
     # the drift baseline of a run; kept with the results, which never expire
     "feature_profile": Place("results", f"profiles/run_id={RUN}/feature_profile.json"),
@@ -131,6 +132,7 @@ RUN_TABLES = {
     "inference_data": Table("engagement_raw", f"inference_{RUN}"),
     "human_review": Table("engagement_qa", f"human_review_{RUN}"),
     "final_results": Table("engagement_analytics", f"final_results_{RUN}"),
+    "customer_features": Table("engagement_analytics", f"customer_features_{RUN}"),
 }
 
 # Tables holding every run, one partition per run. The first is declared by the CDK app (its
@@ -139,6 +141,7 @@ BY_RUN_TABLES = {
     "predictions": Table("engagement_predictions", "predictions_by_run"),
     "human_review": Table("engagement_qa", "human_review_by_run"),
     "final_results": Table("engagement_analytics", "final_results_by_run"),
+    "customer_features": Table("engagement_analytics", "customer_features_by_run"),
 }
 
 # Declared by the CDK app over the published pointer: the run every published view shows.
@@ -156,6 +159,7 @@ PUBLISHED_VIEWS = {
     "engagement_analytics.high_value_customers": "view_high_value_customers",
     "engagement_analytics.at_risk_customers": "view_at_risk_customers",
     "engagement_analytics.model_performance": "view_model_performance",
+    "engagement_analytics.customer_features": "view_customer_features",
 }
 
 # --- who touches what ---------------------------------------------------------------------------
@@ -168,7 +172,8 @@ LIST, READ, WRITE = "list", "read", "write"
 CREATE, PARTITION = "create", "partition"
 
 _EVERY_RUN_PLACE = {name: (LIST,) for name, place in PLACES.items() if place.per_run}
-_ATHENA_CREATED = ("training_data", "test_data", "inference_data", "human_review", "final_results")
+_ATHENA_CREATED = ("training_data", "test_data", "inference_data", "human_review", "final_results",
+                   "customer_features")
 
 S3_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     # ClaimRun checks the upload exists and that nothing of the run id exists yet.
@@ -190,7 +195,7 @@ S3_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     "predict": {"published_pointer": (READ,)},  # /predict: which run is published
     # /ask: Athena runs the assistant's SELECTs over the published views as its role.
     "assistant": {"published_pointer": (READ,), "predictions": (READ,), "human_review": (READ,),
-                  "final_results": (READ,), "query_results": (READ, WRITE)},
+                  "final_results": (READ,), "customer_features": (READ,), "query_results": (READ, WRITE)},
 }
 
 GLUE_ACCESS: dict[str, dict[Table, tuple[str, ...]]] = {

@@ -163,6 +163,17 @@ PROTECTED_COLUMNS = tuple(c.name for c in COLUMNS if c.protected)
 FEATURE_COLUMNS = tuple(c.name for c in COLUMNS if c.role is Role.FEATURE)
 
 
+AGE_BAND = "age_band"  # all that analytics sees of age (sql/customer_features.sql, sql/final_results.sql)
+
+
+def deidentified_columns() -> dict[str, ColumnType]:
+    """The measures of the de-identified customer-features view: every feature and every label, age
+    replaced by its band (sql/customer_features.sql; the view adds the customer id and run id)."""
+    measures = {name: BY_NAME[name].type for name in (*FEATURE_COLUMNS, *TARGET_COLUMNS)}
+    return {(AGE_BAND if name == "age" else name): (ColumnType.STRING if name == "age" else type_)
+            for name, type_ in measures.items()}
+
+
 def bronze_columns() -> tuple[tuple[str, ColumnType], ...]:
     """Columns of the bronze (validated) layer: PII replaced by keyed tokens, all else as typed."""
     return tuple(

@@ -15,7 +15,8 @@ from stacks.pipeline_stack import STAGES
 
 REPO = Path(__file__).resolve().parents[2]
 VIEW_STATES = ["CreateFinalResultsView", "CreateHumanReviewView", "CreatePredictionsView",
-               "CreateHighValueCustomersView", "CreateAtRiskCustomersView", "CreateModelPerformanceView"]
+               "CreateHighValueCustomersView", "CreateAtRiskCustomersView", "CreateModelPerformanceView",
+               "CreateCustomerFeaturesView"]
 TOP_LEVEL = ["ClaimRun", "Ingest", "PrepareData", "ValidateAndTrain", "QualityGate", "Inference", "RegisterPredictions", "BuildOutputs", "RegisterOutputs",
              *VIEW_STATES, "PublishLatest", "ReleaseRunLock", "NotifySuccess", "Published"]
 LAMBDA_STATES = {"ClaimRun": "claim_run", "Ingest": "ingest", "DataValidation": "validate", "CacheLoad": "cache_load",
@@ -57,7 +58,8 @@ def test_parallel_branches(definition):
                 for _, name, state in walk(definition) if state["Type"] == "Parallel"}
     assert branches == {"PrepareData": ["PrepareTrainingData", "PrepareTestData", "PrepareInferenceData"],
                         "ValidateAndTrain": ["DataValidation", "Training"],
-                        "BuildOutputs": ["CreateQaTable", "CreateResultsTable", "CacheLoad", "KnowledgeBaseDocuments"]}
+                        "BuildOutputs": ["CreateQaTable", "CreateResultsTable", "CreateCustomerFeaturesTable", "CacheLoad",
+                                         "KnowledgeBaseDocuments"]}
 
 
 def test_integrations_use_the_documented_resources(definition):
@@ -87,7 +89,7 @@ def test_a_retried_athena_statement_finds_the_query_that_already_ran(definition)
     carries a client request token per run and state, so Athena returns the first query."""
     athena = {name: state for _, name, state in walk(definition)
               if state.get("Resource", "").endswith("athena:startQueryExecution.sync")}
-    assert len(athena) == 5 + len(VIEW_STATES)
+    assert len(athena) == 6 + len(VIEW_STATES)  # 3 splits, QA, results, customer features
     for name, state in athena.items():
         token = state["Parameters"]["ClientRequestToken.$"]
         assert token == f"States.Format('engagement-pipeline/{{}}/{name}', $.run.run_id)", name

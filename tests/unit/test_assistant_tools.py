@@ -4,7 +4,13 @@ reads the published run's cache."""
 import pytest
 
 from engagement.assistant import ToolRefused
-from engagement.assistant_tools import MAX_ROWS, AthenaRunner, explain_prediction_tool, query_athena_tool
+from engagement.assistant_tools import (
+    MAX_ROWS,
+    AthenaRunner,
+    explain_prediction_tool,
+    feature_stats_tool,
+    query_athena_tool,
+)
 
 
 class FakeAthena:
@@ -72,3 +78,12 @@ def test_explain_prediction_checks_the_id_before_reading():
     for bad in ("CUST 1; DROP", 7, None):
         with pytest.raises(ToolRefused, match="customer_id: expected 1-64 letters"):
             tool.run({"customer_id": bad})
+
+
+def test_feature_stats_refuses_a_column_outside_the_de_identified_view():
+    athena = FakeAthena()
+    tool = feature_stats_tool(runner(athena))
+    for refused in ("age", "email", "email_token", "customer_id", "engagement_score; DROP"):
+        with pytest.raises(ToolRefused, match=f"unknown feature {refused!r}"):
+            tool.run({"feature": refused})
+    assert athena.started == [] and "age_band" in tool.description and "email" not in tool.description

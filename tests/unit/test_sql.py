@@ -18,7 +18,7 @@ from engagement.catalog import REGISTERED, RUN_PARTITION, TABLES, TableSpec
 from engagement.ingest import ingest_csv
 from engagement.layout import PUBLISHED_VIEWS, Buckets, Run, sql_values
 from engagement.run_tables import register_run_tables
-from engagement.schema import PII_COLUMNS
+from engagement.schema import FEATURE_COLUMNS, ID_COLUMN, PII_COLUMNS, TARGET_COLUMNS, deidentified_columns
 from engagement.tokenize import Tokenizer
 from engagement_ml.config import InferConfig, TrainConfig
 from engagement_ml.infer import infer
@@ -105,9 +105,9 @@ def pipeline(tmp_path_factory, glue):
                       model_version=RUN, predictions_uri=str(root / "predictions" / "predictions" / f"run_id={RUN}" /
                                                              "predictions.parquet"), threads=2))
     register_run_tables(glue, Run(RUN, BUCKETS), ["predictions"])
-    for name in ("qa_review", "final_results"):
+    for name in ("qa_review", "final_results", "customer_features"):
         counts[name] = run(name)[0][0]
-    register_run_tables(glue, Run(RUN, BUCKETS), ["human_review", "final_results"])
+    register_run_tables(glue, Run(RUN, BUCKETS), ["human_review", "final_results", "customer_features"])
     for name in PUBLISHED_VIEWS.values():
         run(name)
     publish_pointer(root, RUN)
@@ -135,6 +135,18 @@ def test_qa_table_has_about_400_rows_with_every_reason(pipeline):
     [(in_test,)] = athena.execute("SELECT bool_and(in_test_split) FROM engagement_qa.human_review "
                                   "WHERE qa_reason = 'large_error'")
     assert in_test is True
+
+
+def test_customer_features_hold_every_feature_and_label_and_nothing_that_identifies(pipeline):
+    """The assistant's view of the data itself: the contract's features and labels, age as a band,
+    no PII column and no token."""
+    athena, counts, _ = pipeline
+    assert counts["customer_features"] == ROWS
+    columns = [row[0] for row in athena.execute("DESCRIBE engagement_analytics.customer_features")]
+    assert sorted(columns) == sorted({ID_COLUMN, "run_id", *deidentified_columns()})
+    assert "age" not in columns and {"age_band", *FEATURE_COLUMNS, *TARGET_COLUMNS} - {"age"} <= set(columns)
+    bands = {row[0] for row in athena.execute("SELECT DISTINCT age_band FROM engagement_analytics.customer_features")}
+    assert bands <= {"18-24", "25-34", "35-44", "45-54", "55+"} and len(bands) == 5
 
 
 def test_final_results_one_row_per_customer_with_tiers_and_no_pii(pipeline):
@@ -237,7 +249,7 @@ def test_unparseable_sql_is_reported(tmp_path):
 
 
 def test_registering_a_run_again_changes_nothing(pipeline, glue):
-    register_run_tables(glue, Run(RUN, BUCKETS), ["predictions", "human_review", "final_results"])
+    register_run_tables(glue, Run(RUN, BUCKETS), ["predictions", "human_review", "final_results", "customer_features"])
     for database, table in (("engagement_analytics", "final_results_by_run"), ("engagement_qa", "human_review_by_run"),
                             ("engagement_predictions", "predictions_by_run")):
         assert len(glue.get_partitions(DatabaseName=database, TableName=table)["Partitions"]) == 1, table
