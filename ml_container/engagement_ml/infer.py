@@ -9,7 +9,7 @@ import polars as pl
 import engagement_ml.models as models
 from engagement.predictions_schema import PREDICTION_COLUMN_NAMES
 from engagement.schema import ID_COLUMN
-from engagement_ml import explain, registry, storage
+from engagement_ml import explain, registry, storage, what_if
 from engagement_ml.config import InferConfig, available_cpus
 from engagement_ml.features import FeatureState, build_features
 
@@ -51,6 +51,11 @@ def infer(config: InferConfig) -> dict:
     timings["explain"] = round(time.perf_counter() - t, 3)
 
     t = time.perf_counter()
+    scenarios = what_if.score_scenarios(frame, state, model, {"engagement": engagement, "churn": churn, "ltv_p50": p50},
+                                        threads)
+    timings["what_if"] = round(time.perf_counter() - t, 3)
+
+    t = time.perf_counter()
     predictions = pl.DataFrame({
         ID_COLUMN: frame[ID_COLUMN],
         "predicted_engagement_score": engagement.astype(np.float64),
@@ -82,6 +87,7 @@ def infer(config: InferConfig) -> dict:
         "churn_flagged": int((churn >= settings["churn"]["threshold"]).sum()),
         "anomalies_flagged": int(min(TOP_ANOMALIES, len(anomaly))),
         "segments": {name: int(count) for name, count in zip(*np.unique(personas[segment], return_counts=True))},
+        "what_if": scenarios,
         "threads": threads,
         "seconds": timings,
     }

@@ -57,8 +57,11 @@ def fit_engagement(X, y, X_valid, y_valid, X_test, y_test, threads: int) -> Fitt
     params = {"objective": "reg:squarederror", "eval_metric": "rmse"}
     booster = _booster(params, X, y, X_valid, y_valid, threads)
     predicted = engagement_scores(booster, X_test, threads)
+    fitted_rows = regression_metrics(y, engagement_scores(booster, X, threads))  # against the test's: overfitting
+    metrics = {**regression_metrics(y_test, predicted), "training_r2": fitted_rows["r2"],
+               "training_rmse": fitted_rows["rmse"]}
     return Fitted("engagement", "XGBoost regression", booster, {**TREE_PARAMS, **params, "rounds": booster.num_boosted_rounds()},
-                  regression_metrics(y_test, predicted), time.perf_counter() - started)
+                  metrics, time.perf_counter() - started)
 
 
 def engagement_scores(booster: xgb.Booster, X, threads: int) -> np.ndarray:
@@ -93,6 +96,7 @@ def fit_churn(X, y, X_valid, y_valid, X_test, y_test, threads: int) -> Fitted:
     flagged = probability >= threshold
     metrics = {
         "roc_auc": round(float(roc_auc_score(y_test, probability)), 5),
+        "training_roc_auc": round(float(roc_auc_score(y, predict(booster, X, threads))), 5),
         "pr_auc": round(float(average_precision_score(y_test, probability)), 5),
         "threshold": round(float(threshold), 5),
         "validation_recall_aimed_at": round(aim, 4),

@@ -6,7 +6,11 @@
 - `get_feature_stats(feature)`: summary statistics of one feature or label of the published run
   (or of every numeric one), from the de-identified customer-features view.
 - `explain_prediction(customer_id)`: the published run's cached outputs and top-5 reasons.
+- `what_if(scenario)`: a scenario (engagement.scenarios) as Inference scored it with the published
+  run's trained models.
 """
+
+import json
 
 import time
 from collections.abc import Callable
@@ -14,8 +18,10 @@ from dataclasses import dataclass
 
 from engagement.assistant import Tool, ToolRefused
 from engagement.cache import PublishedRunMissing, published_prediction
-from engagement.layout import PUBLISHED_VIEWS, Buckets
+from engagement.layout import PUBLISHED_VIEWS, Buckets, Run
 from engagement.prediction_api import BadRequest, checked_customer_id
+from engagement.publish import read_pointer
+from engagement.scenarios import SCENARIOS
 from engagement.schema import ColumnType, deidentified_columns
 from engagement.sql_guard import UnsafeQuery, safe_select
 
@@ -123,3 +129,30 @@ def _numeric_stats_sql(feature: str) -> str:
             f"approx_percentile({feature}, 0.25) AS first_quartile, approx_percentile({feature}, 0.5) AS median, "
             f"approx_percentile({feature}, 0.75) AS third_quartile, max({feature}) AS maximum "
             f"FROM {CUSTOMER_FEATURES}")
+
+
+def what_if_tool(s3, buckets: Buckets) -> Tool:
+    scenarios = {scenario.name: scenario.description for scenario in SCENARIOS}
+
+    def run(request: dict) -> dict:
+        name = str(request.get("scenario", ""))
+        if name not in scenarios:
+            raise ToolRefused(f"unknown scenario {name!r}: one of " + ", ".join(scenarios))
+        pointer = read_pointer(s3, buckets)
+        if pointer is None:
+            raise ToolRefused("no run has been published yet")
+        location = Run(pointer["run_id"], buckets).location("inference_summary")
+        summary = json.loads(s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read())
+        scored = {result["name"]: result for result in summary.get("what_if", [])}
+        if name not in scored:
+            raise ToolRefused(f"the published run {pointer['run_id']} did not score scenario {name!r}")
+        return {**scored[name], "run_id": pointer["run_id"],
+                "source": f"what-if scored by Inference with run {pointer['run_id']}'s models: {location}"}
+
+    return Tool(
+        "what_if",
+        "A counterfactual scored with the published run's trained models (not a correlation): the changed customers "
+        "scored again, engagement, expected churners and lifetime value before and after. Scenarios: "
+        + "; ".join(f"{name} ({description})" for name, description in scenarios.items()) + ".",
+        {"type": "object", "required": ["scenario"],
+         "properties": {"scenario": {"type": "string", "enum": list(scenarios)}}}, run)

@@ -193,9 +193,11 @@ S3_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     "register_run_tables": {},
     "publish": {"published_pointer": (READ, WRITE)},
     "predict": {"published_pointer": (READ,)},  # /predict: which run is published
-    # /ask: Athena runs the assistant's SELECTs over the published views as its role.
-    "assistant": {"published_pointer": (READ,), "predictions": (READ,), "human_review": (READ,),
-                  "final_results": (READ,), "customer_features": (READ,), "query_results": (READ, WRITE)},
+    # /ask: Athena runs the assistant's SELECTs over the published views as its role; what_if reads
+    # the scenarios Inference scored.
+    "assistant": {"published_pointer": (READ,), "inference_summary": (READ,), "predictions": (READ,),
+                  "human_review": (READ,), "final_results": (READ,), "customer_features": (READ,),
+                  "query_results": (READ, WRITE)},
 }
 
 GLUE_ACCESS: dict[str, dict[Table, tuple[str, ...]]] = {

@@ -64,8 +64,9 @@ def prediction_table():
 @cache
 def assistant_tools() -> list:
     """The assistant's tools, over this container's clients (imported here: only /ask loads sqlglot)."""
-    from engagement.assistant_tools import AthenaRunner, explain_prediction_tool, feature_stats_tool, query_athena_tool
+    from engagement import assistant_tools as tools
 
-    athena = AthenaRunner(client("athena"), os.environ["ATHENA_WORKGROUP"])
-    return [query_athena_tool(athena), feature_stats_tool(athena),
-            explain_prediction_tool(client("s3"), prediction_table(), settings().buckets)]
+    athena = tools.AthenaRunner(client("athena"), os.environ["ATHENA_WORKGROUP"])
+    return [tools.query_athena_tool(athena), tools.feature_stats_tool(athena),
+            tools.explain_prediction_tool(client("s3"), prediction_table(), settings().buckets),
+            tools.what_if_tool(client("s3"), settings().buckets)]

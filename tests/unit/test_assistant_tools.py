@@ -1,7 +1,11 @@
 """The assistant's tools: query_athena runs only guarded SQL and waits for Athena; explain_prediction
 reads the published run's cache."""
 
+import json
+
+import boto3
 import pytest
+from moto import mock_aws
 
 from engagement.assistant import ToolRefused
 from engagement.assistant_tools import (
@@ -10,7 +14,9 @@ from engagement.assistant_tools import (
     explain_prediction_tool,
     feature_stats_tool,
     query_athena_tool,
+    what_if_tool,
 )
+from engagement.layout import BUCKETS, Buckets
 
 
 class FakeAthena:
@@ -87,3 +93,25 @@ def test_feature_stats_refuses_a_column_outside_the_de_identified_view():
         with pytest.raises(ToolRefused, match=f"unknown feature {refused!r}"):
             tool.run({"feature": refused})
     assert athena.started == [] and "age_band" in tool.description and "email" not in tool.description
+
+
+def test_what_if_reports_the_published_runs_scored_scenario_and_refuses_others():
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        buckets = Buckets(**{name: name.replace("_", "-") for name in BUCKETS})
+        s3.create_bucket(Bucket=buckets.results)
+        s3.create_bucket(Bucket=buckets.processed)
+        tool = what_if_tool(s3, buckets)
+        with pytest.raises(ToolRefused, match="no run has been published yet"):
+            tool.run({"scenario": "premium_conversion"})
+        s3.put_object(Bucket=buckets.results, Key="published/latest.json", Body=b'{"run_id": "r1"}')
+        scored = {"name": "premium_conversion", "customers_changed": 416, "engagement_change": 0.00261}
+        s3.put_object(Bucket=buckets.processed, Key="runs/r1/inference_summary.json",
+                      Body=json.dumps({"what_if": [scored]}).encode())
+        result = tool.run({"scenario": "premium_conversion"})
+        assert result["engagement_change"] == 0.00261 and result["run_id"] == "r1"
+        assert result["source"].endswith("s3://processed/runs/r1/inference_summary.json")
+        with pytest.raises(ToolRefused, match="did not score scenario 'notification_click_rate_up_20pct'"):
+            tool.run({"scenario": "notification_click_rate_up_20pct"})
+        with pytest.raises(ToolRefused, match="unknown scenario 'double revenue'"):
+            tool.run({"scenario": "double revenue"})

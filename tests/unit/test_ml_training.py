@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 import engagement_ml.models as models
-from engagement_ml import explain, registry
+from engagement import scenarios
+from engagement_ml import explain, registry, what_if
 from engagement_ml.config import InferConfig, QualityThresholds, TrainConfig
 from engagement_ml.features import FeatureState, build_features
 from engagement_ml.infer import infer
@@ -167,3 +168,45 @@ def test_recall_check_allows_for_chance_on_small_test_splits():
 
     assert recall_upper_bound({"recall_at_threshold": 0.7435, "test_positives": 290}) > 0.79
     assert recall_upper_bound({"recall_at_threshold": 0.7435, "test_positives": 30_000}) < 0.75
+
+
+def test_overfitting_is_measurable_from_the_summary(trained):
+    engagement, churn = trained[1]["metrics"]["engagement"], trained[1]["metrics"]["churn"]
+    assert 0 < engagement["training_r2"] <= 1 and engagement["training_rmse"] > 0
+    assert engagement["training_r2"] >= engagement["r2"] - 0.05  # fitted rows are not harder than unseen ones
+    assert 0.5 < churn["training_roc_auc"] <= 1
+
+
+def test_scenarios_change_only_whom_they_name_within_the_contract(ml_data):
+    frame = pl.read_parquet(ml_data / "inference.parquet")
+    premium, picked = what_if.changed(frame, scenarios.BY_NAME["premium_conversion"])
+    free = (frame["account_type"] == "free").to_numpy()
+    assert not picked[~free].any() and 0.07 < picked[free].mean() < 0.13
+    assert (premium.filter(pl.Series(picked))["account_type"] == "premium").all()
+    assert premium.filter(pl.Series(~picked)).equals(frame.filter(pl.Series(~picked)))
+    clicks, picked = what_if.changed(frame, scenarios.BY_NAME["notification_click_rate_up_20pct"])
+    assert picked.all() and clicks["notification_click_rate"].max() <= 1
+    expected = (frame["notification_click_rate"] * 1.2).clip(0, 1)
+    assert np.allclose(clicks["notification_click_rate"].to_numpy(), expected.to_numpy(), equal_nan=True)
+    posts, _ = what_if.changed(frame, scenarios.BY_NAME["one_more_content_post_per_week"])
+    assert posts.schema["content_posts_per_week"] == frame.schema["content_posts_per_week"]
+    assert (posts["content_posts_per_week"] - frame["content_posts_per_week"]).drop_nulls().unique().to_list() == [1]
+
+
+def test_inference_scores_every_scenario_with_the_trained_models(trained, ml_data):
+    out = trained[0]
+    summary = infer(InferConfig(inference_data_uri=str(ml_data / "inference.parquet"),
+                                model_registry_uri=str(out / "models"), model_version="r1",
+                                predictions_uri=str(out / "scenario_predictions.parquet"), threads=2))
+    results = {s["name"]: s for s in json.loads(json.dumps(summary["what_if"]))}  # as written
+    assert set(results) == set(scenarios.BY_NAME)
+    predictions = pl.read_parquet(out / "scenario_predictions.parquet")
+    for result in results.values():
+        assert result["customers"] == 6_000 and result["customers_changed"] > 0
+        assert result["mean_engagement_before"] == pytest.approx(predictions["predicted_engagement_score"].mean(),
+                                                                 abs=1e-5)
+        assert result["engagement_change"] == pytest.approx(
+            result["mean_engagement_after"] - result["mean_engagement_before"], abs=2e-5)
+    premium = results["premium_conversion"]
+    assert premium["customers_changed"] < 6_000 / 10
+    assert premium["changed_mean_engagement_after"] != premium["changed_mean_engagement_before"]
