@@ -22,8 +22,8 @@ from pathlib import Path
 
 import boto3
 
-from localcloud import (athena_api, bedrock_runtime, cloudformation, dynamodb_writes, executors, functions, images,
-                        lambda_api, policies, tasks)
+from localcloud import (athena_api, bedrock_agent, bedrock_runtime, cloudformation, dynamodb_writes, executors,
+                        functions, images, lambda_api, policies, tasks)
 from localcloud.assembly import AssemblyError, read_stacks
 from localcloud.athena_duckdb import AthenaOnDuckDB, AthenaSqlError, GlueCatalog, inside
 from localcloud.definition import load_definition, state_machines, unsupported
@@ -127,6 +127,7 @@ class LocalCloud:
         policies.install()
         dynamodb_writes.install()
         bedrock_runtime.install(self._converse)
+        bedrock_agent.install()
         port = port or _free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.server.start()

@@ -38,6 +38,8 @@ from moto.cloudformation.custom_model import CustomModel
 from moto.cloudformation.exceptions import CloudFormationError, ValidationError
 from moto.core.common_models import CloudFormationModel
 
+from localcloud import bedrock_agent
+
 
 _log = logging.getLogger(__name__)
 
@@ -295,6 +297,10 @@ SUPPLIED = {
     "AWS::ApiGateway::RequestValidator": _api_request_validator,
     "AWS::ApiGateway::Model": _api_model,
     "AWS::ApiGateway::Account": _api_account,
+    "AWS::S3Vectors::VectorBucket": bedrock_agent.vector_bucket,
+    "AWS::S3Vectors::Index": bedrock_agent.vector_index,
+    "AWS::Bedrock::KnowledgeBase": bedrock_agent.knowledge_base,
+    "AWS::Bedrock::DataSource": bedrock_agent.data_source,
 }
 # Types with nothing to create: CloudFormation itself records them and nothing reads them back.
 RECORDED_ONLY = ("AWS::CDK::Metadata",)

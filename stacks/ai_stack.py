@@ -10,6 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 from constructs.access import allow_key, allow_places, allow_tables
 from constructs.engagement_api import EngagementApi
+from constructs.knowledge_base import KnowledgeBase
 from constructs.stage_function import StageFunction, StageFunctionProps
 from engagement import ask_api, prediction_api
 from engagement.layout import PLACES, S3_ACCESS
@@ -38,11 +39,16 @@ class AiStack(cdk.Stack):
                                  "POST /predict: one customer's predictions and reasons", seconds=10, memory_mb=512)
         predict.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[data.cache_table_arn]))
         allow_places(predict, predict, "predict", data.bucket_arns)
+        self.knowledge_base = KnowledgeBase(self, "KnowledgeBase", documents_bucket_arns=data.bucket_arns,
+                                            key_arn=data.key_arn)
         assistant = self._function("AskFunction", "handlers.ask.handler",
                                    "POST /ask: the assistant (Bedrock Converse with tools over the published run)",
                                    seconds=29, memory_mb=1024,
-                                   environment={"MODEL_ID": model_id, "ATHENA_WORKGROUP": data.workgroup_name})
+                                   environment={"MODEL_ID": model_id, "ATHENA_WORKGROUP": data.workgroup_name,
+                                                "KNOWLEDGE_BASE_ID": self.knowledge_base.knowledge_base_id})
         self._grant_assistant(assistant, model_id)
+        assistant.add_to_role_policy(iam.PolicyStatement(actions=["bedrock:Retrieve"],
+                                                         resources=[self.knowledge_base.arn]))
         self.api = EngagementApi(self, "Api", encryption_key=self._data_key)
         self.api.add_post_route("predict", function=predict, request_schema=prediction_api.REQUEST_SCHEMA)
         self.api.add_post_route("ask", function=assistant, request_schema=ask_api.REQUEST_SCHEMA)

@@ -2,6 +2,7 @@
 run ledger."""
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 from constructs.catalog import Catalog
 from constructs.catalog_table import CatalogTable, CatalogTableProps, RunPartitions, TableFormat
@@ -36,6 +37,13 @@ class DataStack(cdk.Stack):
             description="Customer engagement platform: data and logs at rest (S3, DynamoDB, Athena, Glue, Logs)",
             log_groups="*",
         ).key
+        # S3 Vectors' indexing reads the knowledge base's vectors (AI stack) under this key.
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("indexing.s3vectors.amazonaws.com")], actions=["kms:Decrypt"],
+            resources=["*"],  # in a key policy, "*" means this key
+            conditions={"StringEquals": {"aws:SourceAccount": self.account},
+                        "ArnLike": {"aws:SourceArn": self.format_arn(service="s3vectors", resource="bucket",
+                                                                     resource_name="*")}}))
         self.lake = DataLake(self, "DataLake", encryption_key=self.key, personal_data={
             PLACES["source"].root: cdk.Duration.days(upload_retention_days),
             PLACES["quarantine"].root: cdk.Duration.days(quarantine_retention_days),

@@ -33,6 +33,9 @@ INTERFACE_ENDPOINTS = {
     # Foundation models belong to AWS, not to this account: the assistant's role names the one model.
     ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME: EndpointAccess(actions=(),
                                                                         account_actions=("bedrock:InvokeModel",)),
+    # The knowledge base: KnowledgeBaseDocuments starts its sync, the assistant retrieves from it.
+    ec2.InterfaceVpcEndpointAwsService.BEDROCK_AGENT: EndpointAccess(actions=("bedrock:StartIngestionJob",)),
+    ec2.InterfaceVpcEndpointAwsService.BEDROCK_AGENT_RUNTIME: EndpointAccess(actions=("bedrock:Retrieve",)),
     ec2.InterfaceVpcEndpointAwsService.XRAY: EndpointAccess(actions=(), account_actions=(
         "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets")),
 }

@@ -16,6 +16,7 @@ from constructs import Construct
 from constructs.access import allow_key, allow_places, allow_tables
 from constructs.encryption_key import EncryptionKey
 from constructs.engagement_pipeline import MACHINE_TIMEOUT, EngagementPipeline, EngagementPipelineProps
+from constructs.knowledge_base import KnowledgeBase
 from constructs.nag import acknowledge, acknowledge_checkov, acknowledge_wildcard_resources
 from constructs.stage_function import StageFunction, StageFunctionProps
 from engagement.layout import PLACES, S3_ACCESS
@@ -41,10 +42,15 @@ ATHENA_ACTIONS = ["athena:StartQueryExecution", "athena:GetQueryExecution", "ath
 
 class PipelineStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, data: DataRefs, network: NetworkStack, ml: MlStack,
-                 lambda_layer_dir: Path, min_rows: int, **kwargs) -> None:
+                 lambda_layer_dir: Path, min_rows: int, knowledge_base: KnowledgeBase, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         data_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
         functions = self._stage_functions(data, network, lambda_layer_dir, min_rows, data_key)
+        documents = functions["knowledge_base"]  # it starts the knowledge base's sync of the run's documents
+        documents.add_environment("KNOWLEDGE_BASE_ID", knowledge_base.knowledge_base_id)
+        documents.add_environment("KNOWLEDGE_BASE_DATA_SOURCE_ID", knowledge_base.data_source_id)
+        documents.add_to_role_policy(iam.PolicyStatement(actions=["bedrock:StartIngestionJob"],
+                                                         resources=[knowledge_base.arn]))
 
         # Its own key: CloudWatch alarms publish to the topic and need the key policy to allow them.
         topic_key = EncryptionKey(self, "NotificationKey", description="Engagement pipeline notifications").key

@@ -71,6 +71,16 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         data=data_refs,
         image_uri=settings.ml_image_uri,
     )
+    ai = AiStack(
+        app,
+        "EngagementAi",
+        env=settings.env,
+        description="Customer engagement platform: the knowledge base and the API over the published run (/predict, /ask)",
+        data=data_refs,
+        network=network,
+        lambda_layer_dir=settings.lambda_layer_dir,
+        model_id=settings.assistant_model_id,
+    )
     pipeline = PipelineStack(
         app,
         "EngagementPipeline",
@@ -81,16 +91,7 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         ml=ml,
         lambda_layer_dir=settings.lambda_layer_dir,
         min_rows=settings.min_rows,
-    )
-    ai = AiStack(
-        app,
-        "EngagementAi",
-        env=settings.env,
-        description="Customer engagement platform: the API over the published run (/predict, /ask)",
-        data=data_refs,
-        network=network,
-        lambda_layer_dir=settings.lambda_layer_dir,
-        model_id=settings.assistant_model_id,
+        knowledge_base=ai.knowledge_base,
     )
     for consumer in (ml, pipeline, ai):  # imports by export name carry no implicit dependency
         consumer.add_stack_dependency(data)

@@ -6,6 +6,8 @@
 - `get_feature_stats(feature)`: summary statistics of one feature or label of the published run
   (or of every numeric one), from the de-identified customer-features view.
 - `explain_prediction(customer_id)`: the published run's cached outputs and top-5 reasons.
+- `search_knowledge_base(query)`: Bedrock Retrieve over the published run's documents (model
+  metrics, feature importance, data quality, what-if results, the data dictionary).
 - `what_if(scenario)`: a scenario (engagement.scenarios) as Inference scored it with the published
   run's trained models.
 """
@@ -156,3 +158,31 @@ def what_if_tool(s3, buckets: Buckets) -> Tool:
         + "; ".join(f"{name} ({description})" for name, description in scenarios.items()) + ".",
         {"type": "object", "required": ["scenario"],
          "properties": {"scenario": {"type": "string", "enum": list(scenarios)}}}, run)
+
+
+KNOWLEDGE_RESULTS = 5
+
+
+def search_knowledge_base_tool(agent_runtime, s3, buckets: Buckets, knowledge_base_id: str) -> Tool:
+    def run(request: dict) -> dict:
+        query = str(request.get("query", "")).strip()
+        if not query:
+            raise ToolRefused("query is empty")
+        pointer = read_pointer(s3, buckets)
+        if pointer is None:
+            raise ToolRefused("no run has been published yet")
+        found = agent_runtime.retrieve(knowledgeBaseId=knowledge_base_id, retrievalQuery={"text": query[:1000]},
+                                       retrievalConfiguration={"vectorSearchConfiguration": {
+                                           "numberOfResults": KNOWLEDGE_RESULTS,
+                                           "filter": {"equals": {"key": "run_id", "value": pointer["run_id"]}}}})
+        results = [{"text": r["content"]["text"], "document": r["location"]["s3Location"]["uri"], "score": r.get("score")}
+                   for r in found["retrievalResults"]]
+        sources = list(dict.fromkeys(result["document"] for result in results))
+        return {"results": results, "run_id": pointer["run_id"],
+                "source": "knowledge base: " + (", ".join(sources) or f"nothing found for {query!r}")}
+
+    return Tool(
+        "search_knowledge_base",
+        "Search the published run's documents: model performance (R², RMSE, ROC-AUC, overfitting check), features "
+        "ranked by importance, data quality and quarantine, what-if results, and the data dictionary.",
+        {"type": "object", "required": ["query"], "properties": {"query": {"type": "string"}}}, run)

@@ -1,19 +1,47 @@
 """Knowledge-base documents for the assistant: what the data means and what this run found.
 
-Numbers come from the run's own reports (training summary, ingest and validation reports);
-nothing here is typed in by hand.
+Numbers come from the run's own reports (training, inference, ingest and validation); nothing
+here is typed in by hand. Each document has a metadata sidecar naming its run, so the assistant
+retrieves from the published run only.
 """
+
+import hashlib
+import json
+from dataclasses import dataclass
 
 from engagement.data_dictionary import render as data_dictionary
 
+METADATA_SUFFIX = ".metadata.json"  # Bedrock's sidecar for an S3 data source's document
 
-def documents(run_id: str, training: dict, ingest: dict, validation: dict) -> dict[str, str]:
+
+@dataclass(frozen=True)
+class Index:
+    """The knowledge base that ingests the documents, and its data source over them."""
+
+    knowledge_base_id: str
+    data_source_id: str
+
+
+def documents(run_id: str, training: dict, inference: dict, ingest: dict, validation: dict) -> dict[str, str]:
     return {
         "data_dictionary.md": data_dictionary(),
         "model_performance.md": _model_performance(run_id, training),
         "engagement_drivers.md": _drivers(run_id, training),
         "run_summary.md": _run_summary(run_id, ingest, validation),
+        "what_if.md": _what_if(run_id, inference),
     }
+
+
+def metadata(run_id: str) -> str:
+    return json.dumps({"metadataAttributes": {"run_id": run_id}})
+
+
+def start_ingestion(agent, index: Index, run_id: str) -> str:
+    """Start the knowledge base's sync of the documents; a retry of the same run starts nothing new."""
+    token = hashlib.sha256(f"{index.data_source_id}/{run_id}".encode()).hexdigest()  # 33-256 characters
+    job = agent.start_ingestion_job(knowledgeBaseId=index.knowledge_base_id, dataSourceId=index.data_source_id,
+                                    clientToken=token, description=f"run {run_id}")
+    return job["ingestionJob"]["ingestionJobId"]
 
 
 def _model_performance(run_id: str, training: dict) -> str:
@@ -56,3 +84,15 @@ def _run_summary(run_id: str, ingest: dict, validation: dict) -> str:
         f"- Drift against run {drift.get('baseline_run') or '(none: first run)'}: features shifted (PSI > 0.25): {shifted}.",
         "",
     ])
+
+
+def _what_if(run_id: str, inference: dict) -> str:
+    lines = [f"# What-if scenarios, run {run_id}", "",
+             "Each scenario changes customers' inputs and scores them again with this run's trained models (a model "
+             "estimate, not a correlation).", ""]
+    for scenario in inference.get("what_if", []):
+        lines.append(f"- {scenario['description']}: {scenario['customers_changed']:,} customers changed; mean "
+                     f"predicted engagement {scenario['mean_engagement_before']} -> {scenario['mean_engagement_after']} "
+                     f"({scenario['engagement_change']:+}); expected churners {scenario['expected_churners_change']:+}; "
+                     f"median lifetime value {scenario['ltv_p50_change_usd']:+,.2f} USD in total.")
+    return "\n".join(lines) + "\n"

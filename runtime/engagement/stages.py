@@ -94,14 +94,18 @@ def load_cache(s3, table: cache.CacheTable, settings: Settings, *, run_id: str) 
     return {"items_written": written, "ttl_days": cache.CACHE_DAYS}
 
 
-def write_knowledge_base(s3, settings: Settings, *, run_id: str) -> dict:
+def write_knowledge_base(s3, agent, settings: Settings, *, run_id: str, index: knowledge_base.Index) -> dict:
+    """The run's documents, each with its run id as metadata, then the knowledge base's sync of them."""
     run = Run(run_id, settings.buckets)
     docs = knowledge_base.documents(run_id, *(_read_json(s3, run.location(report)) for report in (
-        "training_summary", "ingest_report", "validation_report")))
+        "training_summary", "inference_summary", "ingest_report", "validation_report")))
     target = run.location("knowledge_base_documents")
     for name, text in docs.items():
         s3.put_object(Bucket=target.bucket, Key=target.key + name, Body=text.encode(), ContentType="text/markdown")
-    return {"documents": sorted(docs), "location": str(target)}
+        s3.put_object(Bucket=target.bucket, Key=target.key + name + knowledge_base.METADATA_SUFFIX,
+                      Body=knowledge_base.metadata(run_id).encode(), ContentType="application/json")
+    job = knowledge_base.start_ingestion(agent, index, run_id)
+    return {"documents": sorted(docs), "location": str(target), "ingestion_job_id": job}
 
 
 def register_run_tables(glue, settings: Settings, *, run_id: str, outputs: list[str]) -> dict:

@@ -55,6 +55,12 @@ def cache_table() -> CacheTable:
     return CacheTable(boto3.client("dynamodb", config=writes), os.environ["CACHE_TABLE"])
 
 
+def knowledge_base_index():
+    from engagement.knowledge_base import Index
+
+    return Index(os.environ["KNOWLEDGE_BASE_ID"], os.environ["KNOWLEDGE_BASE_DATA_SOURCE_ID"])
+
+
 @cache
 def prediction_table():
     """The prediction cache, read one item at a time by /predict."""
@@ -69,4 +75,6 @@ def assistant_tools() -> list:
     athena = tools.AthenaRunner(client("athena"), os.environ["ATHENA_WORKGROUP"])
     return [tools.query_athena_tool(athena), tools.feature_stats_tool(athena),
             tools.explain_prediction_tool(client("s3"), prediction_table(), settings().buckets),
-            tools.what_if_tool(client("s3"), settings().buckets)]
+            tools.what_if_tool(client("s3"), settings().buckets),
+            tools.search_knowledge_base_tool(client("bedrock-agent-runtime"), client("s3"), settings().buckets,
+                                             os.environ["KNOWLEDGE_BASE_ID"])]

@@ -299,13 +299,14 @@ def expected_s3(stage: str) -> set[tuple[str, str, str]]:
 PRINCIPALS = {**{stage: f"/{''.join(p.capitalize() for p in stage.split('_'))}Function/" for stage in STAGES},
               "state_machine": "/StateMachine/Role/", "training": "/TrainingTask/TaskDefinition/TaskRole/",
               "inference": "/InferenceTask/TaskDefinition/TaskRole/", "predict": "/PredictFunction/",
-              "assistant": "/AskFunction/"}
+              "assistant": "/AskFunction/", "knowledge_base_index": "/KnowledgeBase/ServiceRole/"}
 
 
 @pytest.mark.parametrize("stage", sorted(S3_ACCESS))
 def test_each_stage_reaches_exactly_what_the_run_layout_says(synthesized, stage):
     stacks = {"training": synthesized.platform.ml, "inference": synthesized.platform.ml,
-              "predict": synthesized.platform.ai, "assistant": synthesized.platform.ai}
+              "predict": synthesized.platform.ai, "assistant": synthesized.platform.ai,
+              "knowledge_base_index": synthesized.platform.ai}
     template = synthesized.templates[stacks.get(stage, synthesized.platform.pipeline).stack_name]
     statements = statements_of(template, PRINCIPALS[stage])
     assert s3_grants(statements) == expected_s3(stage)

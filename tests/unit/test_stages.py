@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from datagen.generator import GeneratorConfig
 from datagen.writer import write_dataset
-from engagement import ask_api, cache, prediction_api, publish, stages
+from engagement import ask_api, cache, knowledge_base, prediction_api, publish, stages
 from engagement.claim import RunIdInUse, RunLocked, SourceMissing
 from engagement.ingest import ingest_csv
 from engagement.layout import Buckets, Run, run_id_from_execution
@@ -58,9 +58,10 @@ def models(csvs, tmp_path_factory) -> dict[bytes, tuple[bytes, bytes]]:
         bronze = str(folder / "bronze.parquet")
         train(TrainConfig(training_data_uri=bronze, test_data_uri=bronze, model_registry_uri=str(folder / "models"),
                           model_version="v", output_uri=str(folder / "summary.json"), threads=2))
-        infer(InferConfig(inference_data_uri=bronze, model_registry_uri=str(folder / "models"), model_version="v",
-                          predictions_uri=str(folder / "predictions.parquet"), threads=2))
-        trained[csv] = ((folder / "summary.json").read_bytes(), (folder / "predictions.parquet").read_bytes())
+        inference = infer(InferConfig(inference_data_uri=bronze, model_registry_uri=str(folder / "models"),
+                                      model_version="v", predictions_uri=str(folder / "predictions.parquet"), threads=2))
+        trained[csv] = ((folder / "summary.json").read_bytes(), (folder / "predictions.parquet").read_bytes(),
+                        json.dumps(inference).encode())
     return trained
 
 
@@ -71,6 +72,21 @@ class Aws:
     table: object
     ledger: object
     models: dict
+    agent: "FakeAgent"
+
+
+class FakeAgent:
+    """bedrock-agent's StartIngestionJob (moto has knowledge bases but no ingestion jobs)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def start_ingestion_job(self, **request):
+        self.calls.append(request)
+        return {"ingestionJob": {"ingestionJobId": f"JOB{len(self.calls)}", "status": "STARTING"}}
+
+
+INDEX = knowledge_base.Index("KB12345678", "DS12345678")
 
 
 @pytest.fixture
@@ -95,7 +111,7 @@ def aws(monkeypatch, models):
             TableName="ledger", BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "record_id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "record_id", "AttributeType": "S"}])
-        yield Aws(s3, glue, table, ledger, models)
+        yield Aws(s3, glue, table, ledger, models, FakeAgent())
         storage._s3.cache_clear()
 
 
@@ -124,13 +140,14 @@ def stage_run(aws: Aws, csv: bytes, execution: str) -> dict:
                "validate": stages.validate(aws.s3, SETTINGS, run_id=run_id)}
     run = Run(run_id, BUCKETS)
     # A variant of a generated file (a corrupted row, say) borrows the first file's models.
-    summary, predictions = aws.models.get(csv) or next(iter(aws.models.values()))
-    for place, name, body in (("training_summary", "", summary), ("predictions", "predictions.parquet", predictions)):
+    summary, predictions, inference = aws.models.get(csv) or next(iter(aws.models.values()))
+    for place, name, body in (("training_summary", "", summary), ("predictions", "predictions.parquet", predictions),
+                              ("inference_summary", "", inference)):
         location = run.location(place)
         aws.s3.put_object(Bucket=location.bucket, Key=location.key + name, Body=body)
     results["cache"] = stages.load_cache(aws.s3, cache.CacheTable(boto3.client("dynamodb"), "cache"), SETTINGS,
                                          run_id=run_id)
-    results["knowledge_base"] = stages.write_knowledge_base(aws.s3, SETTINGS, run_id=run_id)
+    results["knowledge_base"] = stages.write_knowledge_base(aws.s3, aws.agent, SETTINGS, run_id=run_id, index=INDEX)
     return results
 
 
@@ -268,7 +285,7 @@ def test_ask_refuses_bad_questions_and_waits_for_a_published_run(aws, csvs):
 def test_the_cache_is_loaded_a_batch_at_a_time_and_unprocessed_items_are_retried(aws, csvs, monkeypatch):
     """Memory stays flat whatever the run's size: no more than one batch of items is built at a
     time. Items DynamoDB returns unprocessed (throttling) are sent again."""
-    _, predictions = aws.models[csvs[0]]
+    _, predictions, _ = aws.models[csvs[0]]
     aws.s3.put_object(Bucket="predictions", Key="predictions/run_id=streamed/predictions.parquet", Body=predictions)
     monkeypatch.setattr(cache, "BATCH_ROWS", 250)
     monkeypatch.setattr(cache.time, "sleep", lambda seconds: None)
@@ -297,7 +314,7 @@ def test_the_cache_is_loaded_a_batch_at_a_time_and_unprocessed_items_are_retried
 
 
 def test_items_left_unprocessed_too_often_fail_the_load(aws, csvs, monkeypatch):
-    _, predictions = aws.models[csvs[0]]
+    _, predictions, _ = aws.models[csvs[0]]
     aws.s3.put_object(Bucket="predictions", Key="predictions/run_id=stuck/predictions.parquet", Body=predictions)
     monkeypatch.setattr(cache.time, "sleep", lambda seconds: None)
 
@@ -315,13 +332,21 @@ def test_knowledge_base_documents_come_from_the_run_reports(aws, csvs):
     result = run_pipeline(aws, csvs[0], "kb-check")
     run_id = result["start"]["run_id"]
     assert result["knowledge_base"]["documents"] == ["data_dictionary.md", "engagement_drivers.md",
-                                                     "model_performance.md", "run_summary.md"]
+                                                     "model_performance.md", "run_summary.md", "what_if.md"]
+    sidecar = aws.s3.get_object(Bucket="knowledge", Key=f"runs/{run_id}/what_if.md.metadata.json")["Body"].read()
+    assert json.loads(sidecar) == {"metadataAttributes": {"run_id": run_id}}
+    [job] = [call for call in aws.agent.calls if call["description"] == f"run {run_id}"]
+    assert job["knowledgeBaseId"] == INDEX.knowledge_base_id and job["dataSourceId"] == INDEX.data_source_id
+    assert len(job["clientToken"]) == 64  # a retry of the run starts no second sync
+    what_if = aws.s3.get_object(Bucket="knowledge", Key=f"runs/{run_id}/what_if.md")["Body"].read().decode()
+    assert "10% of free users convert to premium" in what_if
     summary = aws.s3.get_object(Bucket="knowledge", Key=f"runs/{run_id}/run_summary.md")["Body"].read().decode()
     assert "Rows received: 3,000; accepted 3,000; quarantined 0" in summary
     performance = aws.s3.get_object(Bucket="knowledge", Key=f"runs/{run_id}/model_performance.md")["Body"].read()
     training = json.loads(aws.s3.get_object(Bucket="processed", Key=f"runs/{run_id}/training_summary.json")["Body"]
                           .read())
     assert f"R² {training['metrics']['engagement']['r2']}" in performance.decode()
+    assert f"R² {training['metrics']['engagement']['training_r2']} on the rows" in performance.decode()
 
 
 def test_drift_survives_the_expiry_of_the_published_runs_processed_data(aws, csvs):
