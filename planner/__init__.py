@@ -8,6 +8,6 @@ tool returned. A question it cannot map gets "cannot answer" and the list of wha
 On AWS the same loop talks to the Bedrock model instead; the README says which is which.
 """
 
-from planner.intents import converse
+from planner.model import converse
 
 __all__ = ["converse"]

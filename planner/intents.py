@@ -1,30 +1,38 @@
-"""Intents the local planner maps questions to, each a tool request and a way to word its result."""
+"""Intents the local planner maps questions to, each a tool request and a way to word its result.
+
+Every number in a composed answer is one the tool returned (derived numbers are computed in the
+SQL, or by the pipeline that wrote the document); the composition only picks and words them.
+"""
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engagement.schema import BY_NAME
+from engagement.scenarios import SCENARIOS
+from planner.vocabulary import (
+    ENGAGEMENT,
+    FEATURES,
+    NUMERIC,
+    PREDICTED_CATEGORICAL,
+    RESULTS,
+    categorical_named,
+    columns_named,
+    numeric_named,
+    words,
+)
 
-RESULTS = "engagement_analytics.final_results"  # published, de-identified: one row per customer
-ENGAGEMENT = "actual_engagement_score"
-# The results view's columns the planner groups by or measures, with the words that name them
-# beyond their own (the contract's allowed values are added below).
-CATEGORICAL = {"device_type": ("device", "devices"), "account_type": ("account", "subscription", "tier"),
-               "age_band": ("age", "ages", "age group", "age groups"), "location": ("location", "locations", "state",
-                                                                                  "states", "where"),
-               "gender": ("gender",), "segment_name": ("segment", "segments", "persona", "personas"),
-               "churn_risk_tier": ("churn risk tier",), "content_interest_1": ("content interest", "interest")}
-NUMERIC = {"avg_daily_logins": ("daily logins", "logins"), "avg_session_duration_min": ("session duration", "session"),
-           "days_since_last_login": ("days since last login", "inactive", "last login"),
-           "total_connections": ("connections", "network size"),
-           "transaction_revenue_month": ("transaction revenue", "revenue"),
-           "churn_probability": ("churn probability",), "ltv_p50_usd": ("lifetime value", "ltv")}
-CAPABILITIES = ("how engagement differs across a customer attribute (device, account type, age group, location, "
-                "gender, segment)", "the correlation of a measure (logins, session duration, days since last login, "
-                "connections, revenue) with engagement", "the distribution and quartiles of engagement scores",
-                "the segments and their profiles", "the engagement level below which churn rises",
-                "summary statistics of a measure", "one customer's predictions and reasons (give the customer id)")
+CAPABILITIES = (
+    "how engagement differs across a customer attribute (device, account type, age group, location, time of day, "
+    "segment…)", "the correlation of any feature with engagement or with another feature",
+    "what separates high- from low-engaged (or churned from retained) customers, optionally within a group",
+    "summary statistics and distribution of any feature, or of all of them", "engagement quartiles",
+    "the segments and their profiles", "churn rate by engagement or another feature",
+    "modelled what-if scenarios (converting free users to premium, a higher notification click rate, more content "
+    "posts)",
+    "model accuracy, overfitting and feature importance; data quality", "one customer's predictions and reasons")
+CONTRAST_FEATURES = tuple(c for c in NUMERIC if c not in (ENGAGEMENT, "lifetime_value_usd"))
+CONTRAST_ROWS = 8
+INACTIVE_DAYS = 7  # what "inactive" means here: no login for a week
 
 
 @dataclass(frozen=True)
@@ -34,90 +42,195 @@ class Plan:
     compose: Callable[[dict], str]  # the tool's result -> the answer's text
 
 
+@dataclass(frozen=True)
+class Filter:
+    sql: str
+    description: str
+
+
 def plan_for(question: str) -> Plan | None:
     """The intent a question maps to, or None."""
-    text = question.lower()
     customer = re.search(r"\b[A-Za-z]+-\d{3,}\b", question)
     if customer:
         return Plan("explain_prediction", {"customer_id": customer.group(0)}, _explained)
+    text, where = _filter(question.lower())
     for matches, intent in _INTENTS:
-        plan = intent(text) if matches(text) else None
+        plan = intent(text, where) if matches(text) else None
         if plan is not None:  # an intent that finds no column it needs leaves the question to the next
             return plan
     return None
 
 
-def _words(*words: str) -> Callable[[str], bool]:
-    return lambda text: any(re.search(rf"\b{re.escape(word)}", text) for word in words)
+# --- filters: "users who haven't logged in for 7+ days" ----------------------------------------------
+
+_FILTERS: tuple[tuple[str, Callable[[re.Match], Filter]], ...] = (
+    (r"(?:haven'?t|have not|not) logged in for (\d+)\+? days|(\d+)\+ days", lambda m: Filter(
+        f"days_since_last_login >= {int(m.group(1) or m.group(2))}",
+        f"customers who have not logged in for {int(m.group(1) or m.group(2))}+ days")),
+    (r"\binactive\b", lambda m: Filter(f"days_since_last_login >= {INACTIVE_DAYS}",
+                                       f"inactive customers (no login for {INACTIVE_DAYS}+ days)")),
+    (r"engagement(?: scores?)? (?:below|under|less than) (0?\.\d+)", lambda m: Filter(
+        f"{ENGAGEMENT} < {float(m.group(1))}", f"customers with engagement below {float(m.group(1))}")),
+    (r"high churn risk", lambda m: Filter(
+        f"customer_id IN (SELECT customer_id FROM {RESULTS} WHERE churn_risk_tier = 'high')",
+        "customers in the high churn-risk tier")),
+    (r"first (\d+) days", lambda m: Filter(
+        f"time_since_first_transaction_days <= {int(m.group(1))}",
+        f"customers whose first transaction was at most {int(m.group(1))} days ago (the de-identified data has no "
+        "signup date; first transaction is the nearest measure of tenure)")),
+)
 
 
-def _column(text: str, columns: dict[str, tuple[str, ...]]) -> str | None:
-    """The first column named in `text`: by its own name, a synonym, or one of its allowed values."""
-    for column, synonyms in columns.items():
-        contract = BY_NAME.get(column)
-        values = tuple(contract.allowed or ()) if contract else ()
-        names = (column.replace("_", " "), *synonyms, *values)
-        if any(re.search(rf"\b{re.escape(name)}s?\b", text) for name in names):  # a plural names it too
-            return column
-    return None
+def _filter(text: str) -> tuple[str, Filter | None]:
+    """The question without its filter phrase, and the filter."""
+    for pattern, build in _FILTERS:
+        match = re.search(pattern, text)
+        if match:
+            return text[:match.start()] + " " + text[match.end():], build(match)
+    return text, None
 
+
+def _where(where: Filter | None) -> str:
+    return f" WHERE {where.sql}" if where else ""
+
+
+def _within(where: Filter | None) -> str:
+    return f" among {where.description}" if where else ""
+
+
+# --- intents over the customer features and the results ---------------------------------------------
 
 def _query(sql: str, compose: Callable[[list[str], list[list]], str]) -> Plan:
     return Plan("query_athena", {"sql": sql}, lambda result: compose(result["columns"], result["rows"])
                 + f"\n\nComputed by: {result['source']}")
 
 
-def _compare(text: str) -> Plan | None:
-    column = _column(text, CATEGORICAL)
-    if column is None:
+def _compare(text: str, where: Filter | None) -> Plan | None:
+    named = categorical_named(text)
+    if not named:
         return None
-    sql = (f"SELECT {column}, count(*) AS customers, avg({ENGAGEMENT}) AS mean_engagement, "
-           f"avg(predicted_engagement_score) AS mean_predicted_engagement FROM {RESULTS} "
+    column = named[0]
+    view, engagement = (RESULTS, "actual_engagement_score") if column in PREDICTED_CATEGORICAL else (FEATURES,
+                                                                                                      ENGAGEMENT)
+    sql = (f"SELECT {column}, count(*) AS customers, avg({engagement}) AS mean_engagement FROM {view}{_where(where)} "
            f"GROUP BY {column} ORDER BY mean_engagement DESC")
 
     def compose(columns, rows):
-        lines = [f"- {row[0]}: mean engagement {_n(row[2])} (predicted {_n(row[3])}), {_i(row[1])} customers"
-                 for row in rows]
-        return f"Engagement by {column.replace('_', ' ')}, highest first:\n" + "\n".join(lines)
+        lines = [f"- {row[0]}: mean engagement {_n(row[2])}, {_i(row[1])} customers" for row in rows]
+        return f"Engagement by {words(column)}{_within(where)}, highest first:\n" + "\n".join(lines)
     return _query(sql, compose)
 
 
-def _correlation(text: str) -> Plan | None:
-    column = _column(text, NUMERIC)
+def _split(text: str, where: Filter | None) -> Plan | None:
+    """Engagement on either side of a threshold the question states: "(active listings > 0)"."""
+    match = re.search(r"([a-z][a-z ]*?)\s*(>=|<=|>|<)\s*(\d+(?:\.\d+)?)", text)
+    named = numeric_named(match.group(1)) if match else []
+    if not named:
+        return None
+    column, operator, value = named[-1], match.group(2), float(match.group(3))
+    condition = f"{column} {operator} {value:g}"
+    sql = (f"SELECT CASE WHEN {condition} THEN '{condition}' ELSE 'otherwise' END AS customer_group, "
+           f"count(*) AS customers, avg({ENGAGEMENT}) AS mean_engagement FROM {FEATURES}{_where(where)} "
+           "GROUP BY 1 ORDER BY mean_engagement DESC")
+    return _query(sql, lambda columns, rows: f"Engagement by {words(column)}:\n" + "\n".join(
+        f"- {row[0]}: mean engagement {_n(row[2])}, {_i(row[1])} customers" for row in rows))
+
+
+def _correlation(text: str, where: Filter | None) -> Plan | None:
+    named = numeric_named(text)
+    if not named:
+        return None
+    first, second = (named[0], named[1]) if len(named) > 1 else (named[0], ENGAGEMENT)
+    overall = f"corr({first}, {second})"
+    selected = (f", corr(CASE WHEN {where.sql} THEN {first} END, CASE WHEN {where.sql} THEN {second} END) "
+                f"AS correlation_within, count(CASE WHEN {where.sql} THEN 1 END) AS customers_within") if where else ""
+    sql = f"SELECT {overall} AS correlation, count(*) AS customers{selected} FROM {FEATURES}"
+
+    def compose(columns, rows):
+        row = rows[0]
+        answer = (f"The correlation (Pearson) of {words(first)} with {words(second)} is {_n(row[0])} over "
+                  f"{_i(row[1])} customers of the published run")
+        if where:
+            answer += f"; {_n(row[2])}{_within(where)} ({_i(row[3])} customers)"
+        return answer + ". A correlation is an association, not the effect of changing it (ask a what-if for that)."
+    return _query(sql, compose)
+
+
+def _contrast(text: str, where: Filter | None) -> Plan:
+    """What separates two groups: the features whose means differ most, in standard deviations."""
+    by_churn = bool(re.search(r"retain|warning|intervention|churned", text))
+    share = int(m.group(1)) if (m := re.search(r"(\d+)\s*%", text)) else 25
+    rest = bool(re.search(r"profile|typical|defines", text))
+    if by_churn:
+        group, labels = "CASE WHEN churn_30_day THEN 'second' ELSE 'first' END", ("retained", "churned in 30 days")
+    else:
+        low = "ELSE 'second'" if rest else f"WHEN position <= customers * {share} / 100.0 THEN 'second'"
+        group = f"CASE WHEN position > customers * {100 - share} / 100.0 THEN 'first' {low} END"
+        labels = (f"top {share}% by engagement", "everyone else" if rest else f"bottom {share}% by engagement")
+    branches = " UNION ALL ".join(
+        f"SELECT '{c}' AS feature, avg(CASE WHEN grp = 'first' THEN {c} END) AS first_mean, "
+        f"avg(CASE WHEN grp = 'second' THEN {c} END) AS second_mean, (avg(CASE WHEN grp = 'first' THEN {c} END) - "
+        f"avg(CASE WHEN grp = 'second' THEN {c} END)) / nullif(stddev({c}), 0) AS standardized_difference, "
+        "count(CASE WHEN grp = 'first' THEN 1 END) AS first_customers, "
+        "count(CASE WHEN grp = 'second' THEN 1 END) AS second_customers FROM grouped" for c in CONTRAST_FEATURES)
+    sql = (f"WITH base AS (SELECT * FROM {FEATURES}{_where(where)}), "
+           f"ranked AS (SELECT *, row_number() OVER (ORDER BY {ENGAGEMENT}, customer_id) AS position, "
+           "count(*) OVER () AS customers FROM base), "
+           f"grouped AS (SELECT *, {group} AS grp FROM ranked) "
+           f"SELECT * FROM ({branches}) ORDER BY abs(standardized_difference) DESC LIMIT {CONTRAST_ROWS}")
+
+    def compose(columns, rows):
+        if not rows or rows[0][4] in (None, "0") or rows[0][5] in (None, "0"):
+            return f"No customers fall in both groups{_within(where)}, so there is nothing to compare."
+        head = (f"What separates {labels[0]} ({_i(rows[0][4])} customers) from {labels[1]} ({_i(rows[0][5])})"
+                f"{_within(where)}, largest differences first (difference in standard deviations):")
+        lines = [f"- {words(r[0])}: {_n(r[1])} vs {_n(r[2])} ({_signed(r[3])} sd)" for r in rows]
+        return "\n".join([head, *lines, "These are associations in the published run, not effects of changing "
+                                        "them; the what-if scenarios estimate effects with the models."])
+    return _query(sql, compose)
+
+
+def _feature_stats(text: str, where: Filter | None) -> Plan | None:
+    if re.search(r"\ball (?:the )?features\b|\bevery feature\b", text):
+        return Plan("get_feature_stats", {"feature": "all"}, _all_stats)
+    named = [c for c in columns_named(text) if c not in PREDICTED_CATEGORICAL]
+    column = next((c for c in named if c != ENGAGEMENT), named[0] if named else None)
     if column is None:
         return None
-    sql = f"SELECT corr({column}, {ENGAGEMENT}) AS correlation, count(*) AS customers FROM {RESULTS}"
-    return _query(sql, lambda columns, rows: (
-        f"The correlation (Pearson) of {column.replace('_', ' ')} with engagement is {_n(rows[0][0])}, over "
-        f"{_i(rows[0][1])} customers of the published run. Correlation is not a what-if estimate."))
+    return Plan("get_feature_stats", {"feature": column}, _stats)
 
 
-def _summary(text: str) -> Plan | None:
-    column = _column(text, NUMERIC) or (ENGAGEMENT if "engag" in text else None)
-    if column is None:
-        return None
-    return _query(_statistics_sql(column), lambda columns, rows: (
-        f"{column.replace('_', ' ').capitalize()} in the published run: "
-        + ", ".join(f"{name.replace('_', ' ')} {_n(value)}" for name, value in zip(columns, rows[0]))))
+def _stats(result: dict) -> str:
+    columns, rows, feature = result["columns"], result["rows"], words(result["feature"])
+    if columns[0] == "feature":
+        row = dict(zip(columns, rows[0]))
+        text = (f"{feature.capitalize()} in the published run: {_i(row['customers'])} customers "
+                f"({_i(row['missing'])} missing), mean {_n(row['mean'])}, standard deviation "
+                f"{_n(row['standard_deviation'])}, minimum {_n(row['minimum'])}, quartiles {_n(row['first_quartile'])}"
+                f" / {_n(row['median'])} / {_n(row['third_quartile'])}, maximum {_n(row['maximum'])}.")
+    else:
+        text = f"{feature.capitalize()} in the published run:\n" + "\n".join(
+            f"- {row[0]}: {_i(row[1])} customers ({_n(float(row[2]) * 100)}%)" for row in rows)
+    return text + f"\n\nComputed by: {result['source']}"
 
 
-def _statistics_sql(column: str) -> str:
-    return (f"SELECT count({column}) AS customers, avg({column}) AS mean, stddev({column}) AS standard_deviation, "
-            f"min({column}) AS minimum, approx_percentile({column}, 0.25) AS first_quartile, "
-            f"approx_percentile({column}, 0.5) AS median, approx_percentile({column}, 0.75) AS third_quartile, "
-            f"max({column}) AS maximum FROM {RESULTS}")
+def _all_stats(result: dict) -> str:
+    lines = [f"- {words(r[0])}: mean {_n(r[3])}, sd {_n(r[4])}, min {_n(r[5])}, median {_n(r[7])}, max {_n(r[9])}, "
+             f"{_i(r[2])} missing" for r in result["rows"]]
+    return (f"Summary statistics of every numeric feature and label ({_i(result['rows'][0][1])} customers):\n"
+            + "\n".join(lines) + f"\n\nComputed by: {result['source']}")
 
 
-def _quartiles(text: str) -> Plan:
+def _quartiles(text: str, where: Filter | None) -> Plan:
     sql = (f"SELECT quartile, count(*) AS customers, min({ENGAGEMENT}) AS lowest, max({ENGAGEMENT}) AS highest "
-           f"FROM (SELECT {ENGAGEMENT}, ntile(4) OVER (ORDER BY {ENGAGEMENT}) AS quartile FROM {RESULTS}) "
+           f"FROM (SELECT {ENGAGEMENT}, ntile(4) OVER (ORDER BY {ENGAGEMENT}) AS quartile FROM {FEATURES}) "
            "GROUP BY quartile ORDER BY quartile")
     return _query(sql, lambda columns, rows: "Customers per engagement quartile:\n" + "\n".join(
         f"- quartile {row[0]}: {_i(row[1])} customers, engagement {_n(row[2])} to {_n(row[3])}" for row in rows))
 
 
-def _segments(text: str) -> Plan:
-    sql = (f"SELECT segment_name, count(*) AS customers, avg({ENGAGEMENT}) AS mean_engagement, "
+def _segments(text: str, where: Filter | None) -> Plan:
+    sql = ("SELECT segment_name, count(*) AS customers, avg(actual_engagement_score) AS mean_engagement, "
            "avg(churn_probability) AS mean_churn_probability, avg(ltv_p50_usd) AS mean_ltv_usd, "
            f"avg(avg_daily_logins) AS mean_daily_logins FROM {RESULTS} GROUP BY segment_name "
            "ORDER BY mean_engagement DESC")
@@ -126,22 +239,86 @@ def _segments(text: str) -> Plan:
         f"median lifetime value ${_n(row[4])}, {_n(row[5])} logins a day" for row in rows))
 
 
-def _churn_threshold(text: str) -> Plan:
-    churned = "avg(CASE WHEN actual_churn_30_day THEN 1.0 ELSE 0.0 END)"
-    sql = (f"SELECT decile, min({ENGAGEMENT}) AS lowest, max({ENGAGEMENT}) AS highest, {churned} AS churn_rate, "
-           f"count(*) AS customers, (SELECT {churned} FROM {RESULTS}) AS overall_churn_rate "
-           f"FROM (SELECT {ENGAGEMENT}, actual_churn_30_day, ntile(10) OVER (ORDER BY {ENGAGEMENT}) AS decile "
-           f"FROM {RESULTS}) GROUP BY decile ORDER BY decile")
+def _churn_by(text: str, where: Filter | None) -> Plan:
+    """30-day churn by decile of engagement (or of the feature the question names)."""
+    column = next((c for c in columns_named(text) if c in NUMERIC), ENGAGEMENT)
+    churned = "avg(CASE WHEN churn_30_day THEN 1.0 ELSE 0.0 END)"
+    sql = (f"SELECT decile, min({column}) AS lowest, max({column}) AS highest, {churned} AS churn_rate, "
+           f"count(*) AS customers, (SELECT {churned} FROM {FEATURES}) AS overall_churn_rate "
+           f"FROM (SELECT {column}, churn_30_day, ntile(10) OVER (ORDER BY {column}) AS decile FROM {FEATURES}) "
+           "GROUP BY decile ORDER BY decile")
 
     def compose(columns, rows):
         overall = rows[0][5]
         above = [r for r in rows if float(r[3]) > float(overall)]
-        lines = "\n".join(f"- engagement {_n(r[1])} to {_n(r[2])}: churn rate {_n(r[3])}" for r in rows)
-        where = (f"Churn runs above the average rate ({_n(overall)}) for engagement up to {_n(above[-1][2])}."
-                 if above else f"No engagement decile churns above the average rate ({_n(overall)}).")
-        return f"30-day churn by engagement decile:\n{lines}\n{where}"
+        lines = "\n".join(f"- {words(column)} {_n(r[1])} to {_n(r[2])}: churn rate {_n(r[3])}" for r in rows)
+        spans = (f"{words(column)} from {_n(above[0][1])} to {_n(above[-1][2])}" if above else "")
+        where_above = (f"Churn runs above the average rate ({_n(overall)}) for {spans}." if above
+                       else f"No decile churns above the average rate ({_n(overall)}).")
+        return f"30-day churn by decile of {words(column)}:\n{lines}\n{where_above}"
     return _query(sql, compose)
 
+
+# --- intents over the models: what-if and the knowledge base -----------------------------------------
+
+_SCENARIO_COLUMNS = {scenario.column: scenario for scenario in SCENARIOS}
+
+
+def _what_if(text: str, where: Filter | None) -> Plan | None:
+    scenario = next((_SCENARIO_COLUMNS[c] for c in columns_named(text) if c in _SCENARIO_COLUMNS), None)
+    if scenario is None:
+        return None
+
+    def compose(result: dict) -> str:
+        return (f"What-if ({result['description']}), scored with the published run's models: "
+                f"{_i(result['customers_changed'])} of {_i(result['customers'])} customers change; mean predicted "
+                f"engagement {_n(result['mean_engagement_before'])} -> {_n(result['mean_engagement_after'])} "
+                f"({_signed(result['engagement_change'])}); among the changed customers "
+                f"{_n(result['changed_mean_engagement_before'])} -> {_n(result['changed_mean_engagement_after'])}; "
+                f"expected churners {_signed(result['expected_churners_change'])}; median lifetime value "
+                f"{_signed(result['ltv_p50_change_usd'])} USD in total. The data holds no cost of the change, so the "
+                f"cost side is yours to set against these.\n\nSource: {result['source']}")
+    return Plan("what_if", {"scenario": scenario.name}, compose)
+
+
+def _knowledge(query: str, pick: Callable[[list[str]], list[str]], title: str) -> Plan:
+    def compose(result: dict) -> str:
+        lines = [line.strip() for r in result["results"] for line in r["text"].splitlines() if line.strip()]
+        picked = pick(lines)
+        if not picked:
+            return f"The published run's documents hold nothing on {title}.\n\nSource: {result['source']}"
+        return f"{title.capitalize()} (run {result['run_id']}):\n" + "\n".join(picked) + f"\n\nSource: {result['source']}"
+    return Plan("search_knowledge_base", {"query": query}, compose)
+
+
+def _ranked(lines: list[str]) -> list[str]:
+    ranked = [line for line in lines if re.match(r"^\d+\. \S+ \(", line)]
+    return list(dict.fromkeys(ranked))
+
+
+def _importance(text: str, where: Filter | None) -> Plan:
+    count = int(m.group(1)) if (m := re.search(r"(?:top|bottom|least important)\s+(\d+)", text)) else 5
+    if re.search(r"least|bottom", text):
+        return _knowledge("features ranked by importance to engagement", lambda lines: _ranked(lines)[-count:],
+                          f"the {count} least important features to the engagement model (mean absolute contribution)")
+    return _knowledge("features ranked by importance to engagement", lambda lines: _ranked(lines)[:count],
+                      f"the {count} features that matter most to predicted engagement (mean absolute contribution)")
+
+
+def _accuracy(text: str, where: Filter | None) -> Plan:
+    wanted = ("Overfitting",) if "overfit" in text else ("Engagement:", "Churn (30 days):", "Overfitting")
+    return _knowledge("model performance R² RMSE accuracy overfitting check",
+                      lambda lines: [line for line in lines if any(w in line for w in wanted)],
+                      "overfitting check" if "overfit" in text else "model performance on the held-out test split")
+
+
+def _quality(text: str, where: Filter | None) -> Plan:
+    return _knowledge("data quality problems rows quarantined drift",
+                      lambda lines: [line for line in lines if line.startswith(("- Rows", "- Data quality", "- Drift"))],
+                      "data quality")
+
+
+# --- wording -----------------------------------------------------------------------------------------
 
 def _explained(result: dict) -> str:
     lines = [f"Customer {result['customer_id']} (run {result['run_id']}): predicted engagement "
@@ -162,43 +339,33 @@ def _n(value) -> str:
     return f"{number:,.0f}" if abs(number) >= 1000 else f"{number:.3g}" if abs(number) >= 1 else f"{number:.3f}"
 
 
+def _signed(value) -> str:
+    return ("+" if value is not None and float(value) >= 0 else "") + _n(value)
+
+
 def _i(value) -> str:
     return f"{int(float(value)):,}"
 
 
-_INTENTS: tuple[tuple[Callable[[str], bool], Callable[[str], Plan | None]], ...] = (
+def _words(*options: str) -> Callable[[str], bool]:
+    return lambda text: any(re.search(rf"\b{option}", text) for option in options)
+
+
+_INTENTS: tuple[tuple[Callable[[str], bool], Callable[[str, Filter | None], Plan | None]], ...] = (
+    (_words("what if", "if we", "uplift", "convert", "incentiv", "cost-benefit"), _what_if),
+    (_words("least important", "most important", "importan(?:ce|t) features", r"top \d+ features",
+            "features (?:that )?predict"), _importance),
+    (_words("overfit", "accura", "rmse", "r²", "r2", "model perform"), _accuracy),
+    (_words("missing", "data quality", "quality issue", "quarantin"), _quality),
+    (_words(r"(?:summary )?statistics for all", "all (?:the )?features"), _feature_stats),
     (_words("quartile"), _quartiles),
     (_words("segment", "persona", "power user", "archetype"), _segments),
-    (lambda text: "churn" in text and _words("threshold", "indicate")(text), _churn_threshold),
-    (_words("correlat", "relationship", "impact", "affect", "role"), _correlation),
-    (_words("distribution", "summary", "statistic", "average", "mean"), _summary),
+    (lambda text: "churn" in text and _words("threshold", "indicate", "predict")(text), _churn_by),
+    (_words("differentiate", "separate", "distinguish", "profile", "typical", "change one", "intervention",
+            "retain", "warning sign", "increase engagement"), _contrast),
+    (lambda text: bool(re.search(r"(>=|<=|>|<)\s*\d", text)), _split),
+    (_words("correlat", "relationship", "impact", "affect", "role", "predict", "drive", "important",
+            "engage more"), _correlation),
+    (_words("distribution", "summary", "statistic", "average", "mean"), _feature_stats),
     (_words("engag"), _compare),
 )
-
-
-def converse(request: dict) -> dict:
-    """A Converse response to `request` (the bedrock-runtime Converse request body)."""
-    messages = request.get("messages", [])
-    question = next((block["text"] for message in messages if message["role"] == "user"
-                     for block in message["content"] if "text" in block), "")
-    results = [block["toolResult"] for message in messages if message["role"] == "user"
-               for block in message["content"] if "toolResult" in block]
-    tools = {tool["toolSpec"]["name"] for tool in request.get("toolConfig", {}).get("tools", [])}
-    plan = plan_for(question)
-    if plan is None or plan.tool not in tools:
-        return _final("I cannot answer that with the data and tools I have. I can answer: "
-                      + "; ".join(CAPABILITIES) + ".")
-    if not results:
-        return {"output": {"message": {"role": "assistant", "content": [
-            {"toolUse": {"toolUseId": "planner-1", "name": plan.tool, "input": plan.input}}]}},
-            "stopReason": "tool_use", "usage": {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}}
-    result = results[-1]
-    output = result["content"][0].get("json", {})
-    if result.get("status") == "error":
-        return _final(f"The {plan.tool} tool could not answer: {output.get('error')}")
-    return _final(plan.compose(output))
-
-
-def _final(text: str) -> dict:
-    return {"output": {"message": {"role": "assistant", "content": [{"text": text}]}}, "stopReason": "end_turn",
-            "usage": {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}}

@@ -14,26 +14,37 @@ import sqlglot
 import planner
 import planner.intents
 from engagement.assistant import Tool, ask
-from engagement.assistant_tools import AthenaRunner, query_athena_tool
+from datagen.generator import GeneratorConfig, generate
+from engagement.assistant_tools import AthenaRunner, feature_stats_tool, query_athena_tool
+from engagement.schema import deidentified_columns
 
 ROWS = 2_000
 
 
 @pytest.fixture(scope="module")
-def results() -> pl.DataFrame:
+def features() -> pl.DataFrame:
+    """The customer-features view's rows: generated customers, de-identified as the view is."""
+    [chunk] = generate(GeneratorConfig(rows=ROWS, seed=7))
+    frame = pl.from_arrow(chunk.table)
+    bands = pl.col("age").cut([24.5, 34.5, 44.5, 54.5], labels=["18-24", "25-34", "35-44", "45-54", "55+"])
+    return frame.with_columns(age_band=bands.cast(pl.String)).select("customer_id", *deidentified_columns())
+
+
+@pytest.fixture(scope="module")
+def results(features) -> pl.DataFrame:
     rng = np.random.default_rng(7)
-    engagement = rng.uniform(0, 1, ROWS)
+    engagement = features["engagement_score"].to_numpy()
     return pl.DataFrame({
-        "customer_id": [f"CUST-{i:08d}" for i in range(ROWS)],
-        "device_type": rng.choice(["mobile", "desktop", "tablet"], ROWS),
-        "account_type": rng.choice(["free", "premium"], ROWS),
-        "age_band": rng.choice(["18-24", "25-34", "35-44"], ROWS),
+        "customer_id": features["customer_id"],
+        "device_type": features["device_type"],
         "segment_name": rng.choice(["Power users", "Casual", "At-risk"], ROWS),
         "actual_engagement_score": engagement,
         "predicted_engagement_score": np.clip(engagement + rng.normal(0, 0.05, ROWS), 0, 1),
-        "avg_daily_logins": engagement * 5 + rng.normal(0, 0.5, ROWS),
+        "avg_daily_logins": features["avg_daily_logins"],
         "churn_probability": 1 - engagement,
-        "actual_churn_30_day": rng.uniform(0, 1, ROWS) > engagement + 0.3,
+        "churn_risk_tier": np.where(engagement < 0.3, "high", "low"),
+        "content_interest_1": rng.choice(["music", "travel"], ROWS),
+        "actual_churn_30_day": features["churn_30_day"],
         "ltv_p50_usd": engagement * 100,
     })
 
@@ -41,11 +52,13 @@ def results() -> pl.DataFrame:
 class DuckAthena:
     """Athena's query API over DuckDB: the statement transpiled from Trino, values as text."""
 
-    def __init__(self, table: pl.DataFrame):
+    def __init__(self, tables: dict[str, pl.DataFrame]):
         self.db = duckdb.connect()
         self.db.execute("CREATE SCHEMA engagement_analytics")
-        self.db.register("frame", table.to_arrow())
-        self.db.execute("CREATE TABLE engagement_analytics.final_results AS SELECT * FROM frame")
+        for name, table in tables.items():
+            self.db.register("frame", table.to_arrow())
+            self.db.execute(f"CREATE TABLE engagement_analytics.{name} AS SELECT * FROM frame")
+            self.db.unregister("frame")
         self.result = None
 
     def start_query_execution(self, QueryString, WorkGroup):
@@ -69,8 +82,10 @@ class LocalModel:
 
 
 @pytest.fixture(scope="module")
-def tools(results) -> list[Tool]:
-    return [query_athena_tool(AthenaRunner(DuckAthena(results), "engagement", sleep=lambda s: None))]
+def tools(features, results) -> list[Tool]:
+    runner = AthenaRunner(DuckAthena({"customer_features": features, "final_results": results}), "engagement",
+                          sleep=lambda s: None)
+    return [query_athena_tool(runner), feature_stats_tool(runner)]
 
 
 def asked(question: str, tools: list[Tool]):
@@ -89,43 +104,89 @@ def close(answer: str, expected: float) -> bool:
     ("Do mobile users engage more than desktop users?", "device_type"),
     ("How does premium account status affect engagement scores?", "account_type"),
     ("How does engagement differ across age groups?", "age_band"),
+    ("Which time of day has the most engaged users?", "time_of_day_active"),
 ])
-def test_engagement_compared_across_an_attribute(question, column, results, tools):
+def test_engagement_compared_across_an_attribute(question, column, features, tools):
     reply = asked(question, tools)
     assert reply.complete and reply.tool_calls[0]["tool"] == "query_athena" and f"GROUP BY {column}" in reply.sources[0]
-    expected = results.group_by(column).agg(pl.col("actual_engagement_score").mean(), pl.len())
+    expected = features.group_by(column).agg(pl.col("engagement_score").mean(), pl.len())
     for group, mean, count in expected.iter_rows():
         line = next(line for line in reply.answer.splitlines() if line.startswith(f"- {group}:"))
         assert close(line, mean) and f"{count:,} customers" in line, (line, mean, count)
 
 
-def test_correlation_with_engagement(results, tools):
-    reply = asked("What's the correlation between daily logins and overall engagement?", tools)
-    expected = results.select(pl.corr("avg_daily_logins", "actual_engagement_score")).item()
-    assert "CORR(avg_daily_logins, actual_engagement_score)" in reply.sources[0] and close(reply.answer, expected)
+@pytest.mark.parametrize(("question", "first", "second"), [
+    ("What's the correlation between match success rate and overall engagement?", "match_success_rate",
+     "engagement_score"),
+    ("What role does social influence score play in daily active usage?", "social_influence_score",
+     "avg_daily_logins"),
+])
+def test_correlation_of_the_features_named(question, first, second, features, tools):
+    reply = asked(question, tools)
+    expected = features.select(pl.corr(first, second)).item()
+    assert f"CORR({first}, {second})" in reply.sources[0] and close(reply.answer, expected)
 
 
-def test_quartiles_and_distribution(results, tools):
+def test_correlation_within_a_group_the_question_names(features, tools):
+    reply = asked("Should we target inactive users with notifications? What's the CTR correlation?", tools)
+    inactive = features.filter(pl.col("days_since_last_login") >= 7)
+    assert close(reply.answer, features.select(pl.corr("notification_click_rate", "engagement_score")).item())
+    assert close(reply.answer, inactive.select(pl.corr("notification_click_rate", "engagement_score")).item())
+    assert f"({inactive.height:,} customers)" in reply.answer
+
+
+def test_contrast_of_top_and_bottom_shares(features, tools):
+    reply = asked("What engagement patterns separate the top 10% users from bottom 10%?", tools)
+    ordered = features.sort(["engagement_score", "customer_id"]).with_row_index("position", offset=1)
+    top = ordered.filter(pl.col("position") > ROWS * 0.9)
+    bottom = ordered.filter(pl.col("position") <= ROWS * 0.1)
+    assert f"top 10% by engagement ({top.height:,} customers) from bottom 10% by engagement ({bottom.height:,})" \
+        in reply.answer
+    first = re.search(r"^- ([a-z0-9 ]+): ", reply.answer, re.MULTILINE).group(1).replace(" ", "_")
+    line = next(line for line in reply.answer.splitlines() if line.startswith(f"- {first.replace('_', ' ')}:"))
+    assert close(line, top[first].mean()) and close(line, bottom[first].mean())
+
+
+def test_contrast_of_churned_and_retained_within_a_group(features, tools):
+    reply = asked("What can we do to retain users with engagement scores below 0.3?", tools)
+    low = features.filter(pl.col("engagement_score") < 0.3)
+    retained, churned = low.filter(~pl.col("churn_30_day")).height, low.filter(pl.col("churn_30_day")).height
+    assert f"retained ({retained:,} customers) from churned in 30 days ({churned:,})" in reply.answer
+    assert "WHERE engagement_score < 0.3" in reply.sources[0]
+
+
+def test_quartiles_statistics_and_distribution(features, tools):
     reply = asked("How many users are in each engagement quartile?", tools)
-    assert reply.answer.count("500 customers") == 4
+    assert reply.answer.count(f"{ROWS // 4:,} customers") == 4
     reply = asked("What's the distribution of engagement scores?", tools)
-    scores = results["actual_engagement_score"]
+    scores = features["engagement_score"]
+    assert reply.tool_calls[0]["tool"] == "get_feature_stats"
     assert close(reply.answer, scores.mean()) and close(reply.answer, scores.std()) and close(reply.answer, scores.max())
+    reply = asked("Show me summary statistics for all features.", tools)
+    line = next(line for line in reply.answer.splitlines() if line.startswith("- trust score:"))
+    assert close(line, features["trust_score"].mean()) and close(line, features["trust_score"].max())
 
 
-def test_segments_and_the_churn_threshold(results, tools):
+def test_a_threshold_the_question_states_splits_the_customers(features, tools):
+    reply = asked("Do gig sellers (active listings > 0) have higher engagement than buyers?", tools)
+    sellers = features.filter(pl.col("gig_listings_active") > 0)
+    line = next(line for line in reply.answer.splitlines() if line.startswith("- gig_listings_active > 0:"))
+    assert close(line, sellers["engagement_score"].mean()) and f"{sellers.height:,} customers" in line
+
+
+def test_segments_and_the_churn_threshold(results, features, tools):
     reply = asked("What are the key segments in our user base by engagement level?", tools)
     for segment, count in results.group_by("segment_name").len().iter_rows():
         assert f"{segment}: {count:,} customers" in reply.answer
     reply = asked("What engagement score threshold indicates churn risk?", tools)
-    overall = results["actual_churn_30_day"].mean()
-    assert close(reply.answer, overall) and "Churn runs above the average rate" in reply.answer
+    assert "NTILE(10) OVER (ORDER BY engagement_score)" in reply.sources[0]
+    assert close(reply.answer, features["churn_30_day"].mean())
 
 
 def test_a_question_it_cannot_map_gets_no_number_and_the_list_of_what_it_can(tools):
     reply = asked("What will the weather be tomorrow?", tools)
     assert reply.tool_calls == [] and reply.answer.startswith("I cannot answer that")
-    assert "the distribution and quartiles of engagement scores" in reply.answer and not re.search(r"\d", reply.answer)
+    assert "engagement quartiles" in reply.answer and not re.search(r"\d", reply.answer)
 
 
 @pytest.mark.parametrize(("question", "tool", "names"), [
@@ -133,32 +194,43 @@ def test_a_question_it_cannot_map_gets_no_number_and_the_list_of_what_it_can(too
     ("Is engagement higher for premium or free accounts?", "query_athena", "GROUP BY account_type"),
     ("Compare engagement between genders", "query_athena", "GROUP BY gender"),
     ("Which states have the most engaged users?", "query_athena", "GROUP BY location"),
-    ("What locations have the most engaged users?", "query_athena", "GROUP BY location"),
     ("How engaged are the different personas?", "query_athena", "GROUP BY segment_name"),
     ("Do tablet users engage less?", "query_athena", "GROUP BY device_type"),
     ("How does engagement differ by content interest?", "query_athena", "GROUP BY content_interest_1"),
+    ("Are night owls more engaged than morning users?", "query_athena", "GROUP BY time_of_day_active"),
     ("Is there a link between session duration and engagement? (correlation)", "query_athena",
-     "corr(avg_session_duration_min"),
+     "corr(avg_session_duration_min, engagement_score)"),
     ("What's the relationship between connections and engagement?", "query_athena", "corr(total_connections"),
     ("Does revenue correlate with engagement?", "query_athena", "corr(transaction_revenue_month"),
-    ("How does days since last login affect engagement?", "query_athena", "corr(days_since_last_login"),
-    ("Give me summary statistics for daily logins", "query_athena", "avg(avg_daily_logins) AS mean"),
-    ("What is the average lifetime value?", "query_athena", "avg(ltv_p50_usd) AS mean"),
-    ("Mean churn probability?", "query_athena", "avg(churn_probability) AS mean"),
-    ("Describe the distribution of engagement", "query_athena", "approx_percentile(actual_engagement_score, 0.5)"),
+    ("How does trust score relate to daily logins? (correlation)", "query_athena",
+     "corr(trust_score, avg_daily_logins)"),
+    ("What role does sentiment play in engagement?", "query_athena", "corr(avg_sentiment_score, engagement_score)"),
+    ("Give me summary statistics for daily logins", "get_feature_stats", "avg_daily_logins"),
+    ("What is the average lifetime value?", "get_feature_stats", "lifetime_value_usd"),
+    ("Describe the distribution of devices", "get_feature_stats", "device_type"),
     ("Split customers into engagement quartiles", "query_athena", "ntile(4)"),
     ("Is there a 'power user' archetype? What defines them?", "query_athena", "GROUP BY segment_name"),
     ("At what engagement level does churn start to rise? What threshold indicates churn?", "query_athena",
-     "ntile(10)"),
+     "ntile(10) OVER (ORDER BY engagement_score)"),
+    ("Does the number of days since last login predict churn?", "query_athena",
+     "ntile(10) OVER (ORDER BY days_since_last_login)"),
+    ("What distinguishes customers who churned from those who stayed? (retained vs churned)", "query_athena",
+     "WHEN churn_30_day THEN 'second'"),
+    ("What separates the top 20% of users from the bottom 20%?", "query_athena", "customers * 80 / 100.0"),
+    ("Do users with more than 10 referrals (referral count > 10) engage more?", "query_athena",
+     "WHEN referral_count > 10"),
+    ("What happens to engagement if we convert free users to premium?", "what_if", "premium_conversion"),
+    ("Which features are least important to the model?", "search_knowledge_base", "importance"),
+    ("How well does the model perform? RMSE please", "search_knowledge_base", "R²"),
     ("Tell me about customer CUST-00000042", "explain_prediction", "CUST-00000042"),
     ("Why is CUST-00000007 predicted to churn?", "explain_prediction", "CUST-00000007"),
 ])
 def test_paraphrases_map_to_the_intent_and_column_they_name(question, tool, names):
     plan = planner.intents.plan_for(question)
-    assert plan is not None and plan.tool == tool and names in (plan.input.get("sql") or plan.input["customer_id"])
+    assert plan is not None and plan.tool == tool and names in next(iter(plan.input.values())), plan
 
 
-@pytest.mark.parametrize("question", ["What's the weather tomorrow?",
-                                      "What role does social influence score play in daily active usage?"])
-def test_what_the_published_views_cannot_answer_maps_to_nothing(question):
-    assert planner.intents.plan_for(question) is None  # social influence is not in the results view (yet)
+@pytest.mark.parametrize("question", ["What's the weather tomorrow?", "Who will win the election?",
+                                      "Write me a poem about churn"])
+def test_what_no_tool_can_answer_maps_to_nothing(question):
+    assert planner.intents.plan_for(question) is None
