@@ -27,22 +27,27 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2_000)
     parser.add_argument("--customers", type=int, default=1_000, help="ids CUST-00000001 … in turn")
     args = parser.parse_args()
+    figures = {"benchmark": "predict_api", **predict_latency(args.requests, args.customers)}
+    print(json.dumps(figures))
+
+
+def predict_latency(requests: int, customers: int) -> dict:
+    """Sequential signed POST /predict calls, timed as a client sees them; prints and returns the figures."""
     url = route_url(REPO / SERVER, "/predict")
     call(url, "POST", {"customer_id": "CUST-00000001"}, signed=True)  # a first call starts the worker
     seconds, ok = [], 0
-    for number in range(args.requests):
-        customer_id = f"CUST-{number % args.customers + 1:08d}"
+    for number in range(requests):
+        customer_id = f"CUST-{number % customers + 1:08d}"
         started = time.perf_counter()
         status, _ = call(url, "POST", {"customer_id": customer_id}, signed=True)
         seconds.append(time.perf_counter() - started)
         ok += status == 200
     cuts = statistics.quantiles(seconds, n=100)
-    figures = {"benchmark": "predict_api", "requests": args.requests, "ok": ok,
-               "predict_p50_ms": round(cuts[49] * 1000, 1), "predict_p99_ms": round(cuts[98] * 1000, 1),
-               "predict_max_ms": round(max(seconds) * 1000, 1)}
-    print(f"{args.requests:,} sequential POST /predict: {ok:,} answered 200; p50 {figures['predict_p50_ms']} ms, "
+    figures = {"requests": requests, "ok": ok, "predict_p50_ms": round(cuts[49] * 1000, 1),
+               "predict_p99_ms": round(cuts[98] * 1000, 1), "predict_max_ms": round(max(seconds) * 1000, 1)}
+    print(f"{requests:,} sequential POST /predict: {ok:,} answered 200; p50 {figures['predict_p50_ms']} ms, "
           f"p99 {figures['predict_p99_ms']} ms, max {figures['predict_max_ms']} ms")
-    print(json.dumps(figures))
+    return figures
 
 
 if __name__ == "__main__":

@@ -292,16 +292,17 @@ def _knowledge(query: str, pick: Callable[[list[str]], list[str]], title: str) -
 
 
 def _ranked(lines: list[str]) -> list[str]:
-    ranked = [line for line in lines if re.match(r"^\d+\. \S+ \(", line)]
-    return list(dict.fromkeys(ranked))
+    """Numbered "rank. feature (importance)" lines, in rank order whatever order they were retrieved in."""
+    ranked = {line for line in lines if re.match(r"^\d+\. \S+ \(", line)}
+    return sorted(ranked, key=lambda line: int(line.split(".")[0]))
 
 
 def _importance(text: str, where: Filter | None) -> Plan:
     count = int(m.group(1)) if (m := re.search(r"(?:top|bottom|least important)\s+(\d+)", text)) else 5
     if re.search(r"least|bottom", text):
-        return _knowledge("features ranked by importance to engagement", lambda lines: _ranked(lines)[-count:],
+        return _knowledge("least important features", lambda lines: _ranked(lines)[-count:],
                           f"the {count} least important features to the engagement model (mean absolute contribution)")
-    return _knowledge("features ranked by importance to engagement", lambda lines: _ranked(lines)[:count],
+    return _knowledge("most important features", lambda lines: _ranked(lines)[:count],
                       f"the {count} features that matter most to predicted engagement (mean absolute contribution)")
 
 

@@ -143,7 +143,7 @@ def train(config: TrainConfig) -> dict:
         "metrics": {name: model.metrics for name, model in fitted.items()},
         "ceilings": ceilings,
         "fairness": fairness_report,
-        "explanations": {**explanation_report, "global_importance_engagement": global_summary[:15]},
+        "explanations": {**explanation_report, "global_importance_engagement": global_summary},
         "feature_count": len(state.feature_names),
         "dropped_proxies": state.dropped_proxies,
         "data": data,

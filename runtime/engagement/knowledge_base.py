@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from engagement.data_dictionary import render as data_dictionary
 
-METADATA_SUFFIX = ".metadata.json"  # Bedrock's sidecar for an S3 data source's document
+METADATA_SUFFIX = ".metadata.json"
+DRIVERS_LISTED = 10  # at each end of the importance ranking  # Bedrock's sidecar for an S3 data source's document
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,14 @@ def _model_performance(run_id: str, training: dict) -> str:
 
 
 def _drivers(run_id: str, training: dict) -> str:
-    ranked = training["explanations"]["global_importance_engagement"]
+    ranked = list(enumerate(training["explanations"]["global_importance_engagement"], 1))
     lines = [f"# What drives engagement, run {run_id}", "",
-             "Features ranked by their average absolute contribution to predicted engagement:", ""]
-    lines += [f"{i}. {d['feature']} ({d['mean_abs_contribution']:.4f})" for i, d in enumerate(ranked, 1)]
+             f"Features ranked by their average absolute contribution to predicted engagement ({len(ranked)} model "
+             "features in all).", "", "## Most important features", ""]
+    lines += [f"{i}. {d['feature']} ({d['mean_abs_contribution']:.4f})" for i, d in ranked[:DRIVERS_LISTED]]
+    lines += ["", "## Least important features", ""]
+    lines += [f"{i}. {d['feature']} ({d['mean_abs_contribution']:.4f})"
+              for i, d in ranked[max(DRIVERS_LISTED, len(ranked) - DRIVERS_LISTED):]]
     return "\n".join(lines) + "\n"
 
 
@@ -94,5 +99,5 @@ def _what_if(run_id: str, inference: dict) -> str:
         lines.append(f"- {scenario['description']}: {scenario['customers_changed']:,} customers changed; mean "
                      f"predicted engagement {scenario['mean_engagement_before']} -> {scenario['mean_engagement_after']} "
                      f"({scenario['engagement_change']:+}); expected churners {scenario['expected_churners_change']:+}; "
-                     f"median lifetime value {scenario['ltv_p50_change_usd']:+,.2f} USD in total.")
+                     f"predicted lifetime value (median estimate, summed) {scenario['ltv_p50_change_usd']:+,.2f} USD.")
     return "\n".join(lines) + "\n"

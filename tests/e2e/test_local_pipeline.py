@@ -28,6 +28,7 @@ from engagement.schema import PII_COLUMNS
 from localcloud import functions, rest_apis
 from localcloud.cloud import LocalCloud
 from localcloud.progress import Progress
+from tests.e2e import seed_answers
 
 ROWS = 10_000
 FAILING_ROWS = 4_000  # runs meant to fail need fewer customers
@@ -492,6 +493,23 @@ def test_ask_answers_from_the_published_views_through_the_deployed_api(cloud):
     assert "Top reasons (churn)" in reply["answer"]
     assert rest_apis.call(f"{url}/ask", "POST", {"question": ""}, signed=True) == (
         400, {"message": "Invalid request body"})
+
+
+def test_the_seed_questions_are_answered_with_the_published_runs_numbers(cloud):
+    """All 40 seed questions through the deployed /ask (local Converse -> tools -> answer); each
+    answer's key numbers checked against polars on the published run's own files."""
+    [url] = [url for name, url in cloud.apis.urls().items() if name.endswith("/v1")]
+    data = seed_answers.read_published(cloud.client("s3"), buckets(cloud), pointer(cloud)["run_id"])
+    failures = []
+    for question, check in zip(seed_answers.QUESTIONS, seed_answers.CHECKS, strict=True):
+        status, reply = rest_apis.call(f"{url}/ask", "POST", {"question": question}, signed=True)
+        try:
+            assert status == 200 and reply["complete"] and reply["tool_calls"], reply
+            assert not [c for c in reply["tool_calls"] if "error" in (c["output"] or {})], reply["tool_calls"]
+            check(reply["answer"], data)
+        except (AssertionError, StopIteration, KeyError) as error:
+            failures.append(f"{question}\n  {error!r}\n  {reply.get('answer')}")
+    assert not failures, f"{len(failures)} of 40 wrong:\n" + "\n".join(failures)
 
 
 def test_rest_api_routes_are_served_as_api_gateway_serves_them(cloud):

@@ -220,7 +220,7 @@ def test_a_question_it_cannot_map_gets_no_number_and_the_list_of_what_it_can(too
     ("Do users with more than 10 referrals (referral count > 10) engage more?", "query_athena",
      "WHEN referral_count > 10"),
     ("What happens to engagement if we convert free users to premium?", "what_if", "premium_conversion"),
-    ("Which features are least important to the model?", "search_knowledge_base", "importance"),
+    ("Which features are least important to the model?", "search_knowledge_base", "least important"),
     ("How well does the model perform? RMSE please", "search_knowledge_base", "R²"),
     ("Tell me about customer CUST-00000042", "explain_prediction", "CUST-00000042"),
     ("Why is CUST-00000007 predicted to churn?", "explain_prediction", "CUST-00000007"),

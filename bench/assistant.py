@@ -1,0 +1,72 @@
+"""The assistant over the seed's 40 questions: python bench/assistant.py [--predict-requests 2000]
+
+Against a serving local cloud with a published run (`python -m localcloud run --rows 100000
+--serve` in another terminal): every question of planner/seed_questions.py asked once through
+POST /ask (SigV4-signed, over HTTP: the assistant Lambda, its Converse loop with the local
+stand-in model, its tools), then the /predict latency as bench/predict_api.py measures it.
+
+A question counts as answered when the loop finished within its bounds, at least one tool ran
+without error and the answer is not a refusal. Prints per-category counts and latencies; the
+last line is one JSON object with `questions`, `answered`, `seconds_total`, `ask_p50_ms`,
+`ask_mean_ms`, `predict_p50_ms`, `predict_p99_ms` and `by_category`. `--answers FILE` writes
+every reply (question, answer, tool calls, sources) as JSON.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+
+from localcloud.__main__ import SERVER, route_url  # noqa: E402
+from localcloud.rest_apis import call  # noqa: E402
+from planner.seed_questions import SEED_QUESTIONS  # noqa: E402
+from predict_api import predict_latency  # noqa: E402
+
+
+def answered(status: int, reply: dict) -> bool:
+    tools_ok = reply.get("tool_calls") and not any("error" in (c.get("output") or {}) for c in reply["tool_calls"])
+    refused = reply.get("answer", "").startswith(("I cannot answer", "The "))
+    return status == 200 and bool(reply.get("complete")) and bool(tools_ok) and not refused
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--predict-requests", type=int, default=2_000)
+    parser.add_argument("--customers", type=int, default=1_000, help="/predict ids CUST-00000001 … in turn")
+    parser.add_argument("--answers", type=Path, help="write every reply here as JSON")
+    args = parser.parse_args()
+    url = route_url(REPO / SERVER, "/ask")
+    call(url, "POST", {"question": "How many users are in each engagement quartile?"}, signed=True)  # warm worker
+    replies, seconds, by_category = [], [], {}
+    for category, questions in SEED_QUESTIONS.items():
+        done = 0
+        for question in questions:
+            started = time.perf_counter()
+            status, reply = call(url, "POST", {"question": question}, signed=True)
+            seconds.append(time.perf_counter() - started)
+            done += answered(status, reply)
+            replies.append({"category": category, "status": status, "seconds": round(seconds[-1], 3), **reply})
+        by_category[category] = {"questions": len(questions), "answered": done}
+        print(f"{category:32} {done}/{len(questions)} answered")
+    total = sum(len(questions) for questions in SEED_QUESTIONS.values())
+    figures = {"benchmark": "assistant", "questions": total,
+               "answered": sum(c["answered"] for c in by_category.values()),
+               "seconds_total": round(sum(seconds), 2), "ask_p50_ms": round(statistics.median(seconds) * 1000, 1),
+               "ask_mean_ms": round(statistics.mean(seconds) * 1000, 1),
+               "ask_max_ms": round(max(seconds) * 1000, 1)}
+    print(f"POST /ask: {figures['answered']}/{total} answered in {figures['seconds_total']} s; p50 "
+          f"{figures['ask_p50_ms']} ms, mean {figures['ask_mean_ms']} ms, max {figures['ask_max_ms']} ms")
+    predict = predict_latency(args.predict_requests, args.customers)
+    if args.answers:
+        args.answers.write_text(json.dumps(replies, indent=2))
+    print(json.dumps({**figures, "predict_p50_ms": predict["predict_p50_ms"],
+                      "predict_p99_ms": predict["predict_p99_ms"], "by_category": by_category}))
+
+
+if __name__ == "__main__":
+    main()
