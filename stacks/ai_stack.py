@@ -11,8 +11,9 @@ from constructs import Construct
 from constructs.access import allow_key, allow_places, allow_tables
 from constructs.engagement_api import EngagementApi
 from constructs.knowledge_base import KnowledgeBase
+from constructs.run_cache import RunCache
 from constructs.stage_function import StageFunction, StageFunctionProps
-from engagement import ask_api, prediction_api
+from engagement import answer_cache, ask_api, prediction_api
 from engagement.layout import PLACES, S3_ACCESS
 from stacks.data_exports import DataRefs
 from stacks.network_stack import NetworkStack
@@ -41,11 +42,17 @@ class AiStack(cdk.Stack):
         allow_places(predict, predict, "predict", data.bucket_arns)
         self.knowledge_base = KnowledgeBase(self, "KnowledgeBase", documents_bucket_arns=data.bucket_arns,
                                             key_arn=data.key_arn)
+        self.answer_cache = RunCache(self, "AnswerCache", encryption_key=self._data_key,
+                                     ttl_attribute=answer_cache.TTL_ATTRIBUTE, partition_key=answer_cache.PARTITION_KEY,
+                                     rebuilt_by="answered again on a miss", removal_policy=cdk.RemovalPolicy.DESTROY)
         assistant = self._function("AskFunction", "handlers.ask.handler",
                                    "POST /ask: the assistant (Bedrock Converse with tools over the published run)",
                                    seconds=29, memory_mb=1024,
                                    environment={"MODEL_ID": model_id, "ATHENA_WORKGROUP": data.workgroup_name,
-                                                "KNOWLEDGE_BASE_ID": self.knowledge_base.knowledge_base_id})
+                                                "KNOWLEDGE_BASE_ID": self.knowledge_base.knowledge_base_id,
+                                                "ANSWER_CACHE_TABLE": self.answer_cache.table.table_name})
+        assistant.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:PutItem"],
+                                                         resources=[self.answer_cache.table.table_arn]))
         self._grant_assistant(assistant, model_id)
         assistant.add_to_role_policy(iam.PolicyStatement(actions=["bedrock:Retrieve"],
                                                          resources=[self.knowledge_base.arn]))

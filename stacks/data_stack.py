@@ -8,13 +8,14 @@ from constructs.catalog import Catalog
 from constructs.catalog_table import CatalogTable, CatalogTableProps, RunPartitions, TableFormat
 from constructs.data_lake import DataLake
 from constructs.encryption_key import EncryptionKey
-from constructs.prediction_cache import PredictionCache
+from constructs.run_cache import RunCache
 from constructs.query_workgroup import QueryWorkgroup
 from constructs.raw_data_crawler import RawDataCrawler
 from constructs.run_ledger import RunLedger
 from constructs.tokenization_key import TokenizationKey
 from engagement.catalog import RUN_PARTITION, TABLES
 from engagement.layout import BUCKETS, PLACES, RAW_TABLE
+from engagement.schema import ID_COLUMN
 from stacks.data_exports import export_data
 
 DATABASE_NAMES = ("engagement_raw", "engagement_predictions", "engagement_qa", "engagement_analytics")
@@ -69,8 +70,9 @@ class DataStack(cdk.Stack):
             bytes_scanned_cutoff_per_query=athena_bytes_scanned_cutoff,
         )
         self.tokenization_key = TokenizationKey(self, "TokenizationKey", encryption_key=self.key).secret
-        self.prediction_cache = PredictionCache(
-            self, "PredictionCache", encryption_key=self.key, ttl_attribute=CACHE_TTL_ATTRIBUTE
+        self.prediction_cache = RunCache(
+            self, "PredictionCache", encryption_key=self.key, ttl_attribute=CACHE_TTL_ATTRIBUTE,
+            partition_key=ID_COLUMN, rebuilt_by="reloaded from the predictions bucket by every pipeline run"
         )
         self.run_ledger = RunLedger(self, "RunLedger", encryption_key=self.key)
         export_data(self, {name: getattr(self.lake, name) for name in BUCKETS}, {

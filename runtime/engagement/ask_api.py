@@ -1,12 +1,14 @@
 """`POST /ask`: a question about the published run, answered by the assistant's tool-use loop.
 
 API Gateway checks the body against REQUEST_SCHEMA first; the function checks again and answers
-503 before any run has been published (every tool reads the published run).
+503 before any run has been published (every tool reads the published run). A question already
+answered for the published run comes from the answer cache; every reply passes the output check.
 """
 
 import json
 
-from engagement import publish
+from engagement import answer_cache, publish
+from engagement.answer_check import redacted
 from engagement.assistant import Limits, Tool, ask
 from engagement.layout import Buckets
 from engagement.prediction_api import Answer
@@ -18,15 +20,24 @@ REQUEST_SCHEMA = {  # JSON Schema draft 4, as API Gateway models take it
 }
 
 
-def answer(bedrock, tools: list[Tool], s3, buckets: Buckets, *, model_id: str, body: str | None,
+def answer(bedrock, tools: list[Tool], s3, buckets: Buckets, answers, *, model_id: str, body: str | None,
            limits: Limits = Limits()) -> Answer:
+    """`answers`: the answer cache's DynamoDB table."""
     try:
         question = _question(body)
     except ValueError as error:
         return Answer(400, {"message": str(error)})
-    if publish.read_pointer(s3, buckets) is None:
+    pointer = publish.read_pointer(s3, buckets)
+    if pointer is None:
         return Answer(503, {"message": "no run has been published yet: run the pipeline first"})
-    return Answer(200, ask(bedrock, model_id=model_id, question=question, tools=tools, limits=limits).as_dict())
+    key = {"run_id": pointer["run_id"], "question": question, "model_id": model_id}
+    reply = answer_cache.cached(answers, **key)
+    if reply is not None:
+        return Answer(200, {**reply, "cached": True})
+    reply = redacted(ask(bedrock, model_id=model_id, question=question, tools=tools, limits=limits).as_dict())
+    reply = {**reply, "run_id": pointer["run_id"]}
+    answer_cache.store(answers, **key, reply=reply)
+    return Answer(200, {**reply, "cached": False})
 
 
 def _question(body: str | None) -> str:

@@ -55,6 +55,12 @@ def cache_table() -> CacheTable:
     return CacheTable(boto3.client("dynamodb", config=writes), os.environ["CACHE_TABLE"])
 
 
+@cache
+def answer_table():
+    """The answer cache: /ask's replies per question and run."""
+    return boto3.resource("dynamodb").Table(os.environ["ANSWER_CACHE_TABLE"])
+
+
 def knowledge_base_index():
     from engagement.knowledge_base import Index
 

@@ -69,3 +69,34 @@ def test_the_assistant_may_invoke_only_its_model_and_query_only_in_its_workgroup
     assert len(athena) == 1 and "workgroup/" in json.dumps(athena[0]["Resource"])
     everything = json.dumps(statements)
     assert "secretsmanager" not in everything and "customers_bronze" not in everything
+    retrieve = [s for s in statements if s["Action"] == "bedrock:Retrieve"]
+    assert len(retrieve) == 1 and "KnowledgeBase" in json.dumps(retrieve[0]["Resource"])
+    [answers] = [s for s in statements if "dynamodb:PutItem" in json.dumps(s["Action"])]
+    assert answers["Action"] == ["dynamodb:GetItem", "dynamodb:PutItem"]
+    assert "AnswerCache" in json.dumps(answers["Resource"]) and "CacheTableArn" not in json.dumps(answers["Resource"])
+
+
+def test_the_knowledge_base_stores_titan_v2_vectors_in_an_encrypted_s3_vectors_index(ai):
+    [kb] = ai.find_resources("AWS::Bedrock::KnowledgeBase").values()
+    storage = kb["Properties"]["StorageConfiguration"]
+    assert storage["Type"] == "S3_VECTORS" and set(storage["S3VectorsConfiguration"]) == {"IndexArn", "VectorBucketArn"}
+    vectors = kb["Properties"]["KnowledgeBaseConfiguration"]["VectorKnowledgeBaseConfiguration"]
+    assert "foundation-model/amazon.titan-embed-text-v2:0" in json.dumps(vectors["EmbeddingModelArn"])
+    [index] = ai.find_resources("AWS::S3Vectors::Index").values()
+    assert index["Properties"]["Dimension"] == 1024 and index["Properties"]["DistanceMetric"] == "cosine"
+    [bucket] = ai.find_resources("AWS::S3Vectors::VectorBucket").values()
+    assert bucket["Properties"]["EncryptionConfiguration"]["SseType"] == "aws:kms"
+    [source] = ai.find_resources("AWS::Bedrock::DataSource").values()
+    assert source["Properties"]["DataSourceConfiguration"]["S3Configuration"]["InclusionPrefixes"] == ["runs/"]
+
+
+def test_bedrock_reads_only_the_run_documents_and_writes_only_its_index(ai):
+    statements = statements_of(ai, "/KnowledgeBase/ServiceRole/")
+    actions = {action for s in statements for action in (s["Action"] if isinstance(s["Action"], list)
+                                                         else [s["Action"]])}
+    assert actions == {"bedrock:InvokeModel", "s3:GetObject", "s3:ListBucket", "s3vectors:PutVectors",
+                       "s3vectors:GetVectors", "s3vectors:DeleteVectors", "s3vectors:QueryVectors",
+                       "s3vectors:GetIndex", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
+    [invoke] = [s for s in statements if s["Action"] == "bedrock:InvokeModel"]
+    assert "amazon.titan-embed-text-v2:0" in json.dumps(invoke["Resource"])
+    assert all(s["Resource"] != "*" for s in statements)

@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from datagen.generator import GeneratorConfig
 from datagen.writer import write_dataset
+from engagement.assistant import Tool
 from engagement import ask_api, cache, knowledge_base, prediction_api, publish, stages
 from engagement.claim import RunIdInUse, RunLocked, SourceMissing
 from engagement.ingest import ingest_csv
@@ -259,15 +260,25 @@ def test_predict_answers_from_the_published_run_and_refuses_bad_requests_with_th
         assert status == 400 and reason in body["message"], (request, body)
 
 
-def test_ask_refuses_bad_questions_and_waits_for_a_published_run(aws, csvs):
-    import planner
+class LocalModel:
+    def converse(self, **request):
+        import planner
+        return planner.converse(request)
 
-    class LocalModel:
-        def converse(self, **request):
-            return planner.converse(request)
+
+def answer_table():
+    return boto3.resource("dynamodb").create_table(
+        TableName="answers", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "question_id", "KeyType": "HASH"}, {"AttributeName": "run_id", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "question_id", "AttributeType": "S"},
+                              {"AttributeName": "run_id", "AttributeType": "S"}])
+
+
+def test_ask_refuses_bad_questions_and_waits_for_a_published_run(aws, csvs):
+    answers = answer_table()
 
     def asked(body):
-        answer = ask_api.answer(LocalModel(), [], aws.s3, BUCKETS, model_id="local", body=body)
+        answer = ask_api.answer(LocalModel(), [], aws.s3, BUCKETS, answers, model_id="local", body=body)
         return answer.status, answer.body
 
     question = json.dumps({"question": "How does engagement differ across age groups?"})
@@ -280,6 +291,36 @@ def test_ask_refuses_bad_questions_and_waits_for_a_published_run(aws, csvs):
     run_pipeline(aws, csvs[0], "ask-api")
     status, answer = asked(question)  # no tools given: the planner says what it could answer, with no number
     assert status == 200 and answer["answer"].startswith("I cannot answer that") and answer["tool_calls"] == []
+    assert answers.scan()["Items"] == []  # an answer no tool computed is not worth keeping
+
+
+def test_a_repeated_question_is_answered_from_the_cache_of_the_published_run_only(aws, csvs):
+    answers, calls = answer_table(), []
+
+    def stats(request):
+        calls.append(request)
+        columns = ["feature", "customers", "missing", "mean", "standard_deviation", "minimum", "first_quartile",
+                   "median", "third_quartile", "maximum"]
+        return {"feature": "engagement_score", "columns": columns,
+                "rows": [["engagement_score", "3000", "0", "0.44", "0.17", "0", "0.31", "0.43", "0.56", "0.98"]],
+                "source": "SELECT … (contact: jo@example.com)"}
+
+    tools = [Tool("get_feature_stats", "stats", {"type": "object"}, stats)]
+
+    def asked(question):
+        answer = ask_api.answer(LocalModel(), tools, aws.s3, BUCKETS, answers, model_id="local",
+                                body=json.dumps({"question": question}))
+        return answer.body
+
+    first_run = run_pipeline(aws, csvs[0], "answers-one")["start"]["run_id"]
+    first = asked("What's the distribution of engagement scores?")
+    assert first["cached"] is False and first["run_id"] == first_run and len(calls) == 1
+    assert first["redactions"] == 3 and "jo@example.com" not in json.dumps(first)  # tool output, sources, answer
+    again = asked("  what's the distribution of ENGAGEMENT scores ")
+    assert again == {**first, "cached": True} and len(calls) == 1
+    second_run = run_pipeline(aws, csvs[1], "answers-two")["start"]["run_id"]
+    fresh = asked("What's the distribution of engagement scores?")
+    assert fresh["cached"] is False and fresh["run_id"] == second_run != first_run and len(calls) == 2
 
 
 def test_the_cache_is_loaded_a_batch_at_a_time_and_unprocessed_items_are_retried(aws, csvs, monkeypatch):

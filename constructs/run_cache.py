@@ -1,4 +1,4 @@
-"""The low-latency prediction cache behind `/predict`."""
+"""A DynamoDB cache of things computed per run: predictions behind `/predict`, answers behind `/ask`."""
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
@@ -7,11 +7,11 @@ from constructs import Construct
 from constructs.nag import acknowledge
 
 
-class PredictionCache(Construct):
-    """DynamoDB table keyed by customer_id and run_id: on-demand, CMK-encrypted, PITR, expiring items.
+class RunCache(Construct):
+    """DynamoDB table keyed by `partition_key` and run_id: on-demand, CMK-encrypted, PITR, expiring items.
 
-    Each run stages its own items; readers ask for the published run's (the publish pointer
-    names it), so loading a run never changes what `/predict` answers.
+    Each run has its own items; readers ask for the published run's (the publish pointer names
+    it), so a run's items never change what another run's readers see.
     """
 
     def __init__(
@@ -21,6 +21,8 @@ class PredictionCache(Construct):
         *,
         encryption_key: kms.IKey,
         ttl_attribute: str,
+        partition_key: str,
+        rebuilt_by: str,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -28,7 +30,7 @@ class PredictionCache(Construct):
         self.table = dynamodb.Table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name="customer_id", type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="run_id", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
@@ -42,8 +44,8 @@ class PredictionCache(Construct):
         )
         acknowledge(
             self.table,
-            "The cache is derived data, reloaded from the predictions bucket by every pipeline run;"
-            " point-in-time recovery (35 days) covers accidental writes without an AWS Backup plan.",
+            f"The cache is derived data, {rebuilt_by}; point-in-time recovery (35 days) covers accidental writes"
+            " without an AWS Backup plan.",
             "HIPAA.Security-DynamoDBInBackupPlan",
             "NIST.800.53.R5-DynamoDBInBackupPlan",
         )
