@@ -43,6 +43,9 @@ class InputError(Exception):
 STATE = Path(".localcloud")
 LAST_RUN = STATE / "last-run.json"
 SERVER = STATE / "server.json"
+# Asked through the deployed /ask after a successful run, for the summary.
+EXAMPLE_QUESTIONS = ("Do mobile users engage more than desktop users?",
+                     "What's the predicted engagement uplift if we convert 10% of free users to premium?")
 SERVING = STATE / "serving"  # `deploy` and `up` work here, leaving the last run's tables to `sql`
 
 
@@ -114,6 +117,8 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
         result = cloud.run(name=name, on_event=progress.event, on_poll=progress.heartbeat)
         summary = progress.summary(result, wall_seconds=time.perf_counter() - started, views=_views(cloud),
                                    count_rows=lambda table: _count_rows(cloud, table))
+        if summary["status"] == "SUCCEEDED" and converse is not None:  # a model to answer with
+            summary["example_answers"] = _example_answers(cloud)
         state.mkdir(parents=True, exist_ok=True)
         (state / "last-run.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         Progress.print_summary(summary)
@@ -299,15 +304,35 @@ def route_url(server_file: Path, path: str) -> str:
         raise InputError("no local cloud is serving: start one with `python -m localcloud run --serve` "
                          "(a run, then serving) or `python -m localcloud up`")
     server = json.loads(server_file.read_text())
+    found = _route(server["endpoint"], server.get("rest_apis", {}), path)
+    if found is None:
+        raise InputError(f"no deployed REST API serves {path}")
+    return found
+
+
+def _route(endpoint: str, stage_urls: dict[str, str], path: str) -> str | None:
     import boto3
 
-    apigateway = boto3.client("apigateway", endpoint_url=server["endpoint"], region_name="us-east-1",
+    apigateway = boto3.client("apigateway", endpoint_url=endpoint, region_name="us-east-1",
                               aws_access_key_id="local", aws_secret_access_key="local")
-    for stage_url in server.get("rest_apis", {}).values():
+    for stage_url in stage_urls.values():
         api_id = stage_url.rstrip("/").split("/")[-2]
         if any(resource["path"] == path for resource in apigateway.get_resources(restApiId=api_id)["items"]):
             return stage_url + path
-    raise InputError(f"no deployed REST API serves {path}")
+    return None
+
+
+def _example_answers(cloud) -> list[dict]:
+    """The deployed /ask's answers to EXAMPLE_QUESTIONS (none where the app has no /ask)."""
+    from localcloud.rest_apis import call
+
+    url = _route(cloud.endpoint, cloud.apis.urls(), "/ask")
+    answers = []
+    for question in EXAMPLE_QUESTIONS if url else ():
+        status, reply = call(url, "POST", {"question": question}, signed=True)
+        answers.append({"question": question, "answer": reply.get("answer") if status == 200 else
+                        f"(POST /ask answered {status}: {reply.get('message', reply)})"})
+    return answers
 
 
 def _print_prediction(answer: dict) -> None:

@@ -47,7 +47,7 @@ def test_run_input_runs_a_users_file_then_serves_predict_until_down(local_assemb
     refused = subprocess.run([*cli, "predict", "CUST-00000001"], cwd=tmp_path, capture_output=True, text=True)
     assert refused.returncode == 1 and "no local cloud is serving" in refused.stderr
     server = subprocess.Popen([*cli, "run", "--assembly", str(local_assembly), *images, "--input",
-                               str(users_file(tmp_path)), "--serve"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               str(users_file(tmp_path)), "--serve", "--converse", "planner:converse"], cwd=tmp_path, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     state = tmp_path / ".localcloud" / "server.json"
     deadline = time.monotonic() + 600
@@ -74,6 +74,9 @@ def test_run_input_runs_a_users_file_then_serves_predict_until_down(local_assemb
     assert result["ingest"]["rows_accepted"] == result["outputs"]["cache"]["items_written"] == accepted
     assert "engagement_analytics.final_results" in summary["views"]
     assert "generating" not in output and not state.exists()
+    [devices, uplift] = summary["example_answers"]  # asked through the deployed /ask after the run
+    assert devices["answer"].startswith("Engagement by device type") and "ask: Do mobile users" in output
+    assert "scored with the published run's models" in uplift["answer"] and "What-if (10% of free users" in output
 
 
 def test_run_input_refuses_a_file_that_breaks_the_contract_and_publishes_nothing(local_assembly, local_images,
