@@ -8,12 +8,14 @@ stand-in model, its tools), then the /predict latency as bench/predict_api.py me
 A question counts as answered when the loop finished within its bounds, at least one tool ran
 without error and the answer is not a refusal. Prints per-category counts and latencies; the
 last line is one JSON object with `questions`, `answered`, `seconds_total`, `ask_p50_ms`,
-`ask_mean_ms`, `predict_p50_ms`, `predict_p99_ms` and `by_category`. `--answers FILE` writes
+`ask_mean_ms`, `from_answer_cache` (questions answered from the answer cache: asked before for this
+run), `predict_p50_ms`, `predict_p99_ms` and `by_category`. `--answers FILE` writes
 every reply (question, answer, tool calls, sources) as JSON.
 """
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -30,7 +32,7 @@ from predict_api import predict_latency  # noqa: E402
 
 def answered(status: int, reply: dict) -> bool:
     tools_ok = reply.get("tool_calls") and not any("error" in (c.get("output") or {}) for c in reply["tool_calls"])
-    refused = reply.get("answer", "").startswith(("I cannot answer", "The "))
+    refused = re.match(r"I cannot answer|The \w+ tool could not answer", reply.get("answer", ""))
     return status == 200 and bool(reply.get("complete")) and bool(tools_ok) and not refused
 
 
@@ -58,9 +60,11 @@ def main() -> None:
                "answered": sum(c["answered"] for c in by_category.values()),
                "seconds_total": round(sum(seconds), 2), "ask_p50_ms": round(statistics.median(seconds) * 1000, 1),
                "ask_mean_ms": round(statistics.mean(seconds) * 1000, 1),
-               "ask_max_ms": round(max(seconds) * 1000, 1)}
-    print(f"POST /ask: {figures['answered']}/{total} answered in {figures['seconds_total']} s; p50 "
-          f"{figures['ask_p50_ms']} ms, mean {figures['ask_mean_ms']} ms, max {figures['ask_max_ms']} ms")
+               "ask_max_ms": round(max(seconds) * 1000, 1),
+               "from_answer_cache": sum(bool(reply.get("cached")) for reply in replies)}
+    print(f"POST /ask: {figures['answered']}/{total} answered in {figures['seconds_total']} s "
+          f"({figures['from_answer_cache']} from the answer cache); p50 {figures['ask_p50_ms']} ms, mean "
+          f"{figures['ask_mean_ms']} ms, max {figures['ask_max_ms']} ms")
     predict = predict_latency(args.predict_requests, args.customers)
     if args.answers:
         args.answers.write_text(json.dumps(replies, indent=2))

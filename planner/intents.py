@@ -275,9 +275,9 @@ def _what_if(text: str, where: Filter | None) -> Plan | None:
                 f"engagement {_n(result['mean_engagement_before'])} -> {_n(result['mean_engagement_after'])} "
                 f"({_signed(result['engagement_change'])}); among the changed customers "
                 f"{_n(result['changed_mean_engagement_before'])} -> {_n(result['changed_mean_engagement_after'])}; "
-                f"expected churners {_signed(result['expected_churners_change'])}; median lifetime value "
-                f"{_signed(result['ltv_p50_change_usd'])} USD in total. The data holds no cost of the change, so the "
-                f"cost side is yours to set against these.\n\nSource: {result['source']}")
+                f"expected churners {_signed(result['expected_churners_change'])}; predicted lifetime value (median "
+                f"estimate, summed over customers) {_signed(result['ltv_p50_change_usd'])} USD. The data holds no cost "
+                "of the change, so the cost side is yours to set against these.\n\nSource: {result['source']}")
     return Plan("what_if", {"scenario": scenario.name}, compose)
 
 
