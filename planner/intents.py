@@ -287,7 +287,8 @@ def _knowledge(query: str, pick: Callable[[list[str]], list[str]], title: str) -
         picked = pick(lines)
         if not picked:
             return f"The published run's documents hold nothing on {title}.\n\nSource: {result['source']}"
-        return f"{title.capitalize()} (run {result['run_id']}):\n" + "\n".join(picked) + f"\n\nSource: {result['source']}"
+        heading = f"{title.capitalize()} (run {result['run_id']}):"
+        return "\n".join([heading, *picked]) + f"\n\nSource: {result['source']}"
     return Plan("search_knowledge_base", {"query": query}, compose)
 
 
@@ -315,7 +316,8 @@ def _accuracy(text: str, where: Filter | None) -> Plan:
 
 def _quality(text: str, where: Filter | None) -> Plan:
     return _knowledge("data quality problems rows quarantined drift",
-                      lambda lines: [line for line in lines if line.startswith(("- Rows", "- Data quality", "- Drift"))],
+                      lambda lines: [line for line in lines
+                                     if line.startswith(("- Rows", "- Data quality", "- Drift"))],
                       "data quality")
 
 

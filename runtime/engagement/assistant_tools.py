@@ -175,8 +175,8 @@ def search_knowledge_base_tool(agent_runtime, s3, buckets: Buckets, knowledge_ba
                                        retrievalConfiguration={"vectorSearchConfiguration": {
                                            "numberOfResults": KNOWLEDGE_RESULTS,
                                            "filter": {"equals": {"key": "run_id", "value": pointer["run_id"]}}}})
-        results = [{"text": r["content"]["text"], "document": r["location"]["s3Location"]["uri"], "score": r.get("score")}
-                   for r in found["retrievalResults"]]
+        results = [{"text": r["content"]["text"], "document": r["location"]["s3Location"]["uri"],
+                    "score": r.get("score")} for r in found["retrievalResults"]]
         sources = list(dict.fromkeys(result["document"] for result in results))
         return {"results": results, "run_id": pointer["run_id"],
                 "source": "knowledge base: " + (", ".join(sources) or f"nothing found for {query!r}")}

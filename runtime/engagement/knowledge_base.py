@@ -52,7 +52,8 @@ def _model_performance(run_id: str, training: dict) -> str:
              f"- Engagement: R² {m['engagement']['r2']}, RMSE {m['engagement']['rmse']}, MAE {m['engagement']['mae']}.",
              f"- Churn (30 days): ROC-AUC {m['churn']['roc_auc']}, PR-AUC {m['churn']['pr_auc']}, recall "
              f"{m['churn']['recall_at_threshold']} at threshold {m['churn']['threshold']}.",
-             f"- Overfitting check: engagement R² {m['engagement']['training_r2']} on the rows the model was fitted on "
+             f"- Overfitting check: engagement R² {m['engagement']['training_r2']} on the rows the model was fitted "
+             "on "
              f"vs {m['engagement']['r2']} on the held-out test split (gap "
              f"{m['engagement']['training_r2'] - m['engagement']['r2']:.4f}); churn ROC-AUC "
              f"{m['churn']['training_roc_auc']} vs {m['churn']['roc_auc']} (gap "

@@ -104,7 +104,8 @@ def churned_vs_retained(within: Callable[[Published], pl.Expr]) -> Check:
 
 
 def high_churn_risk(data: Published) -> pl.Expr:
-    return pl.col("customer_id").is_in(data.results.filter(pl.col("churn_risk_tier") == "high")["customer_id"].to_list())
+    high = data.results.filter(pl.col("churn_risk_tier") == "high")["customer_id"].to_list()
+    return pl.col("customer_id").is_in(high)
 
 
 def within_high_churn_risk(answer: str, data: Published) -> None:

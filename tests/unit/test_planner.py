@@ -161,7 +161,7 @@ def test_quartiles_statistics_and_distribution(features, tools):
     reply = asked("What's the distribution of engagement scores?", tools)
     scores = features["engagement_score"]
     assert reply.tool_calls[0]["tool"] == "get_feature_stats"
-    assert close(reply.answer, scores.mean()) and close(reply.answer, scores.std()) and close(reply.answer, scores.max())
+    assert all(close(reply.answer, value) for value in (scores.mean(), scores.std(), scores.max()))
     reply = asked("Show me summary statistics for all features.", tools)
     line = next(line for line in reply.answer.splitlines() if line.startswith("- trust score:"))
     assert close(line, features["trust_score"].mean()) and close(line, features["trust_score"].max())

@@ -60,7 +60,8 @@ def models(csvs, tmp_path_factory) -> dict[bytes, tuple[bytes, bytes]]:
         train(TrainConfig(training_data_uri=bronze, test_data_uri=bronze, model_registry_uri=str(folder / "models"),
                           model_version="v", output_uri=str(folder / "summary.json"), threads=2))
         inference = infer(InferConfig(inference_data_uri=bronze, model_registry_uri=str(folder / "models"),
-                                      model_version="v", predictions_uri=str(folder / "predictions.parquet"), threads=2))
+                                      model_version="v", predictions_uri=str(folder / "predictions.parquet"),
+                                      threads=2))
         trained[csv] = ((folder / "summary.json").read_bytes(), (folder / "predictions.parquet").read_bytes(),
                         json.dumps(inference).encode())
     return trained
@@ -269,7 +270,8 @@ class LocalModel:
 def answer_table():
     return boto3.resource("dynamodb").create_table(
         TableName="answers", BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "question_id", "KeyType": "HASH"}, {"AttributeName": "run_id", "KeyType": "RANGE"}],
+        KeySchema=[{"AttributeName": "question_id", "KeyType": "HASH"},
+                   {"AttributeName": "run_id", "KeyType": "RANGE"}],
         AttributeDefinitions=[{"AttributeName": "question_id", "AttributeType": "S"},
                               {"AttributeName": "run_id", "AttributeType": "S"}])
 
