@@ -277,7 +277,7 @@ def _what_if(text: str, where: Filter | None) -> Plan | None:
                 f"{_n(result['changed_mean_engagement_before'])} -> {_n(result['changed_mean_engagement_after'])}; "
                 f"expected churners {_signed(result['expected_churners_change'])}; predicted lifetime value (median "
                 f"estimate, summed over customers) {_signed(result['ltv_p50_change_usd'])} USD. The data holds no cost "
-                "of the change, so the cost side is yours to set against these.\n\nSource: {result['source']}")
+                f"of the change, so the cost side is yours to set against these.\n\nSource: {result['source']}")
     return Plan("what_if", {"scenario": scenario.name}, compose)
 
 

@@ -136,6 +136,7 @@ def what_if(name: str) -> Check:
         [scored] = [s for s in data.inference["what_if"] if s["name"] == name]
         assert f"{scored['customers_changed']:,} of {scored['customers']:,}" in answer
         assert close(answer, scored["mean_engagement_after"]) and close(answer, scored["engagement_change"])
+        assert "\n\nSource: what-if scored by Inference with run " in answer and "inference_summary.json" in answer
     return check
 
 

@@ -506,6 +506,7 @@ def test_the_seed_questions_are_answered_with_the_published_runs_numbers(cloud):
         try:
             assert status == 200 and reply["complete"] and reply["tool_calls"], reply
             assert not [c for c in reply["tool_calls"] if "error" in (c["output"] or {})], reply["tool_calls"]
+            assert "{" not in reply["answer"], "a template left unfilled"
             check(reply["answer"], data)
         except (AssertionError, StopIteration, KeyError) as error:
             failures.append(f"{question}\n  {error!r}\n  {reply.get('answer')}")
