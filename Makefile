@@ -51,6 +51,7 @@ synth-local: deps
 docs: synth
 	$(PY) -m engagement.data_dictionary docs/data_dictionary.md
 	$(PY) -m tools.pipeline_doc cdk.out docs/pipeline.md
+	$(PY) -m cost.doc cdk.out docs/cost_run.json docs/cost.md
 
 deps: $(VENV)/.deps-installed $(VENV)/.paths-installed node_modules/.package-lock.json lambda-layer checkov
 

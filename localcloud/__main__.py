@@ -117,6 +117,8 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
         result = cloud.run(name=name, on_event=progress.event, on_poll=progress.heartbeat)
         summary = progress.summary(result, wall_seconds=time.perf_counter() - started, views=_views(cloud),
                                    count_rows=lambda table: _count_rows(cloud, table))
+        summary["machine"] = {"cpus": os.cpu_count()}
+        summary["bucket_bytes"] = _bucket_bytes(cloud)
         if summary["status"] == "SUCCEEDED" and converse is not None:  # a model to answer with
             summary["example_answers"] = _example_answers(cloud)
         state.mkdir(parents=True, exist_ok=True)
@@ -320,6 +322,16 @@ def _route(endpoint: str, stage_urls: dict[str, str], path: str) -> str | None:
         if any(resource["path"] == path for resource in apigateway.get_resources(restApiId=api_id)["items"]):
             return stage_url + path
     return None
+
+
+def _bucket_bytes(cloud) -> dict[str, int]:
+    """Bytes each bucket holds (latest versions), for reckoning what a run stores."""
+    s3 = cloud.client("s3")
+    sizes = {}
+    for bucket in s3.list_buckets()["Buckets"]:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"])
+        sizes[bucket["Name"]] = sum(item["Size"] for page in pages for item in page.get("Contents", []))
+    return sizes
 
 
 def _example_answers(cloud) -> list[dict]:

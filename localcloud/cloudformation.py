@@ -12,7 +12,8 @@ runs them, but:
   for, so whatever reads the resource's attributes reads nothing;
 - a function it creates has no layers;
 - an update keeps an SSM-typed parameter's resolved value as if it were the parameter's name;
-- a state machine it creates lives where the Step Functions API (with execution on) never looks.
+- a state machine it creates lives where the Step Functions API (with execution on) never looks;
+- a KMS key it creates from a template with tags fails (its KMS API takes another tag shape).
 
 `install(invoke)` publishes a stack's exports when its change set is executed, supplies the types
 in SUPPLIED (created in moto's own backends, so the APIs answer for them as on AWS; an update
@@ -382,6 +383,7 @@ def install(invoke: Invoke | None = None) -> None:
     _missing_change_sets_answered_as_on_aws()
     _functions_keep_layers_and_architectures()
     _ssm_parameters_keep_their_names()
+    _kms_keys_take_template_tags()
     _api_deployments_have_ids()
     _api_methods_keep_request_checks()
     _change_sets_add_in_dependency_order()
@@ -458,6 +460,21 @@ def _ssm_parameters_keep_their_names() -> None:
         return values
 
     cfn_models.Stack.stack_parameters = property(stack_parameters)
+
+
+def _kms_keys_take_template_tags() -> None:
+    """A KMS key's template tags are {Key, Value}; moto hands them to its KMS API, which takes
+    {TagKey, TagValue}, and fails on any tagged key (CloudFormation creates it tagged)."""
+    from moto.kms.models import Key
+    create = Key.create_from_cloudformation_json.__func__
+
+    def create_with_tags(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json.get("Properties", {})
+        tags = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in properties.get("Tags", [])]
+        converted = {**cloudformation_json, "Properties": {**properties, "Tags": tags}}
+        return create(cls, resource_name, converted, account_id, region_name, **kwargs)
+
+    Key.create_from_cloudformation_json = classmethod(create_with_tags)
 
 
 def _api_deployments_have_ids() -> None:

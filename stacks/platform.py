@@ -5,6 +5,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from constructs.nag import add_compliance_packs
+from cost.tags import COST_TAG
 from stacks.data_exports import import_data
 from stacks.ai_stack import AiStack
 from stacks.data_stack import CACHE_TTL_ATTRIBUTE, DataStack
@@ -95,5 +96,6 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
     )
     for consumer in (ml, pipeline, ai):  # imports by export name carry no implicit dependency
         consumer.add_stack_dependency(data)
+    cdk.Tags.of(app).add(*COST_TAG)  # Cost Explorer groups the platform's spend by it (python -m cost --actual)
     add_compliance_packs(app)
     return Platform(data=data, network=network, ml=ml, pipeline=pipeline, ai=ai)

@@ -1,0 +1,84 @@
+"""`python -m cost`: what the app costs on AWS, from the synthesized app and the last local run.
+
+    python -m cost [--assembly cdk.out] [--run .localcloud/last-run.json] [--schedule weekly]
+    python -m cost --refresh-prices      rebuild cost/prices/<region>.json (AWS credentials)
+    python -m cost --actual              Cost Explorer's last 30 days of the tagged spend, beside it
+
+Reads every priced resource of the cloud assembly and the run record, prices them with
+cost/prices/<region>.json, and prints per service and item: fixed a month, variable a run, a month
+at the schedule — each with its formula — then the per-use prices of the API and the same
+reckoning at 100K, 1M and 10M customers.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from botocore.exceptions import NoCredentialsError
+
+from cost.actual import actual_by_service, side_by_side
+from cost.inventory import read_inventory, unpriced_types
+from cost.model import RULES, Line, cost_lines, load_prices
+from cost.refresh import PRICING_REGION, refresh
+from cost.report import RUNS_PER_MONTH, SCALES, per_use, table, totals
+from cost.usage import ASSUMPTIONS, RecordError, read_usage
+from localcloud.assembly import AssemblyError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cost", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--assembly", type=Path, default=Path("cdk.out"))
+    parser.add_argument("--run", type=Path, default=Path(".localcloud/last-run.json"))
+    parser.add_argument("--schedule", choices=("weekly", "daily", "monthly"), default="weekly")
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--refresh-prices", action="store_true", help="rebuild the price file from the Price List API")
+    parser.add_argument("--actual", action="store_true", help="Cost Explorer's last 30 days beside the estimate")
+    args = parser.parse_args(argv)
+    try:
+        if args.refresh_prices:
+            print("\n".join(refresh(_aws("pricing", PRICING_REGION), args.region)))
+        elif args.actual:
+            lines = estimate(args.assembly, args.run, args.region)
+            by_service: dict[str, float] = {}
+            for line in lines:
+                by_service[line.service] = by_service.get(line.service, 0.0) + line.fixed_month + line.per_run * \
+                    RUNS_PER_MONTH[args.schedule]
+            print("\n".join(side_by_side(by_service, actual_by_service(_aws("ce", "us-east-1")))))
+        else:
+            print("\n".join(report(args.assembly, args.run, args.schedule, args.region)))
+    except (AssemblyError, RecordError, FileNotFoundError, NoCredentialsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _aws(service: str, region: str):
+    import boto3
+
+    return boto3.client(service, region_name=region)
+
+
+def estimate(assembly: Path, run: Path, region: str) -> list[Line]:
+    inventory = read_inventory(assembly)
+    unpriced = unpriced_types(inventory, set(RULES))
+    if unpriced:
+        raise AssemblyError(f"{assembly} declares types with no price rule: {', '.join(unpriced)}")
+    return cost_lines(inventory, read_usage(run), load_prices(region))
+
+
+def report(assembly: Path, run: Path, schedule: str, region: str) -> list[str]:
+    lines = estimate(assembly, run, region)
+    inventory, usage, prices = read_inventory(assembly), read_usage(run), load_prices(region)
+    out = [f"Cost in {prices.region} (prices as of {prices.as_of}) of {assembly}/, with the usage of {run} "
+           f"({usage.rows:,} customers, measured on {usage.local_cpus} CPUs)", "", *table(lines, schedule), "",
+           "Per use:", *per_use(lines), "", f"By customers (fixed + {schedule} runs):"]
+    for rows in SCALES:
+        scaled = totals(cost_lines(inventory, usage.scaled(rows), prices), schedule)
+        out.append(f"- {rows:>10,}: ${scaled.per_run:.2f} a run, ${scaled.month:.2f} a month")
+    out += ["", "Assumptions (cost/usage.py): " + ", ".join(f"{k} = {v:g}" for k, v in ASSUMPTIONS.items())]
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

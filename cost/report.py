@@ -1,0 +1,43 @@
+"""The cost report: per service and item, fixed a month, per run, and a month at the schedule."""
+
+from dataclasses import dataclass
+
+from cost.model import Line
+
+RUNS_PER_MONTH = {"weekly": 52 / 12, "daily": 365 / 12, "monthly": 1.0}
+SCALES = (100_000, 1_000_000, 10_000_000)
+
+
+@dataclass(frozen=True)
+class Totals:
+    fixed_month: float
+    per_run: float
+    runs_per_month: float
+
+    @property
+    def month(self) -> float:
+        return self.fixed_month + self.per_run * self.runs_per_month
+
+
+def totals(lines: list[Line], schedule: str) -> Totals:
+    return Totals(sum(line.fixed_month for line in lines), sum(line.per_run for line in lines),
+                  RUNS_PER_MONTH[schedule])
+
+
+def table(lines: list[Line], schedule: str) -> list[str]:
+    runs = RUNS_PER_MONTH[schedule]
+    rows = [f"| {'service':<20} | {'item':<58} | {'fixed $/month':>13} | {'$/run':>9} | {f'$/month ({schedule})':>17} "
+            f"| formula |", f"|{'-' * 22}|{'-' * 60}|{'-' * 15}|{'-' * 11}|{'-' * 19}|---------|"]
+    for line in sorted((line for line in lines if not line.per_1000_requests),
+                       key=lambda line: -(line.fixed_month + line.per_run * runs)):
+        rows.append(f"| {line.service:<20} | {line.item:<58} | {line.fixed_month:>13.2f} | {line.per_run:>9.4f} | "
+                    f"{line.fixed_month + line.per_run * runs:>17.2f} | {line.formula} |")
+    total = totals(lines, schedule)
+    rows.append(f"| {'total':<20} | {'':<58} | {total.fixed_month:>13.2f} | {total.per_run:>9.4f} | "
+                f"{total.month:>17.2f} | |")
+    return rows
+
+
+def per_use(lines: list[Line]) -> list[str]:
+    return [f"- {line.item}: ${line.per_1000_requests:.4f} per 1,000 ({line.formula})"
+            for line in lines if line.per_1000_requests]
