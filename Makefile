@@ -44,14 +44,18 @@ test: deps
 synth: deps
 	$(CDK) synth --quiet --no-notices
 
+# The lean profile (README: What it costs), for the cost report's comparison.
+synth-lean: deps
+	$(CDK) synth --quiet --no-notices --output cdk.out.lean -c profile=lean
+
 synth-local: deps
 	$(CDK) synth --quiet --no-notices --output cdk.out.local $(LOCAL_CONTEXT)
 
 # Generated documentation (tests fail when a committed copy is stale).
-docs: synth
+docs: synth synth-lean
 	$(PY) -m engagement.data_dictionary docs/data_dictionary.md
 	$(PY) -m tools.pipeline_doc cdk.out docs/pipeline.md
-	$(PY) -m cost.doc cdk.out docs/cost_run.json docs/cost.md
+	$(PY) -m cost.doc cdk.out cdk.out.lean docs/cost_run.json docs/cost.md
 
 deps: $(VENV)/.deps-installed $(VENV)/.paths-installed node_modules/.package-lock.json lambda-layer checkov
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import aws_cdk as cdk
-from stacks.platform import PlatformSettings, build_platform
+from stacks.platform import PROFILES, PlatformSettings, build_platform
 
 LAMBDA_LAYER = Path(__file__).resolve().parent / "build" / "lambda-layer"
 if not (LAMBDA_LAYER / "python").is_dir():
@@ -21,6 +21,12 @@ def flag(value) -> bool:
     return text == "true"
 
 
+def profile(value) -> str:
+    if value not in PROFILES:
+        raise ValueError(f"expected one of {', '.join(PROFILES)}, got {value!r}")
+    return value
+
+
 # CDK context key -> (PlatformSettings field, parser); `npx cdk deploy -c key=value`.
 CONTEXT = {"athenaBytesScannedCutoff": ("athena_bytes_scanned_cutoff", int),
            "encryptGlueCatalog": ("encrypt_glue_catalog", flag),
@@ -28,7 +34,8 @@ CONTEXT = {"athenaBytesScannedCutoff": ("athena_bytes_scanned_cutoff", int),
            "quarantineRetentionDays": ("quarantine_retention_days", int),
            "terminationProtection": ("termination_protection", flag),
            "mlImageUri": ("ml_image_uri", str),
-           "assistantModelId": ("assistant_model_id", str)}
+           "assistantModelId": ("assistant_model_id", str),
+           "profile": ("profile", profile)}
 
 app = cdk.App()
 overrides = {}

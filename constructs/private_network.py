@@ -32,6 +32,7 @@ class PrivateNetworkProps:
     flow_log_retention: logs.RetentionDays
     cidr: str = "10.40.0.0/16"
     max_azs: int = 2
+    endpoint_azs: int = 2  # the interface endpoints' ENIs: one per AZ, in the first this many AZs
 
 
 class PrivateNetwork(Construct):
@@ -83,6 +84,7 @@ class PrivateNetwork(Construct):
             "DynamoDb": self._gateway("DynamoDb", ec2.GatewayVpcEndpointAwsService.DYNAMODB, "dynamodb",
                                       props.dynamodb_access),
         }
+        self.endpoint_azs = props.endpoint_azs
         self.interface_endpoints = {
             service.short_name: self._interface(service, access)
             for service, access in props.interface_endpoints.items()
@@ -101,7 +103,8 @@ class PrivateNetwork(Construct):
     def _interface(self, service: ec2.InterfaceVpcEndpointAwsService, access: EndpointAccess):
         endpoint = self.vpc.add_interface_endpoint(
             _endpoint_id(service.short_name), service=service, private_dns_enabled=True,
-            security_groups=[self.endpoint_security_group], open=False)
+            security_groups=[self.endpoint_security_group], open=False,
+            subnets=ec2.SubnetSelection(subnets=self.vpc.isolated_subnets[:self.endpoint_azs]))
         for statement in _policy(access):
             endpoint.add_to_policy(statement)
         return endpoint

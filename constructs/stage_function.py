@@ -19,8 +19,8 @@ class StageFunctionProps:
     description: str
     code: lambda_.Code
     layer: lambda_.ILayerVersion
-    vpc: ec2.IVpc
-    security_group: ec2.ISecurityGroup  # egress to the VPC endpoints only
+    vpc: ec2.IVpc | None  # None: outside any VPC (the lean profile), calling AWS APIs directly
+    security_group: ec2.ISecurityGroup | None  # egress to the VPC endpoints only
     encryption_key: kms.IKey
     environment: Mapping[str, str] = field(default_factory=dict)
     timeout: cdk.Duration = cdk.Duration.minutes(5)
@@ -56,11 +56,16 @@ class StageFunction(Construct):
             environment_encryption=props.encryption_key,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
-            vpc=props.vpc,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            security_groups=[props.security_group],
             reserved_concurrent_executions=props.reserved_concurrency,
+            **({"vpc": props.vpc, "security_groups": [props.security_group],
+                "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)} if props.vpc else {}),
         )
+        if props.vpc is None:
+            reason = ("Lean profile: the function calls only AWS APIs (IAM-authorized, TLS) and serves nothing;"
+                      " outside the VPC it needs no interface endpoints, which cost more than the rest of the"
+                      " platform together (python -m cost).")
+            acknowledge(self.function, reason, "HIPAA.Security-LambdaInsideVPC", "NIST.800.53.R5-LambdaInsideVPC")
+            acknowledge_checkov(self.function, reason, "CKV_AWS_117")
         acknowledge(
             self.function,
             "Python 3.11 is pinned to match the layer's wheels and the interpreter the tests run on;"

@@ -1,6 +1,7 @@
 """`python -m cost`: what the app costs on AWS, from the synthesized app and the last local run.
 
     python -m cost [--assembly cdk.out] [--run .localcloud/last-run.json] [--schedule weekly]
+    python -m cost --compare cdk.out.lean   the lean profile's synthesis priced beside it
     python -m cost --refresh-prices      rebuild cost/prices/<region>.json (AWS credentials)
     python -m cost --actual              Cost Explorer's last 30 days of the tagged spend, beside it
 
@@ -20,21 +21,28 @@ from cost.actual import actual_by_service, side_by_side
 from cost.inventory import read_inventory, unpriced_types
 from cost.model import RULES, Line, cost_lines, load_prices
 from cost.refresh import PRICING_REGION, refresh
-from cost.report import RUNS_PER_MONTH, SCALES, per_use, table, totals
+from cost.report import RUNS_PER_MONTH, SCALES, compared, per_use, table, totals
 from cost.usage import ASSUMPTIONS, RecordError, read_usage
 from localcloud.assembly import AssemblyError
+
+
+DEFAULT_ASSEMBLIES = (Path("cdk.out"), Path("cdk.out.local"))  # the same resources; the local one swaps the image
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cost", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--assembly", type=Path, default=Path("cdk.out"))
+    parser.add_argument("--assembly", type=Path, help="default: cdk.out (make synth), else cdk.out.local (make run)")
     parser.add_argument("--run", type=Path, default=Path(".localcloud/last-run.json"))
     parser.add_argument("--schedule", choices=("weekly", "daily", "monthly"), default="weekly")
     parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--compare", type=Path, metavar="ASSEMBLY",
+                        help="another synthesis (make synth-lean: cdk.out.lean) priced beside this one")
     parser.add_argument("--refresh-prices", action="store_true", help="rebuild the price file from the Price List API")
     parser.add_argument("--actual", action="store_true", help="Cost Explorer's last 30 days beside the estimate")
     args = parser.parse_args(argv)
+    args.assembly = args.assembly or next((a for a in DEFAULT_ASSEMBLIES if (a / "manifest.json").is_file()),
+                                          DEFAULT_ASSEMBLIES[0])
     try:
         if args.refresh_prices:
             print("\n".join(refresh(_aws("pricing", PRICING_REGION), args.region)))
@@ -47,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(side_by_side(by_service, actual_by_service(_aws("ce", "us-east-1")))))
         else:
             print("\n".join(report(args.assembly, args.run, args.schedule, args.region)))
+            if args.compare:
+                profiles = {str(a): estimate(a, args.run, args.region) for a in (args.assembly, args.compare)}
+                print("\n" + "\n".join(compared(profiles, args.schedule)))
     except (AssemblyError, RecordError, FileNotFoundError, NoCredentialsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -38,6 +38,24 @@ def table(lines: list[Line], schedule: str) -> list[str]:
     return rows
 
 
+def compared(profiles: dict[str, list[Line]], schedule: str) -> list[str]:
+    """Each service's month under each profile, then the totals."""
+    names = list(profiles)
+    runs = RUNS_PER_MONTH[schedule]
+    services = sorted({line.service for lines in profiles.values() for line in lines if not line.per_1000_requests})
+    rows = ["| service | " + " | ".join(f"{name} $/month" for name in names) + " |",
+            "|---|" + "---:|" * len(names)]
+    for service in services:
+        months = [sum(line.fixed_month + line.per_run * runs for line in lines if line.service == service)
+                  for lines in profiles.values()]
+        rows.append(f"| {service} | " + " | ".join(f"{month:.2f}" for month in months) + " |")
+    sums = [totals(lines, schedule) for lines in profiles.values()]
+    rows.append("| **fixed** | " + " | ".join(f"{t.fixed_month:.2f}" for t in sums) + " |")
+    rows.append("| **a run** | " + " | ".join(f"{t.per_run:.4f}" for t in sums) + " |")
+    rows.append(f"| **a month ({schedule})** | " + " | ".join(f"**{t.month:.2f}**" for t in sums) + " |")
+    return rows
+
+
 def per_use(lines: list[Line]) -> list[str]:
     return [f"- {line.item}: ${line.per_1000_requests:.4f} per 1,000 ({line.formula})"
             for line in lines if line.per_1000_requests]

@@ -26,8 +26,9 @@ PROFILE_REGIONS = {"us": ("us-east-1", "us-east-2", "us-west-2")}
 
 
 class AiStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, data: DataRefs, network: NetworkStack,
+    def __init__(self, scope: Construct, construct_id: str, *, data: DataRefs, network: NetworkStack | None,
                  lambda_layer_dir: Path, model_id: str, **kwargs) -> None:
+        """`network`: the VPC the API's Lambdas run in (None: outside any VPC)."""
         super().__init__(scope, construct_id, **kwargs)
         self._data, self._network = data, network
         self._data_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
@@ -65,8 +66,9 @@ class AiStack(cdk.Stack):
                   environment: dict[str, str] | None = None) -> lambda_.Function:
         data = self._data
         function = StageFunction(self, construct_id, props=StageFunctionProps(
-            handler=handler, description=description, code=self._code, layer=self._layer, vpc=self._network.vpc,
-            security_group=self._network.workload_security_group, encryption_key=self._data_key,
+            handler=handler, description=description, code=self._code, layer=self._layer,
+            vpc=self._network and self._network.vpc,
+            security_group=self._network and self._network.workload_security_group, encryption_key=self._data_key,
             environment={**{f"{name.upper()}_BUCKET": bucket for name, bucket in data.bucket_names.items()},
                          "CACHE_TABLE": data.cache_table_name, **(environment or {})},
             timeout=cdk.Duration.seconds(seconds), memory_mb=memory_mb, reserved_concurrency=10)).function

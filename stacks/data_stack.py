@@ -27,7 +27,9 @@ class DataStack(cdk.Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, athena_bytes_scanned_cutoff: int,
                  encrypt_glue_catalog: bool, upload_retention_days: int, quarantine_retention_days: int,
-                 termination_protection: bool, **kwargs) -> None:
+                 termination_protection: bool, key_for_alarms: bool = False, **kwargs) -> None:
+        """`key_for_alarms`: CloudWatch alarms may publish to a topic encrypted with the data key (the
+        lean profile's one key)."""
         super().__init__(scope, construct_id, termination_protection=termination_protection, **kwargs)
 
         # CloudWatch Logs encrypts the platform's log groups (Glue crawler, Lambdas, tasks, state
@@ -38,6 +40,11 @@ class DataStack(cdk.Stack):
             description="Customer engagement platform: data and logs at rest (S3, DynamoDB, Athena, Glue, Logs)",
             log_groups="*",
         ).key
+        if key_for_alarms:
+            self.key.add_to_resource_policy(iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}}))
         # S3 Vectors' indexing reads the knowledge base's vectors (AI stack) under this key.
         self.key.add_to_resource_policy(iam.PolicyStatement(
             principals=[iam.ServicePrincipal("indexing.s3vectors.amazonaws.com")], actions=["kms:Decrypt"],

@@ -3,6 +3,7 @@
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 from constructs.access import GLUE_ACTIONS, KEY_ACTIONS, S3_ACTIONS
@@ -49,18 +50,30 @@ DYNAMODB_ENDPOINT = EndpointAccess(actions=(
     "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable"))
 
 
+# What the Fargate tasks alone need: the image pull (ECR API and registry, layers through the S3
+# gateway) and their logs. With the Lambdas outside the VPC (the lean profile), nothing else.
+TASK_ENDPOINTS = (ec2.InterfaceVpcEndpointAwsService.ECR, ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+                  ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS)
+
+
 class NetworkStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, endpoint_services=None, endpoint_azs: int = 2,
+                 log_key_arn: str | None = None, **kwargs) -> None:
+        """`endpoint_services`: the interface endpoints (default: every one of INTERFACE_ENDPOINTS);
+        `log_key_arn`: a key for the flow logs instead of the stack's own."""
         super().__init__(scope, construct_id, **kwargs)
-        log_key = EncryptionKey(
+        log_key = kms.Key.from_key_arn(self, "LogKey", log_key_arn) if log_key_arn else EncryptionKey(
             self, "FlowLogKey", description="Customer engagement platform: VPC flow logs and deploy-time lookups",
             log_groups="*",
         ).key
+        wanted = {service.short_name for service in endpoint_services or INTERFACE_ENDPOINTS}
         self.network = PrivateNetwork(
             self,
             "PrivateNetwork",
             props=PrivateNetworkProps(
-                interface_endpoints=INTERFACE_ENDPOINTS,
+                interface_endpoints={service: access for service, access in INTERFACE_ENDPOINTS.items()
+                                     if service.short_name in wanted},
+                endpoint_azs=endpoint_azs,
                 s3_access=S3_ENDPOINT,
                 dynamodb_access=DYNAMODB_ENDPOINT,
                 log_key=log_key,

@@ -41,8 +41,11 @@ ATHENA_ACTIONS = ["athena:StartQueryExecution", "athena:GetQueryExecution", "ath
 
 
 class PipelineStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, data: DataRefs, network: NetworkStack, ml: MlStack,
-                 lambda_layer_dir: Path, min_rows: int, knowledge_base: KnowledgeBase, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, data: DataRefs, network: NetworkStack | None,
+                 ml: MlStack, lambda_layer_dir: Path, min_rows: int, knowledge_base: KnowledgeBase,
+                 notification_key_arn: str | None = None, **kwargs) -> None:
+        """`network`: the VPC the stage Lambdas run in (None: outside any VPC); `notification_key_arn`:
+        a key for the notification topic instead of the stack's own (its policy must admit CloudWatch)."""
         super().__init__(scope, construct_id, **kwargs)
         data_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
         functions = self._stage_functions(data, network, lambda_layer_dir, min_rows, data_key)
@@ -53,8 +56,11 @@ class PipelineStack(cdk.Stack):
                                                          resources=[knowledge_base.arn]))
 
         # Its own key: CloudWatch alarms publish to the topic and need the key policy to allow them.
-        topic_key = EncryptionKey(self, "NotificationKey", description="Engagement pipeline notifications").key
-        topic_key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+        if notification_key_arn:
+            topic_key = kms.Key.from_key_arn(self, "NotificationKey", notification_key_arn)
+        else:
+            topic_key = EncryptionKey(self, "NotificationKey", description="Engagement pipeline notifications").key
+            topic_key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
         self.topic = sns.Topic(self, "Notifications", display_name="Engagement pipeline", master_key=topic_key,
                                enforce_ssl=True)
         ledger = dynamodb.Table.from_table_attributes(self, "RunLedger", table_name=data.ledger_table_name,
@@ -68,7 +74,7 @@ class PipelineStack(cdk.Stack):
         self._grant_ml_tasks(ml)
         self._schedule_and_alarms()
 
-    def _stage_functions(self, data: DataRefs, network: NetworkStack, layer_dir: Path, min_rows: int,
+    def _stage_functions(self, data: DataRefs, network: NetworkStack | None, layer_dir: Path, min_rows: int,
                          data_key: kms.IKey) -> dict[str, lambda_.IFunction]:
         environment = {
             **{f"{name.upper()}_BUCKET": bucket for name, bucket in data.bucket_names.items()},
@@ -90,7 +96,8 @@ class PipelineStack(cdk.Stack):
             function = StageFunction(self, "".join(p.capitalize() for p in stage.split("_")) + "Function",
                                      props=StageFunctionProps(
                                          handler=handler, description=description, code=code, layer=layer,
-                                         vpc=network.vpc, security_group=network.workload_security_group,
+                                         vpc=network and network.vpc,
+                                         security_group=network and network.workload_security_group,
                                          encryption_key=data_key, environment=environment,
                                          timeout=cdk.Duration.minutes(minutes), memory_mb=memory))
             allow_places(function, function.function, stage, data.bucket_arns)

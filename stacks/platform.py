@@ -10,7 +10,7 @@ from stacks.data_exports import import_data
 from stacks.ai_stack import AiStack
 from stacks.data_stack import CACHE_TTL_ATTRIBUTE, DataStack
 from stacks.ml_stack import MlStack
-from stacks.network_stack import NetworkStack
+from stacks.network_stack import TASK_ENDPOINTS, NetworkStack
 from stacks.pipeline_stack import PipelineStack
 
 
@@ -32,6 +32,25 @@ class PlatformSettings:
     ml_image_uri: str | None = None
     # The assistant's Bedrock model: a US cross-region inference profile of a current Claude Sonnet.
     assistant_model_id: str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    profile: str = "standard"  # a key of PROFILES
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a deployment profile changes; encryption, least privilege and the private tasks stay."""
+
+    lambdas_in_vpc: bool  # else the Lambdas call AWS APIs from outside any VPC
+    endpoint_services: tuple | None  # interface endpoints (None: every service code in the VPC calls)
+    endpoint_azs: int  # AZs each interface endpoint has an ENI in
+    one_key: bool  # flow logs and notifications under the data key instead of keys of their own
+
+
+PROFILES = {
+    "standard": Profile(lambdas_in_vpc=True, endpoint_services=None, endpoint_azs=2, one_key=False),
+    # Fixed cost first: the tasks' three endpoints in one AZ (a batch job can wait for an AZ), the
+    # Lambdas outside the VPC, one customer-managed key. README: "What it costs".
+    "lean": Profile(lambdas_in_vpc=False, endpoint_services=TASK_ENDPOINTS, endpoint_azs=1, one_key=True),
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +63,7 @@ class Platform:
 
 
 def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
+    profile = PROFILES[settings.profile]
     data = DataStack(
         app,
         "EngagementData",
@@ -54,14 +74,18 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         upload_retention_days=settings.upload_retention_days,
         quarantine_retention_days=settings.quarantine_retention_days,
         termination_protection=settings.termination_protection,
+        key_for_alarms=profile.one_key,
     )
+    data_refs = import_data(data, CACHE_TTL_ATTRIBUTE)
     network = NetworkStack(
         app,
         "EngagementNetwork",
         env=settings.env,
         description="Customer engagement platform: private isolated VPC with service endpoints",
+        endpoint_services=profile.endpoint_services,
+        endpoint_azs=profile.endpoint_azs,
+        log_key_arn=data_refs.key_arn if profile.one_key else None,
     )
-    data_refs = import_data(data, CACHE_TTL_ATTRIBUTE)
     ml = MlStack(
         app,
         "EngagementMl",
@@ -78,7 +102,7 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         env=settings.env,
         description="Customer engagement platform: the knowledge base and the API over the published run (/predict, /ask)",
         data=data_refs,
-        network=network,
+        network=network if profile.lambdas_in_vpc else None,
         lambda_layer_dir=settings.lambda_layer_dir,
         model_id=settings.assistant_model_id,
     )
@@ -88,13 +112,15 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         env=settings.env,
         description="Customer engagement platform: stage Lambdas and the engagement-ml-pipeline state machine",
         data=data_refs,
-        network=network,
+        network=network if profile.lambdas_in_vpc else None,
         ml=ml,
         lambda_layer_dir=settings.lambda_layer_dir,
         min_rows=settings.min_rows,
         knowledge_base=ai.knowledge_base,
+        notification_key_arn=data_refs.key_arn if profile.one_key else None,
     )
-    for consumer in (ml, pipeline, ai):  # imports by export name carry no implicit dependency
+    consumers = (ml, pipeline, ai, *((network,) if profile.one_key else ()))
+    for consumer in consumers:  # imports by export name carry no implicit dependency
         consumer.add_stack_dependency(data)
     cdk.Tags.of(app).add(*COST_TAG)  # Cost Explorer groups the platform's spend by it (python -m cost --actual)
     add_compliance_packs(app)

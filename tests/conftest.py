@@ -24,13 +24,23 @@ class SynthesizedApp:
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
     """The whole app as `cdk synth` builds it: cdk.json feature flags, cdk-nag packs included."""
+    return synthesize(tmp_path_factory, "standard")
+
+
+@pytest.fixture(scope="session")
+def synthesized_lean(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """The app as `cdk synth -c profile=lean` builds it."""
+    return synthesize(tmp_path_factory, "lean")
+
+
+def synthesize(tmp_path_factory: pytest.TempPathFactory, profile: str) -> SynthesizedApp:
     outdir = tmp_path_factory.mktemp("cdk.out")
     context = json.loads((REPO / "cdk.json").read_text())["context"]
     app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:bundling-stacks": [], "aws:cdk:enable-path-metadata": True,
                                              "aws:cdk:enable-asset-metadata": True})
     layer = tmp_path_factory.mktemp("lambda-layer")  # bundling is skipped: an empty folder stands in
     (layer / "python").mkdir()
-    platform = build_platform(app, PlatformSettings(lambda_layer_dir=layer))
+    platform = build_platform(app, PlatformSettings(lambda_layer_dir=layer, profile=profile))
     assembly = app.synth()  # raises if any cdk-nag finding is unacknowledged
     raw = {stack.stack_name: stack.template for stack in assembly.stacks}
     return SynthesizedApp(

@@ -7,6 +7,6 @@ from cost import doc
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_cost_doc_is_up_to_date(synthesized):
-    expected = doc.render(synthesized.outdir, REPO / "docs" / "cost_run.json")
+def test_cost_doc_is_up_to_date(synthesized, synthesized_lean):
+    expected = doc.render(synthesized.outdir, synthesized_lean.outdir, REPO / "docs" / "cost_run.json")
     assert (REPO / "docs" / "cost.md").read_text() == expected, "docs/cost.md is stale: make docs"
