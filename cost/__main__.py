@@ -19,7 +19,7 @@ from botocore.exceptions import NoCredentialsError
 
 from cost.actual import actual_by_service, side_by_side
 from cost.inventory import read_inventory, unpriced_types
-from cost.model import RULES, Line, cost_lines, load_prices
+from cost.model import RULES, Line, Unpriced, cost_lines, load_prices
 from cost.refresh import PRICING_REGION, refresh
 from cost.report import RUNS_PER_MONTH, SCALES, compared, per_use, table, totals
 from cost.usage import ASSUMPTIONS, RecordError, read_usage
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.compare:
                 profiles = {str(a): estimate(a, args.run, args.region) for a in (args.assembly, args.compare)}
                 print("\n" + "\n".join(compared(profiles, args.schedule)))
-    except (AssemblyError, RecordError, FileNotFoundError, NoCredentialsError) as error:
+    except (AssemblyError, RecordError, Unpriced, FileNotFoundError, NoCredentialsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -58,8 +58,11 @@ def render(assembly: Path, lean_assembly: Path, run: Path) -> str:
 
 def _right_sizing(inventory, usage: Usage, p: Prices) -> list[str]:
     """Each task's billed seconds and cost a run on 1-8 vCPU at each scale; the smallest that ends in time."""
+    measured = ", ".join(f"{state} {usage.state_seconds.get(state, 0.0) * usage.local_cpus / (usage.rows / 1e5):.0f}"
+                         for state in sorted(inventory.task_states))
     out = ["## Right-sizing the Fargate tasks", "",
-           f"Billed seconds and cost a run by task size (4 GB a vCPU, x86), from the measured run and the scaling "
+           f"Measured: vCPU-seconds per 100K customers ({measured}), from the run's stage seconds on "
+           f"{usage.local_cpus} CPUs. Billed seconds and cost a run by task size (4 GB a vCPU, x86), from the measured run and the scaling "
            f"assumption above; recommended: the smallest size that ends within {TASK_LIMIT_S // 60} minutes. Memory "
            "is not reckoned here (`python bench/ml.py` measures the stages' peak memory).", "",
            "| task | customers | " + " | ".join(f"{v} vCPU" for v in FARGATE_SIZES) + " | recommended |",

@@ -18,6 +18,10 @@ GB = 1024**3
 PRICES = Path(__file__).parent / "prices"
 
 
+class Unpriced(ValueError):
+    """A resource configured in a way the model does not price (rather than a wrong number)."""
+
+
 @dataclass(frozen=True)
 class Line:
     service: str
@@ -113,6 +117,9 @@ def _task_definition(reference: str, resources: list[Resource]) -> Resource:
 
 
 def _step_functions(resources, inventory, usage, p):
+    express = [r.logical_id for r in resources if r.properties.get("StateMachineType", "STANDARD") != "STANDARD"]
+    if express:
+        raise Unpriced(f"Express state machines are priced by duration and requests, not modelled: {express}")
     transitions = usage.state_entries + 1
     return [Line("Step Functions", "engagement pipeline (Standard)", f"{transitions} transitions x "
                  f"${p['stepfunctions_transition']}", per_run=transitions * p["stepfunctions_transition"])]
@@ -128,6 +135,9 @@ def _athena(resources, inventory, usage, p):
 
 
 def _dynamodb(resources, inventory, usage, p):
+    provisioned = [r.logical_id for r in resources if r.properties.get("BillingMode") != "PAY_PER_REQUEST"]
+    if provisioned:
+        raise Unpriced(f"provisioned-capacity tables are not modelled (on-demand only): {provisioned}")
     runs_kept = 3  # items expire 21 days after they are written: three weekly runs live at once
     stored_gb = usage.cache_items * 1024 * runs_kept / GB
     return [

@@ -118,3 +118,12 @@ def test_actual_spend_is_the_tagged_cost_by_service_over_every_page():
     assert spend == {"VPC endpoints": 170.5, "KMS": 3.01, "Tax": 1.2}
     rows = actual.side_by_side({"VPC endpoints": 175.2}, spend)
     assert any("VPC endpoints" in row and "175.20" in row and "170.50" in row for row in rows)
+
+
+def test_a_configuration_the_model_does_not_price_is_refused_by_name():
+    table = Resource("Data", "Cache", "AWS::DynamoDB::Table", {"BillingMode": "PROVISIONED"})
+    with pytest.raises(model.Unpriced, match="provisioned-capacity tables are not modelled.*Cache"):
+        model.RULES["AWS::DynamoDB::Table"]([table], Inventory([table]), USAGE, PRICES)
+    machine = Resource("Pipe", "Flow", "AWS::StepFunctions::StateMachine", {"StateMachineType": "EXPRESS"})
+    with pytest.raises(model.Unpriced, match="Express state machines.*Flow"):
+        model.RULES["AWS::StepFunctions::StateMachine"]([machine], Inventory([machine]), USAGE, PRICES)
