@@ -62,7 +62,8 @@ def _right_sizing(inventory, usage: Usage, p: Prices) -> list[str]:
                          for state in sorted(inventory.task_states))
     out = ["## Right-sizing the Fargate tasks", "",
            f"Measured: vCPU-seconds per 100K customers ({measured}), from the run's stage seconds on "
-           f"{usage.local_cpus} CPUs. Billed seconds and cost a run by task size (4 GB a vCPU, x86), from the measured run and the scaling "
+           f"{usage.local_cpus} CPUs. Billed seconds and cost a run by task size (4 GB a vCPU, x86), from the "
+           "measured run and the scaling "
            f"assumption above; recommended: the smallest size that ends within {TASK_LIMIT_S // 60} minutes. Memory "
            "is not reckoned here (`python bench/ml.py` measures the stages' peak memory).", "",
            "| task | customers | " + " | ".join(f"{v} vCPU" for v in FARGATE_SIZES) + " | recommended |",

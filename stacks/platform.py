@@ -100,7 +100,8 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         app,
         "EngagementAi",
         env=settings.env,
-        description="Customer engagement platform: the knowledge base and the API over the published run (/predict, /ask)",
+        description="Customer engagement platform: the knowledge base and the API over the published run "
+                    "(/predict, /ask)",
         data=data_refs,
         network=network if profile.lambdas_in_vpc else None,
         lambda_layer_dir=settings.lambda_layer_dir,
