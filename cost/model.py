@@ -126,7 +126,7 @@ def _step_functions(resources, inventory, usage, p):
 
 
 def _athena(resources, inventory, usage, p):
-    processed = sum(n for name, n in usage.bucket_bytes.items() if "processedbucket" in name.replace("-", ""))
+    processed = _bucket_bytes(usage, "processedbucket")
     bronze = processed * ASSUMPTIONS["bronze_share_of_processed"]
     scanned = len(inventory.athena_states) * max(ASSUMPTIONS["athena_minimum_bytes"], bronze)
     return [Line("Athena", f"{len(inventory.athena_states)} CTAS statements (views and DDL scan nothing)",
@@ -165,9 +165,9 @@ def _logs(resources, inventory, usage, p):
 
 
 def _knowledge_base(resources, inventory, usage, p):
-    documents = sum(n for name, n in usage.bucket_bytes.items() if "knowledgebasebucket" in name.replace("-", ""))
+    documents = _bucket_bytes(usage, "knowledgebasebucket")
     tokens = documents / ASSUMPTIONS["characters_per_token"]
-    vectors_gb = documents / ASSUMPTIONS["chunk_characters"] * ASSUMPTIONS["vector_bytes"] / GB
+    vectors_gb = _vectors_gb(documents)
     return [Line("Bedrock", "knowledge base sync (Titan v2 embeddings of the run's documents)",
                  f"{tokens:,.0f} tokens x ${p['bedrock_titan_embedding_token']} + {vectors_gb * 1024**2:.0f} KB "
                  f"vectors x ${p['s3_vectors_put_gb']}/GB",
@@ -175,10 +175,18 @@ def _knowledge_base(resources, inventory, usage, p):
 
 
 def _vector_index(resources, inventory, usage, p):
-    documents = sum(n for name, n in usage.bucket_bytes.items() if "knowledgebasebucket" in name.replace("-", ""))
-    vectors_gb = documents / ASSUMPTIONS["chunk_characters"] * ASSUMPTIONS["vector_bytes"] / GB
+    vectors_gb = _vectors_gb(_bucket_bytes(usage, "knowledgebasebucket"))
     return [Line("S3 Vectors", "vector storage", f"{vectors_gb * 1024**2:.0f} KB x ${p['s3_vectors_gb_month']}"
                  "/GB-month", fixed_month=vectors_gb * p["s3_vectors_gb_month"])]
+
+
+def _bucket_bytes(usage: Usage, name_part: str) -> int:
+    """Bytes of the data lake bucket whose name holds `name_part` ("processedbucket")."""
+    return sum(n for name, n in usage.bucket_bytes.items() if name_part in name.replace("-", ""))
+
+
+def _vectors_gb(document_bytes: int) -> float:
+    return document_bytes / ASSUMPTIONS["chunk_characters"] * ASSUMPTIONS["vector_bytes"] / GB
 
 
 def _rest_api(resources, inventory, usage, p):
