@@ -7,7 +7,8 @@
   (or of every numeric one), from the de-identified customer-features view.
 - `explain_prediction(customer_id)`: the published run's cached outputs and top-5 reasons.
 - `search_knowledge_base(query)`: Bedrock Retrieve over the published run's documents (model
-  metrics, feature importance, data quality, what-if results, the data dictionary).
+  metrics, feature importance, data quality, feature statistics, a predictions summary, what-if
+  results, the data dictionary).
 - `what_if(scenario)`: a scenario (engagement.scenarios) as Inference scored it with the published
   run's trained models.
 """
@@ -184,5 +185,6 @@ def search_knowledge_base_tool(agent_runtime, s3, buckets: Buckets, knowledge_ba
     return Tool(
         "search_knowledge_base",
         "Search the published run's documents: model performance (R², RMSE, ROC-AUC, overfitting check), features "
-        "ranked by importance, data quality and quarantine, what-if results, and the data dictionary.",
+        "ranked by importance, data quality and quarantine, per-feature statistics, a predictions summary (segments, "
+        "churn flags), what-if results, and the data dictionary.",
         {"type": "object", "required": ["query"], "properties": {"query": {"type": "string"}}}, run)

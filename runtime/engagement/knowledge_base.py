@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from engagement.data_dictionary import render as data_dictionary
 
 METADATA_SUFFIX = ".metadata.json"
-DRIVERS_LISTED = 10  # at each end of the importance ranking  # Bedrock's sidecar for an S3 data source's document
+DRIVERS_LISTED = 10  # at each end of the importance ranking
+DECILE_EDGES = 9  # a feature profile's inner decile edges, when all are distinct  # Bedrock's sidecar for an S3 data source's document
 
 
 @dataclass(frozen=True)
@@ -23,13 +24,16 @@ class Index:
     data_source_id: str
 
 
-def documents(run_id: str, training: dict, inference: dict, ingest: dict, validation: dict) -> dict[str, str]:
+def documents(run_id: str, training: dict, inference: dict, ingest: dict, validation: dict,
+              profile: dict) -> dict[str, str]:
     return {
         "data_dictionary.md": data_dictionary(),
         "model_performance.md": _model_performance(run_id, training),
         "engagement_drivers.md": _drivers(run_id, training),
         "run_summary.md": _run_summary(run_id, ingest, validation),
         "what_if.md": _what_if(run_id, inference),
+        "feature_statistics.md": _feature_statistics(run_id, validation, profile),
+        "predictions_summary.md": _predictions_summary(run_id, inference),
     }
 
 
@@ -102,3 +106,38 @@ def _what_if(run_id: str, inference: dict) -> str:
                      f"({scenario['engagement_change']:+}); expected churners {scenario['expected_churners_change']:+}; "
                      f"predicted lifetime value (median estimate, summed) {scenario['ltv_p50_change_usd']:+,.2f} USD.")
     return "\n".join(lines) + "\n"
+
+
+def _feature_statistics(run_id: str, validation: dict, profile: dict) -> str:
+    """Per feature: missing values and range (the quality report), deciles or level shares (the
+    drift profile): the run's statistics without a query."""
+    columns = validation["quality"]["columns"]
+    lines = [f"# Feature statistics, run {run_id}", "", f"{profile['rows']:,} customers. Numeric features: missing, "
+             "minimum, 10th / 50th / 90th percentile, maximum. Categorical: the share of each level.", ""]
+    for name, spec in profile["features"].items():
+        quality = columns.get(name, {})
+        if "levels" in spec:
+            shares = ", ".join(f"{level} {share:.1%}" for level, share in sorted(spec["levels"].items(),
+                                                                               key=lambda item: -item[1]))
+            lines.append(f"- {name}: {quality.get('nulls', 0):,} missing; {shares}.")
+        else:
+            edges = spec["edges"]
+            deciles = (f"{edges[0]:.4g} / {edges[4]:.4g} / {edges[8]:.4g}" if len(edges) == DECILE_EDGES
+                       else "deciles not distinct (few values)")
+            lines.append(f"- {name}: {quality.get('nulls', 0):,} missing; min {quality.get('min', 'n/a')}, "
+                         f"{deciles}, max {quality.get('max', 'n/a')}.")
+    return "\n".join(lines) + "\n"
+
+
+def _predictions_summary(run_id: str, inference: dict) -> str:
+    engagement = inference["engagement_range"]
+    segments = ", ".join(f"{name} {count:,}" for name, count in sorted(inference["segments"].items(),
+                                                                       key=lambda item: -item[1]))
+    return "\n".join([
+        f"# Predictions summary, run {run_id}", "",
+        f"- Customers scored: {inference['rows_scored']:,}.",
+        f"- Predicted engagement: mean {engagement['mean']}, median {engagement['median']}, range "
+        f"{engagement['min']} to {engagement['max']}.",
+        f"- Flagged as likely to churn within 30 days: {inference['churn_flagged']:,}.",
+        f"- Flagged as anomalous: {inference['anomalies_flagged']:,}.",
+        f"- Customers per segment: {segments}.", ""])

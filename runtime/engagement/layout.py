@@ -189,7 +189,8 @@ S3_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
                "query_results": (READ, WRITE), **{name: (READ, WRITE) for name in _ATHENA_CREATED}},
     "cache_load": {"predictions": (READ,)},
     "knowledge_base": {"ingest_report": (READ,), "validation_report": (READ,), "training_summary": (READ,),
-                       "inference_summary": (READ,), "knowledge_base_documents": (WRITE,)},
+                       "inference_summary": (READ,), "feature_profile": (READ,),
+                       "knowledge_base_documents": (WRITE,)},
     # Bedrock's role for the knowledge base: it reads the documents to embed them.
     "knowledge_base_index": {"knowledge_base_documents": (READ,)},
     "register_run_tables": {},

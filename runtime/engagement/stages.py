@@ -98,7 +98,7 @@ def write_knowledge_base(s3, agent, settings: Settings, *, run_id: str, index: k
     """The run's documents, each with its run id as metadata, then the knowledge base's sync of them."""
     run = Run(run_id, settings.buckets)
     docs = knowledge_base.documents(run_id, *(_read_json(s3, run.location(report)) for report in (
-        "training_summary", "inference_summary", "ingest_report", "validation_report")))
+        "training_summary", "inference_summary", "ingest_report", "validation_report", "feature_profile")))
     target = run.location("knowledge_base_documents")
     for name, text in docs.items():
         s3.put_object(Bucket=target.bucket, Key=target.key + name, Body=text.encode(), ContentType="text/markdown")

@@ -375,7 +375,13 @@ def test_knowledge_base_documents_come_from_the_run_reports(aws, csvs):
     result = run_pipeline(aws, csvs[0], "kb-check")
     run_id = result["start"]["run_id"]
     assert result["knowledge_base"]["documents"] == ["data_dictionary.md", "engagement_drivers.md",
-                                                     "model_performance.md", "run_summary.md", "what_if.md"]
+                                                     "feature_statistics.md", "model_performance.md",
+                                                     "predictions_summary.md", "run_summary.md", "what_if.md"]
+    statistics = aws.s3.get_object(Bucket="knowledge", Key=f"runs/{run_id}/feature_statistics.md")["Body"].read()
+    assert "3,000 customers" in statistics.decode() and "- device_type: 0 missing; mobile" in statistics.decode()
+    assert "email" not in statistics.decode() and "full_name" not in statistics.decode()
+    predictions = aws.s3.get_object(Bucket="knowledge", Key=f"runs/{run_id}/predictions_summary.md")["Body"].read()
+    assert "Customers scored: 3,000." in predictions.decode()
     sidecar = aws.s3.get_object(Bucket="knowledge", Key=f"runs/{run_id}/what_if.md.metadata.json")["Body"].read()
     assert json.loads(sidecar) == {"metadataAttributes": {"run_id": run_id}}
     [job] = [call for call in aws.agent.calls if call["description"] == f"run {run_id}"]
