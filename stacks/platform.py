@@ -6,7 +6,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from constructs.nag import add_compliance_packs
 from cost.tags import COST_TAG
-from stacks.data_exports import import_data
+from stacks.data_exports import DataRefs, import_data
 from stacks.ai_stack import AiStack
 from stacks.data_stack import CACHE_TTL_ATTRIBUTE, DataStack
 from stacks.ml_stack import MlStack
@@ -64,19 +64,7 @@ class Platform:
 
 def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
     profile = PROFILES[settings.profile]
-    data = DataStack(
-        app,
-        "EngagementData",
-        env=settings.env,
-        description="Customer engagement platform: encrypted data lake, catalog, workgroup, cache",
-        athena_bytes_scanned_cutoff=settings.athena_bytes_scanned_cutoff,
-        encrypt_glue_catalog=settings.encrypt_glue_catalog,
-        upload_retention_days=settings.upload_retention_days,
-        quarantine_retention_days=settings.quarantine_retention_days,
-        termination_protection=settings.termination_protection,
-        key_for_alarms=profile.one_key,
-    )
-    data_refs = import_data(data, CACHE_TTL_ATTRIBUTE)
+    data, data_refs = _data(app, settings, profile)
     network = NetworkStack(
         app,
         "EngagementNetwork",
@@ -126,3 +114,20 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
     cdk.Tags.of(app).add(*COST_TAG)  # Cost Explorer groups the platform's spend by it (python -m cost --actual)
     add_compliance_packs(app)
     return Platform(data=data, network=network, ml=ml, pipeline=pipeline, ai=ai)
+
+
+def _data(app: cdk.App, settings: PlatformSettings, profile: Profile) -> tuple[DataStack, DataRefs]:
+    """The data stack, and what the other stacks import of it (by export name)."""
+    data = DataStack(
+        app,
+        "EngagementData",
+        env=settings.env,
+        description="Customer engagement platform: encrypted data lake, catalog, workgroup, cache",
+        athena_bytes_scanned_cutoff=settings.athena_bytes_scanned_cutoff,
+        encrypt_glue_catalog=settings.encrypt_glue_catalog,
+        upload_retention_days=settings.upload_retention_days,
+        quarantine_retention_days=settings.quarantine_retention_days,
+        termination_protection=settings.termination_protection,
+        key_for_alarms=profile.one_key,
+    )
+    return data, import_data(data, CACHE_TTL_ATTRIBUTE)
