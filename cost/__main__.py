@@ -18,11 +18,11 @@ from pathlib import Path
 from botocore.exceptions import NoCredentialsError
 
 from cost.actual import actual_by_service, side_by_side
-from cost.inventory import read_inventory, unpriced_types
-from cost.model import RULES, Line, Unpriced, cost_lines, load_prices
+from cost.inventory import Inventory, read_inventory, unpriced_types
+from cost.model import RULES, Line, Prices, Unpriced, cost_lines, load_prices
 from cost.refresh import PRICING_REGION, refresh
-from cost.report import RUNS_PER_MONTH, SCALES, compared, per_use, table, totals
-from cost.usage import ASSUMPTIONS, RecordError, read_usage
+from cost.report import by_customers, by_service, compared, per_use, table
+from cost.usage import ASSUMPTIONS, RecordError, Usage, read_usage
 from localcloud.assembly import AssemblyError
 
 
@@ -47,16 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.refresh_prices:
             print("\n".join(refresh(_aws("pricing", PRICING_REGION), args.region)))
         elif args.actual:
-            lines = estimate(args.assembly, args.run, args.region)
-            by_service: dict[str, float] = {}
-            for line in lines:
-                by_service[line.service] = by_service.get(line.service, 0.0) + line.fixed_month + line.per_run * \
-                    RUNS_PER_MONTH[args.schedule]
-            print("\n".join(side_by_side(by_service, actual_by_service(_aws("ce", "us-east-1")))))
+            estimated = by_service(priced(args.assembly, args.run, args.region)[-1], args.schedule)
+            print("\n".join(side_by_side(estimated, actual_by_service(_aws("ce", "us-east-1")))))
         else:
             print("\n".join(report(args.assembly, args.run, args.schedule, args.region)))
             if args.compare:
-                profiles = {str(a): estimate(a, args.run, args.region) for a in (args.assembly, args.compare)}
+                profiles = {str(a): priced(a, args.run, args.region)[-1] for a in (args.assembly, args.compare)}
                 print("\n" + "\n".join(compared(profiles, args.schedule)))
     except (AssemblyError, RecordError, Unpriced, FileNotFoundError, NoCredentialsError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -70,22 +66,22 @@ def _aws(service: str, region: str):
     return boto3.client(service, region_name=region)
 
 
-def estimate(assembly: Path, run: Path, region: str) -> list[Line]:
+def priced(assembly: Path, run: Path, region: str) -> tuple[Inventory, Usage, Prices, list[Line]]:
+    """The assembly's inventory (every type priced, or AssemblyError), the run's usage, the prices, the lines."""
     inventory = read_inventory(assembly)
     unpriced = unpriced_types(inventory, set(RULES))
     if unpriced:
         raise AssemblyError(f"{assembly} declares types with no price rule: {', '.join(unpriced)}")
-    return cost_lines(inventory, read_usage(run), load_prices(region))
+    usage, prices = read_usage(run), load_prices(region)
+    return inventory, usage, prices, cost_lines(inventory, usage, prices)
 
 
 def report(assembly: Path, run: Path, schedule: str, region: str) -> list[str]:
-    lines = estimate(assembly, run, region)
-    inventory, usage, prices = read_inventory(assembly), read_usage(run), load_prices(region)
+    inventory, usage, prices, lines = priced(assembly, run, region)
     out = [f"Cost in {prices.region} (prices as of {prices.as_of}) of {assembly}/, with the usage of {run} "
            f"({usage.rows:,} customers, measured on {usage.local_cpus} CPUs)", "", *table(lines, schedule), "",
            "Per use:", *per_use(lines), "", f"By customers (fixed + {schedule} runs):"]
-    for rows in SCALES:
-        scaled = totals(cost_lines(inventory, usage.scaled(rows), prices), schedule)
+    for rows, scaled in by_customers(inventory, usage, prices, schedule):
         out.append(f"- {rows:>10,}: ${scaled.per_run:.2f} a run, ${scaled.month:.2f} a month")
     out += ["", "Assumptions (cost/usage.py): " + ", ".join(f"{k} = {v:g}" for k, v in ASSUMPTIONS.items())]
     return out

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cost.inventory import read_inventory
 from cost.model import Prices, cost_lines, fargate_seconds, load_prices
-from cost.report import SCALES, compared, per_use, table, totals
+from cost.report import SCALES, by_customers, compared, per_use, table, totals
 from cost.usage import Usage
 from cost.usage import ASSUMPTIONS, read_usage
 
@@ -46,8 +46,7 @@ def render(assembly: Path, lean_assembly: Path, run: Path) -> str:
            *compared({"standard": lines, "lean": lean}, "weekly"), "",
            "## Every priced resource (standard profile)", "",
            *table(lines, "weekly"), "", "Per use:", "", *per_use(lines), "", "## By customers", ""]
-    for rows in SCALES:
-        scaled = totals(cost_lines(inventory, usage.scaled(rows), prices), "weekly")
+    for rows, scaled in by_customers(inventory, usage, prices, "weekly"):
         out.append(f"- {rows:,} customers: ${scaled.per_run:.2f} a run, ${scaled.month:.2f} a month (weekly)")
     out += ["", "What grows with customers: Fargate time, Lambda time, Athena bytes, DynamoDB writes and what S3 "
             "stores — linearly, by assumption (below). What does not: the interface endpoints, keys, secret and "

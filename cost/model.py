@@ -126,7 +126,7 @@ def _step_functions(resources, inventory, usage, p):
 
 
 def _athena(resources, inventory, usage, p):
-    processed = _bucket_bytes(usage, "processedbucket")
+    processed = usage.bytes_of("processedbucket")
     bronze = processed * ASSUMPTIONS["bronze_share_of_processed"]
     scanned = len(inventory.athena_states) * max(ASSUMPTIONS["athena_minimum_bytes"], bronze)
     return [Line("Athena", f"{len(inventory.athena_states)} CTAS statements (views and DDL scan nothing)",
@@ -165,7 +165,7 @@ def _logs(resources, inventory, usage, p):
 
 
 def _knowledge_base(resources, inventory, usage, p):
-    documents = _bucket_bytes(usage, "knowledgebasebucket")
+    documents = usage.bytes_of("knowledgebasebucket")
     tokens = documents / ASSUMPTIONS["characters_per_token"]
     vectors_gb = _vectors_gb(documents)
     return [Line("Bedrock", "knowledge base sync (Titan v2 embeddings of the run's documents)",
@@ -175,14 +175,9 @@ def _knowledge_base(resources, inventory, usage, p):
 
 
 def _vector_index(resources, inventory, usage, p):
-    vectors_gb = _vectors_gb(_bucket_bytes(usage, "knowledgebasebucket"))
+    vectors_gb = _vectors_gb(usage.bytes_of("knowledgebasebucket"))
     return [Line("S3 Vectors", "vector storage", f"{vectors_gb * 1024**2:.0f} KB x ${p['s3_vectors_gb_month']}"
                  "/GB-month", fixed_month=vectors_gb * p["s3_vectors_gb_month"])]
-
-
-def _bucket_bytes(usage: Usage, name_part: str) -> int:
-    """Bytes of the data lake bucket whose name holds `name_part` ("processedbucket")."""
-    return sum(n for name, n in usage.bucket_bytes.items() if name_part in name.replace("-", ""))
 
 
 def _vectors_gb(document_bytes: int) -> float:

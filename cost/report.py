@@ -2,7 +2,9 @@
 
 from dataclasses import dataclass
 
-from cost.model import Line
+from cost.inventory import Inventory
+from cost.model import Line, Prices, cost_lines
+from cost.usage import Usage
 
 RUNS_PER_MONTH = {"weekly": 52 / 12, "daily": 365 / 12, "monthly": 1.0}
 SCALES = (100_000, 1_000_000, 10_000_000)
@@ -38,17 +40,29 @@ def table(lines: list[Line], schedule: str) -> list[str]:
     return rows
 
 
+def by_service(lines: list[Line], schedule: str) -> dict[str, float]:
+    """A month of each service at the schedule (per-use lines left out)."""
+    runs, months = RUNS_PER_MONTH[schedule], {}
+    for line in lines:
+        if not line.per_1000_requests:
+            months[line.service] = months.get(line.service, 0.0) + line.fixed_month + line.per_run * runs
+    return months
+
+
+def by_customers(inventory: Inventory, usage: Usage, prices: Prices, schedule: str) -> list[tuple[int, Totals]]:
+    """The totals with the run's usage scaled to each of SCALES customers."""
+    return [(rows, totals(cost_lines(inventory, usage.scaled(rows), prices), schedule)) for rows in SCALES]
+
+
 def compared(profiles: dict[str, list[Line]], schedule: str) -> list[str]:
     """Each service's month under each profile, then the totals."""
     names = list(profiles)
-    runs = RUNS_PER_MONTH[schedule]
-    services = sorted({line.service for lines in profiles.values() for line in lines if not line.per_1000_requests})
+    months = {name: by_service(lines, schedule) for name, lines in profiles.items()}
+    services = sorted({service for per_service in months.values() for service in per_service})
     rows = ["| service | " + " | ".join(f"{name} $/month" for name in names) + " |",
             "|---|" + "---:|" * len(names)]
     for service in services:
-        months = [sum(line.fixed_month + line.per_run * runs for line in lines if line.service == service)
-                  for lines in profiles.values()]
-        rows.append(f"| {service} | " + " | ".join(f"{month:.2f}" for month in months) + " |")
+        rows.append(f"| {service} | " + " | ".join(f"{months[name].get(service, 0.0):.2f}" for name in names) + " |")
     sums = [totals(lines, schedule) for lines in profiles.values()]
     rows.append("| **fixed** | " + " | ".join(f"{t.fixed_month:.2f}" for t in sums) + " |")
     rows.append("| **a run** | " + " | ".join(f"{t.per_run:.4f}" for t in sums) + " |")

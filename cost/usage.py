@@ -43,7 +43,8 @@ class Usage:
                        bucket_bytes={b: round(n * factor) for b, n in self.bucket_bytes.items()})
 
     def bytes_of(self, logical_id: str) -> int:
-        """Bytes of the bucket CloudFormation named after `logical_id` (its physical name holds it)."""
+        """Bytes of the bucket CloudFormation named after `logical_id` (its physical name holds it, in
+        lower case), or of the buckets whose names hold a part of it ("processedbucket")."""
         return sum(n for name, n in self.bucket_bytes.items() if logical_id.lower() in name.replace("-", ""))
 
 
