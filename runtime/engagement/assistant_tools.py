@@ -141,16 +141,14 @@ def what_if_tool(s3, buckets: Buckets) -> Tool:
         name = str(request.get("scenario", ""))
         if name not in scenarios:
             raise ToolRefused(f"unknown scenario {name!r}: one of " + ", ".join(scenarios))
-        pointer = read_pointer(s3, buckets)
-        if pointer is None:
-            raise ToolRefused("no run has been published yet")
-        location = Run(pointer["run_id"], buckets).location("inference_summary")
+        run_id = _published_run_id(s3, buckets)
+        location = Run(run_id, buckets).location("inference_summary")
         summary = json.loads(s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read())
         scored = {result["name"]: result for result in summary.get("what_if", [])}
         if name not in scored:
-            raise ToolRefused(f"the published run {pointer['run_id']} did not score scenario {name!r}")
-        return {**scored[name], "run_id": pointer["run_id"],
-                "source": f"what-if scored by Inference with run {pointer['run_id']}'s models: {location}"}
+            raise ToolRefused(f"the published run {run_id} did not score scenario {name!r}")
+        return {**scored[name], "run_id": run_id,
+                "source": f"what-if scored by Inference with run {run_id}'s models: {location}"}
 
     return Tool(
         "what_if",
@@ -169,17 +167,15 @@ def search_knowledge_base_tool(agent_runtime, s3, buckets: Buckets, knowledge_ba
         query = str(request.get("query", "")).strip()
         if not query:
             raise ToolRefused("query is empty")
-        pointer = read_pointer(s3, buckets)
-        if pointer is None:
-            raise ToolRefused("no run has been published yet")
+        run_id = _published_run_id(s3, buckets)
         found = agent_runtime.retrieve(knowledgeBaseId=knowledge_base_id, retrievalQuery={"text": query[:1000]},
                                        retrievalConfiguration={"vectorSearchConfiguration": {
                                            "numberOfResults": KNOWLEDGE_RESULTS,
-                                           "filter": {"equals": {"key": "run_id", "value": pointer["run_id"]}}}})
+                                           "filter": {"equals": {"key": "run_id", "value": run_id}}}})
         results = [{"text": r["content"]["text"], "document": r["location"]["s3Location"]["uri"],
                     "score": r.get("score")} for r in found["retrievalResults"]]
         sources = list(dict.fromkeys(result["document"] for result in results))
-        return {"results": results, "run_id": pointer["run_id"],
+        return {"results": results, "run_id": run_id,
                 "source": "knowledge base: " + (", ".join(sources) or f"nothing found for {query!r}")}
 
     return Tool(
@@ -188,3 +184,10 @@ def search_knowledge_base_tool(agent_runtime, s3, buckets: Buckets, knowledge_ba
         "ranked by importance, data quality and quarantine, per-feature statistics, a predictions summary (segments, "
         "churn flags), what-if results, and the data dictionary.",
         {"type": "object", "required": ["query"], "properties": {"query": {"type": "string"}}}, run)
+
+
+def _published_run_id(s3, buckets: Buckets) -> str:
+    pointer = read_pointer(s3, buckets)
+    if pointer is None:
+        raise ToolRefused("no run has been published yet")
+    return pointer["run_id"]

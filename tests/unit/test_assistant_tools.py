@@ -14,6 +14,7 @@ from engagement.assistant_tools import (
     explain_prediction_tool,
     feature_stats_tool,
     query_athena_tool,
+    search_knowledge_base_tool,
     what_if_tool,
 )
 from engagement.layout import BUCKETS, Buckets
@@ -115,3 +116,31 @@ def test_what_if_reports_the_published_runs_scored_scenario_and_refuses_others()
             tool.run({"scenario": "notification_click_rate_up_20pct"})
         with pytest.raises(ToolRefused, match="unknown scenario 'double revenue'"):
             tool.run({"scenario": "double revenue"})
+
+
+def test_search_knowledge_base_retrieves_from_the_published_run_only():
+    class FakeRetrieve:
+        requests = []
+
+        def retrieve(self, **request):
+            self.requests.append(request)
+            return {"retrievalResults": [{"content": {"text": "R² 0.9"}, "score": 0.4,
+                                          "location": {"s3Location": {"uri": "s3://kb/runs/r1/model_performance.md"}}}]}
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        buckets = Buckets(**{name: name.replace("_", "-") for name in BUCKETS})
+        s3.create_bucket(Bucket=buckets.results)
+        agent = FakeRetrieve()
+        tool = search_knowledge_base_tool(agent, s3, buckets, "KB1")
+        with pytest.raises(ToolRefused, match="no run has been published yet"):
+            tool.run({"query": "accuracy"})
+        with pytest.raises(ToolRefused, match="query is empty"):
+            tool.run({"query": "  "})
+        s3.put_object(Bucket=buckets.results, Key="published/latest.json", Body=b'{"run_id": "r1"}')
+        result = tool.run({"query": "accuracy"})
+    [request] = agent.requests
+    assert request["knowledgeBaseId"] == "KB1"
+    assert request["retrievalConfiguration"]["vectorSearchConfiguration"]["filter"] == {
+        "equals": {"key": "run_id", "value": "r1"}}
+    assert result["source"] == "knowledge base: s3://kb/runs/r1/model_performance.md" and result["run_id"] == "r1"
