@@ -2,6 +2,9 @@
 private tasks — and cdk-nag clean (the synthesis raises on any unacknowledged finding)."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from cost.inventory import read_inventory
@@ -41,3 +44,12 @@ def test_lean_meets_the_budget_at_weekly_runs_of_the_measured_100k_run(synthesiz
     standard = totals(cost_lines(read_inventory(synthesized.outdir), usage, prices), "weekly")
     assert lean.month <= 25.0 and lean.per_run <= 0.50, (lean.month, lean.per_run)
     assert standard.month > 4 * lean.month  # the fixed cost is what the profile cuts
+
+
+def test_an_unknown_profile_is_refused_by_name_before_anything_is_synthesized(tmp_path):
+    repo = MEASURED_RUN.parents[1]
+    result = subprocess.run([sys.executable, "app.py"], cwd=repo, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "CDK_CONTEXT_JSON": json.dumps({"profile": "thin"}),
+                                 "CDK_OUTDIR": str(tmp_path)})
+    assert result.returncode == 1 and "context profile: expected one of standard, lean, got 'thin'" in result.stderr
+    assert list(tmp_path.iterdir()) == []
