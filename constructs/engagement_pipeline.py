@@ -324,8 +324,9 @@ class EngagementPipeline(Construct):
                                                     else "Value"): value} for name, value in environment.items()],
                 }]},
             },
-            # The task's ARN (to find its logs), not the whole description of the stopped task.
-            "ResultSelector": {"task_arn.$": "$.Tasks[0].TaskArn"},
+            # The task's ARN (to find its logs), not the whole description of the stopped task that
+            # runTask.sync returns (the task object itself, not RunTask's {"Tasks": [...]}).
+            "ResultSelector": {"task_arn.$": "$.TaskArn"},
             "ResultPath": "$.last_task",
             "TimeoutSeconds": timeout.to_seconds(),
         })

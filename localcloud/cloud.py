@@ -229,14 +229,15 @@ class LocalCloud:
     def _answer_custom_resource(self, function_arn: str, event: dict) -> dict | None:
         return self.invoke(function_arn, event).response
 
-    def run_task(self, cluster_arn: str, reference: str, overrides: dict, timeout_s: float) -> str:
+    def run_task(self, cluster_arn: str, reference: str, overrides: dict, timeout_s: float) -> dict:
         """Run a registered task definition (family or ARN) to completion in the cluster's account;
-        the task's ARN, or tasks.TaskError as the ECS integration fails."""
+        the stopped task as runTask.sync returns it, or tasks.TaskError as the ECS integration fails."""
         _, _, _, region, account, *_ = (cluster_arn if cluster_arn.startswith("arn:") else
                                         f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/default").split(":")
         task = tasks.registered(account, region, reference)
         if task is None:
-            raise tasks.TaskError("ECS.ClientException", f"no task definition {reference}")
+            raise tasks.TaskError("ECS.InvalidParameterException", "TaskDefinition not found. (Service: AmazonECS; "
+                                  "Status Code: 400; Error Code: InvalidParameterException)")
         return tasks.run(task, self._images.get(task.image), cluster_arn=cluster_arn, overrides=overrides,
                          base_environment=self.base_environment, log_dir=self.log_dir, timeout_s=timeout_s)
 

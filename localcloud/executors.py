@@ -11,6 +11,7 @@ moto's factory is process-wide, so the installed cloud is too: one local cloud p
 """
 
 import json
+import uuid
 from datetime import UTC
 
 import moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_factory as factory
@@ -70,17 +71,29 @@ class LocalLambda(_LocalService):
                                    self._state_timeout()).result
         except FunctionError as failed:
             return self._fail(env, failed.error, failed.cause)
-        env.stack.append({"ExecutedVersion": "$LATEST", "StatusCode": 200, "Payload": result})
+        env.stack.append(lambda_invoke_output(result))
+
+
+def lambda_invoke_output(payload) -> dict:
+    """lambda:invoke's output as Step Functions gives it (tests/aws_recorded/): the function's
+    result as `Payload`, with the SDK's response metadata beside it."""
+    request_id = str(uuid.uuid4())
+    headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST",
+               "x-amzn-RequestId": request_id}
+    return {"ExecutedVersion": "$LATEST", "Payload": payload,
+            "SdkHttpMetadata": {"AllHttpHeaders": {name: [value] for name, value in headers.items()},
+                                "HttpHeaders": headers, "HttpStatusCode": 200},
+            "SdkResponseMetadata": {"RequestId": request_id}, "StatusCode": 200}
 
 
 class LocalEcs(_LocalService):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
         try:
-            task_arn = _cloud.run_task(normalised_parameters.get("Cluster", ""), normalised_parameters["TaskDefinition"],
+            stopped_task = _cloud.run_task(normalised_parameters.get("Cluster", ""), normalised_parameters["TaskDefinition"],
                                        normalised_parameters.get("Overrides", {}), self._state_timeout())
         except TaskError as failed:
             return self._fail(env, failed.error, failed.cause)
-        env.stack.append({"Tasks": [{"TaskArn": task_arn, "LastStatus": "STOPPED", "Containers": [{"ExitCode": 0}]}]})
+        env.stack.append(stopped_task)
 
 
 class LocalAwsSdk(StateTaskServiceAwsSdk):

@@ -1,5 +1,6 @@
 """Container images without Docker (localcloud/images.py) and tasks run from them (localcloud/tasks.py)."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -50,7 +51,8 @@ APP = ("import os, sys\n"
 
 
 def run(image, tmp_path, command, memory_mb=512):
-    task = tasks.RegisteredTask(family="Small", image="small:1", command=["ok"], environment={"STAGE": "task"},
+    task = tasks.RegisteredTask(arn="arn:aws:ecs:us-east-1:000000000000:task-definition/Small:1", family="Small",
+                                container_name="app", cpu="256", image="small:1", command=["ok"], environment={"STAGE": "task"},
                                 memory_mb=memory_mb)
     return tasks.run(task, image, cluster_arn="arn:aws:ecs:us-east-1:000000000000:cluster/c",
                      overrides={"ContainerOverrides": [{"Command": command}]} if command else {},
@@ -59,8 +61,9 @@ def run(image, tmp_path, command, memory_mb=512):
 
 def test_a_task_runs_the_images_entrypoint_with_its_command_and_environment(tmp_path):
     image = small_image(tmp_path, DOCKERFILE, APP)
-    arn = run(image, tmp_path, None)
-    assert arn.startswith("arn:aws:ecs:us-east-1:000000000000:task/c/")
+    stopped = run(image, tmp_path, None)
+    assert stopped["TaskArn"].startswith("arn:aws:ecs:us-east-1:000000000000:task/c/")
+    assert stopped["LastStatus"] == "STOPPED" and stopped["Containers"][0]["ExitCode"] == 0
     assert image.command == [] and image.environment == {"GREETING": "hello", "OTHER": "two words"}
     log = (tmp_path / "logs" / "ecs-Small.log").read_text()
     assert log.startswith(f"hello two words task ok {tmp_path / 'root' / 'srv'}\n")
@@ -70,10 +73,16 @@ def test_a_task_fails_as_ecs_reports_it(tmp_path):
     image = small_image(tmp_path, DOCKERFILE, APP)
     with pytest.raises(tasks.TaskError) as failed:
         run(image, tmp_path, ["fail"])
-    assert failed.value.error == "ValueError" and "bad input" in failed.value.cause
+    stopped = json.loads(failed.value.cause)  # the stopped task, as runTask.sync's failure cause on AWS
+    assert failed.value.error == "States.TaskFailed" and stopped["Containers"][0]["ExitCode"] == 1
+    assert stopped["StopCode"] == "EssentialContainerExited"
+    assert "bad input" in (tmp_path / "logs" / "ecs-Small.log").read_text()
     with pytest.raises(tasks.TaskError) as killed:
         run(image, tmp_path, ["hungry"], memory_mb=128)
-    assert killed.value.error == "States.TaskFailed" and "OutOfMemoryError" in killed.value.cause
+    oom = json.loads(killed.value.cause)["Containers"][0]
+    assert killed.value.error == "States.TaskFailed" and oom["Reason"].startswith("OutOfMemoryError") and oom["ExitCode"] == 137
     with pytest.raises(tasks.TaskError) as unpulled:
         run(None, tmp_path, None)
-    assert "CannotPullContainerError" in unpulled.value.cause and "--image small:1=" in unpulled.value.cause
+    unpulled_task = json.loads(unpulled.value.cause)
+    assert unpulled_task["StopCode"] == "TaskFailedToStart"
+    assert unpulled_task["StoppedReason"].startswith("CannotPullContainerError") and "--image small:1=" in unpulled.value.cause
