@@ -12,7 +12,10 @@ from constructs import IConstruct
 from constructs.nag import acknowledge_wildcard_resources
 from engagement.layout import CREATE, GLUE_ACCESS, LIST, PARTITION, PLACES, READ, S3_ACCESS, WRITE, Table
 
-S3_ACTIONS = {READ: ("s3:GetObject",), WRITE: ("s3:PutObject", "s3:AbortMultipartUpload")}
+S3_ACTIONS = {READ: ("s3:GetObject",),
+              WRITE: ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")}
+# Athena, on the buckets it reads and writes as the caller: where they are, and its multipart uploads.
+ATHENA_BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucketMultipartUploads")
 GLUE_ACTIONS = {
     READ: ("glue:GetDatabase", "glue:GetTable", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition"),
     CREATE: ("glue:CreateTable", "glue:UpdateTable"),
@@ -31,7 +34,8 @@ def allow_places(owner: IConstruct, grantee: iam.IGrantable, stage: str, bucket_
         actions = tuple(action for kind in kinds if kind != LIST for action in S3_ACTIONS[kind])
         if actions:
             by_actions.setdefault(actions, []).append(objects)
-        listed.setdefault(place.bucket, []).append(place.pattern)
+        listed.setdefault(place.bucket, []).extend(p for p in place.list_prefixes
+                                                   if p not in listed.get(place.bucket, []))
     for bucket, patterns in listed.items():  # a missing key then reads as missing (404), not AccessDenied
         grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[bucket_arns[bucket]],
@@ -43,6 +47,14 @@ def allow_places(owner: IConstruct, grantee: iam.IGrantable, stage: str, bucket_
     if wildcards:
         acknowledge_wildcard_resources(owner, f"{stage}: object keys carry the run id (runs are not known at deploy "
                                               "time); access stops at the run layout's places.", *wildcards)
+
+
+def allow_athena_buckets(grantee: iam.IGrantable, stage: str, bucket_arns: dict[str, str]) -> None:
+    """What Athena, running queries as `stage`'s role, does to the buckets themselves: finds where
+    tables and results live and manages its multipart uploads."""
+    buckets = sorted({PLACES[place].bucket for place in S3_ACCESS[stage]})
+    grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+        actions=list(ATHENA_BUCKET_ACTIONS), resources=[bucket_arns[bucket] for bucket in buckets]))
 
 
 def allow_tables(owner: IConstruct, grantee: iam.IGrantable, stage: str) -> None:

@@ -8,13 +8,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
-from constructs.access import allow_key, allow_places, allow_tables
+from constructs.access import allow_athena_buckets, allow_key, allow_places, allow_tables
 from constructs.engagement_api import EngagementApi
 from constructs.knowledge_base import KnowledgeBase
 from constructs.run_cache import RunCache
 from constructs.stage_function import StageFunction, StageFunctionProps
 from engagement import answer_cache, ask_api, prediction_api
-from engagement.layout import PLACES, S3_ACCESS
 from stacks.data_exports import DataRefs
 from stacks.network_stack import NetworkStack
 
@@ -81,9 +80,7 @@ class AiStack(cdk.Stack):
         data = self._data
         allow_places(assistant, assistant, "assistant", data.bucket_arns)
         allow_tables(assistant, assistant, "assistant")
-        buckets = sorted({PLACES[place].bucket for place in S3_ACCESS["assistant"]})
-        assistant.add_to_role_policy(iam.PolicyStatement(  # Athena checks where results and tables live
-            actions=["s3:GetBucketLocation"], resources=[data.bucket_arns[bucket] for bucket in buckets]))
+        allow_athena_buckets(assistant, "assistant", data.bucket_arns)
         assistant.add_to_role_policy(iam.PolicyStatement(actions=ATHENA_QUERY_ACTIONS, resources=[self.format_arn(
             service="athena", resource="workgroup", resource_name=data.workgroup_name)]))
         assistant.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],

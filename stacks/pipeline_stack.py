@@ -13,13 +13,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
-from constructs.access import allow_key, allow_places, allow_tables
+from constructs.access import allow_athena_buckets, allow_key, allow_places, allow_tables
 from constructs.encryption_key import EncryptionKey
 from constructs.engagement_pipeline import MACHINE_TIMEOUT, EngagementPipeline, EngagementPipelineProps
 from constructs.knowledge_base import KnowledgeBase
 from constructs.nag import acknowledge, acknowledge_checkov, acknowledge_wildcard_resources
 from constructs.stage_function import StageFunction, StageFunctionProps
-from engagement.layout import PLACES, S3_ACCESS
+from engagement.layout import PLACES
 from stacks.data_exports import DataRefs
 from stacks.ml_stack import MlStack
 from stacks.network_stack import NetworkStack
@@ -119,9 +119,7 @@ class PipelineStack(cdk.Stack):
         state_machine = self.pipeline.state_machine
         allow_places(self.pipeline, state_machine, "state_machine", data.bucket_arns)
         allow_tables(self.pipeline, state_machine, "state_machine")
-        buckets = sorted({PLACES[place].bucket for place in S3_ACCESS["state_machine"]})
-        state_machine.add_to_role_policy(iam.PolicyStatement(  # Athena checks where results and tables live
-            actions=["s3:GetBucketLocation"], resources=[data.bucket_arns[bucket] for bucket in buckets]))
+        allow_athena_buckets(state_machine, "state_machine", data.bucket_arns)
         state_machine.add_to_role_policy(iam.PolicyStatement(actions=ATHENA_ACTIONS, resources=[self.format_arn(
             service="athena", resource="workgroup", resource_name=data.workgroup_name)]))
         allow_key(state_machine, data.key_arn)

@@ -71,6 +71,19 @@ class Place:
         return self.key.replace(RUN, "*") + ("*" if self.is_prefix else "")
 
     @property
+    def folder(self) -> str:
+        """The folder holding the place, for every run: "bronze/customers/run_id=*/"."""
+        return self.pattern.rsplit("/", 1)[0] + "/"
+
+    @property
+    def list_prefixes(self) -> tuple[str, ...]:
+        """What AWS services list to reach the place (`s3:prefix` values): the root (a by-run
+        table's location, a knowledge base's data source), the folder (a table's or partition's
+        location, as Athena lists it) and the place itself. S3 compares `s3:prefix` as given, so a
+        pattern naming only files would refuse the services that list folders."""
+        return tuple(dict.fromkeys((self.root, self.folder, self.pattern)))
+
+    @property
     def root(self) -> str:
         """The folder holding every run's folder (a by-run table's location): "final_results/"."""
         return self.key.split(RUN)[0].rsplit("/", 1)[0] + "/" if self.per_run else self.key.rsplit("/", 1)[0] + "/"

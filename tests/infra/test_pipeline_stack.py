@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from constructs.access import GLUE_ACTIONS, S3_ACTIONS
-from engagement.layout import GLUE_ACCESS, LIST, PLACES, S3_ACCESS
+from constructs.access import ATHENA_BUCKET_ACTIONS, GLUE_ACTIONS, S3_ACTIONS
+from engagement.layout import GLUE_ACCESS, LIST, PLACES, PUBLISHED_RUN_TABLE, S3_ACCESS
 from localcloud.definition import load_definition, placeholder, state_machines, walk
 from stacks.ml_stack import TASK_CPU, TASK_MEMORY_MIB
 from stacks.pipeline_stack import STAGES
@@ -270,7 +270,7 @@ def s3_grants(statements: list[dict]) -> set[tuple[str, str, str]]:
                 if action == "s3:ListBucket":
                     for pattern in statement["Condition"]["StringLike"]["s3:prefix"]:
                         grants.add((bucket, pattern, action))
-                elif action != "s3:GetBucketLocation":
+                elif action not in ATHENA_BUCKET_ACTIONS:
                     grants.add((bucket, resource["Fn::Join"][1][-1].lstrip("/"), action.replace("getObject", "GetObject")))
     return grants
 
@@ -289,7 +289,7 @@ def expected_s3(stage: str) -> set[tuple[str, str, str]]:
     expected = set()
     for name, kinds in S3_ACCESS[stage].items():
         place = PLACES[name]
-        expected.add((place.bucket, place.pattern, "s3:ListBucket"))
+        expected |= {(place.bucket, prefix, "s3:ListBucket") for prefix in place.list_prefixes}
         for kind in kinds:
             if kind != LIST:
                 expected |= {(place.bucket, place.pattern, action) for action in S3_ACTIONS[kind]}
@@ -366,3 +366,47 @@ def test_image_is_an_asset_built_at_deploy_time(synthesized):
     assert image["source"]["dockerFile"] == "ml_container/Dockerfile"
     staged = synthesized.outdir / image["source"]["directory"]
     assert sorted(p.name for p in staged.iterdir()) == ["ml_container", "runtime"]
+
+
+def _table_place(table) -> str | None:
+    """The run-layout place a table's files are in (None: a view)."""
+    from engagement.catalog import TABLES
+    from engagement.layout import BY_RUN_TABLES, RUN_TABLES
+
+    by_table = {**{t: name for name, t in RUN_TABLES.items()}, **{t: name for name, t in BY_RUN_TABLES.items()},
+                **{spec.table: spec.place for spec in TABLES}}
+    return by_table.get(table)
+
+
+def listed_by_services(stage: str) -> set[tuple[str, str]]:
+    """(bucket, s3:prefix) that AWS services list as `stage`'s role for one run: Athena lists the
+    location of every table it reads or writes (a by-run table's root, the run's folder in it) and
+    its results location; a knowledge base's sync lists its data source's prefix."""
+    listed = set()
+    if stage == "knowledge_base_index":
+        place = PLACES["knowledge_base_documents"]
+        return {(place.bucket, place.root)}
+    for table in GLUE_ACCESS.get(stage, {}):
+        if stage == "state_machine" and table == PUBLISHED_RUN_TABLE:
+            continue  # only the views it creates name the pointer's table: CREATE VIEW reads no data
+        name = _table_place(table)
+        if name:
+            place = PLACES[name]
+            listed |= {(place.bucket, place.root), (place.bucket, place.folder.replace("*", "r_1_abc"))}
+    query_results = PLACES["query_results"]
+    return listed | {(query_results.bucket, query_results.root)}
+
+
+@pytest.mark.parametrize("stage", ["state_machine", "assistant", "knowledge_base_index"])
+def test_the_folders_aws_services_list_as_a_role_are_admitted(synthesized, stage):
+    """Athena and Bedrock list folders (`s3:prefix` = "final_results/run_id=<id>/"), so a list
+    grant naming only files refuses them on AWS."""
+    from fnmatch import fnmatchcase
+
+    stacks = {"assistant": synthesized.platform.ai, "knowledge_base_index": synthesized.platform.ai}
+    template = synthesized.templates[stacks.get(stage, synthesized.platform.pipeline).stack_name]
+    grants = s3_grants(statements_of(template, PRINCIPALS[stage]))
+    refused = [(bucket, prefix) for bucket, prefix in sorted(listed_by_services(stage))
+               if not any(b == bucket and action == "s3:ListBucket" and fnmatchcase(prefix, pattern)
+                          for b, pattern, action in grants)]
+    assert not refused, f"{stage} may not list {refused}"
