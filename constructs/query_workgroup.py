@@ -5,10 +5,17 @@ from aws_cdk import aws_athena as athena
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from constructs.nag import acknowledge_checkov
 
 
 class QueryWorkgroup(Construct):
-    """Enforced configuration: KMS-encrypted results in one bucket and a per-query scan cutoff."""
+    """KMS-encrypted results in one bucket and a per-query scan cutoff.
+
+    The configuration is not enforced: Athena fails every CTAS that names its `external_location`
+    in a workgroup that enforces it, and the pipeline's tables must live in the run layout's
+    places. What enforcement would guard stays guarded: results default to this bucket, encrypted
+    with the key; the buckets' own default encryption and policies hold for every object; and each
+    role may write only its own places (engagement.layout)."""
 
     def __init__(
         self,
@@ -30,7 +37,7 @@ class QueryWorkgroup(Construct):
             state="ENABLED",
             recursive_delete_option=False,
             work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
-                enforce_work_group_configuration=True,
+                enforce_work_group_configuration=False,
                 publish_cloud_watch_metrics_enabled=True,
                 bytes_scanned_cutoff_per_query=bytes_scanned_cutoff_per_query,
                 engine_version=athena.CfnWorkGroup.EngineVersionProperty(
@@ -44,4 +51,8 @@ class QueryWorkgroup(Construct):
                 ),
             ),
         )
+        acknowledge_checkov(self, "Not enforced: Athena fails a CTAS that names its external_location in a workgroup"
+                                  " that enforces its configuration, and the pipeline's tables live in the run"
+                                  " layout's places. Results still default to the encrypted results bucket, and every"
+                                  " bucket encrypts with the KMS key and admits only its roles' places.", "CKV_AWS_82")
         self.workgroup_name = self.workgroup.ref

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import boto3
 
-from localcloud import (athena_api, bedrock_agent, bedrock_runtime, cloudformation, dynamodb_writes, executors,
+from localcloud import (athena_api, athena_workgroups, bedrock_agent, bedrock_runtime, cloudformation, dynamodb_writes, executors,
                         functions, images, lambda_api, policies, tasks)
 from localcloud.assembly import AssemblyError, read_stacks
 from localcloud.athena_duckdb import AthenaOnDuckDB, AthenaSqlError, GlueCatalog, inside
@@ -245,13 +245,17 @@ class LocalCloud:
         """Run one Athena (Trino) statement on the local Athena; its rows (AthenaSqlError if it fails)."""
         return self.query_result(sql)[1]
 
-    def query_result(self, sql: str, database: str | None = None) -> tuple[list[tuple[str, str]], list[tuple]]:
+    def query_result(self, sql: str, database: str | None = None,
+                     workgroup: str | None = None) -> tuple[list[tuple[str, str]], list[tuple]]:
         """(columns as (name, Athena type), rows) of one statement; `database` as Athena's
-        QueryExecutionContext (AthenaSqlError if it fails)."""
+        QueryExecutionContext, `workgroup` the workgroup it runs in, whose rules apply
+        (AthenaSqlError if it fails)."""
+        if workgroup is not None:
+            athena_workgroups.check(sql, workgroup, ACCOUNT, REGION)
         with self._athena_lock:
             return self._athena.result(sql, database)
 
-    def athena_request(self, sql: str, token: str | None) -> dict:
+    def athena_request(self, sql: str, token: str | None, workgroup: str | None = None) -> dict:
         """StartQueryExecution as Athena answers it: a request token names one query, and a retry
         with the same token gets that query's outcome instead of running it again."""
         token = token or str(uuid.uuid4())
@@ -262,8 +266,10 @@ class LocalCloud:
                         "error_name": "Athena.InvalidRequestException"}
             return outcome
         try:
-            self.query(sql)
+            self.query_result(sql, workgroup=workgroup)
             outcome = {"QueryExecution": {"QueryExecutionId": str(uuid.uuid4()), "Status": {"State": "SUCCEEDED"}}}
+        except athena_workgroups.WorkgroupRefusal as refused:
+            outcome = {"error": str(refused), "error_name": "Athena.InvalidRequestException"}
         except AthenaSqlError as error:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             (self.log_dir / "athena-failed.sql").write_text(f"-- {error}\n{sql}\n")

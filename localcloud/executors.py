@@ -114,7 +114,8 @@ class LocalAwsSdk(StateTaskServiceAwsSdk):
 class LocalAthena(_LocalService):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
         outcome = _cloud.athena_request(normalised_parameters["QueryString"].replace(QUOTE, "'"),
-                                        normalised_parameters.get("ClientRequestToken"))
+                                        normalised_parameters.get("ClientRequestToken"),
+                                        normalised_parameters.get("WorkGroup", "primary"))
         if "error" in outcome:
             return self._fail(env, outcome["error_name"], outcome["error"])
         env.stack.append(outcome)

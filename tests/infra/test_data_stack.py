@@ -1,5 +1,7 @@
 """DataStack: encryption, versioning, TLS-only access, no public access, retention, catalog, cache."""
 
+import json
+
 import pytest
 from aws_cdk.assertions import Match, Template
 
@@ -130,14 +132,16 @@ def test_crawler_role_has_no_wildcard_actions(data_template: Template):
     assert actions and not [a for a in actions if "*" in a]
 
 
-def test_workgroup_enforces_encrypted_results_and_a_scan_cutoff(data_template: Template, synthesized):
+def test_workgroup_encrypts_results_with_a_scan_cutoff_and_admits_ctas_locations(data_template: Template, synthesized):
+    """Not enforced: Athena fails a CTAS naming external_location in an enforcing workgroup
+    (tests/unit/test_local_athena_workgroups.py runs the pipeline's statements against it)."""
     athena_results = bucket_logical_id(data_template, "AthenaResults")
     data_template.has_resource_properties(
         "AWS::Athena::WorkGroup",
         {
             "WorkGroupConfiguration": Match.object_like(
                 {
-                    "EnforceWorkGroupConfiguration": True,
+                    "EnforceWorkGroupConfiguration": False,
                     "BytesScannedCutoffPerQuery": 10 * 1024**3,
                     "ResultConfiguration": {
                         "OutputLocation": {
@@ -152,6 +156,28 @@ def test_workgroup_enforces_encrypted_results_and_a_scan_cutoff(data_template: T
             )
         },
     )
+
+
+def test_every_ctas_of_the_pipeline_runs_in_the_synthesized_workgroup(data_template: Template):
+    import sql
+    from engagement.layout import BUCKETS, Buckets, sql_values
+    from localcloud.athena_workgroups import check
+    from localcloud.cloud import ACCOUNT, REGION
+    from moto.athena.models import athena_backends
+
+    [workgroup] = data_template.find_resources("AWS::Athena::WorkGroup").values()
+    backend = athena_backends[ACCOUNT][REGION]
+    backend.create_work_group("Synthesized", json.loads(json.dumps(workgroup["Properties"]["WorkGroupConfiguration"])),
+                              "", [])
+    values = sql_values(Buckets(**{name: f"bucket-{name}" for name in BUCKETS}), "r_1_abc")
+    try:
+        ctas = [statement for statement in (sql.load(path.stem) for path in sql.FOLDER.glob("*.sql"))
+                if "external_location" in statement.sql]
+        assert len(ctas) == 6
+        for statement in ctas:
+            check(statement.render(values), "Synthesized", ACCOUNT, REGION)
+    finally:
+        backend.work_groups.pop("Synthesized", None)
 
 
 def test_prediction_cache_expires_items_recovers_to_a_point_in_time_and_uses_the_cmk(data_template: Template):
