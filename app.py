@@ -35,6 +35,7 @@ CONTEXT = {"athenaBytesScannedCutoff": ("athena_bytes_scanned_cutoff", int),
            "terminationProtection": ("termination_protection", flag),
            "mlImageUri": ("ml_image_uri", str),
            "assistantModelId": ("assistant_model_id", str),
+           "reserveConcurrency": ("reserve_concurrency", flag),
            "profile": ("profile", profile)}
 
 app = cdk.App()

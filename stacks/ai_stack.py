@@ -11,6 +11,7 @@ from constructs import Construct
 from constructs.access import allow_athena_buckets, allow_key, allow_places, allow_tables
 from constructs.engagement_api import EngagementApi
 from constructs.knowledge_base import KnowledgeBase
+from constructs.nag import acknowledge_wildcard_resources
 from constructs.run_cache import RunCache
 from constructs.stage_function import StageFunction, StageFunctionProps
 from engagement import answer_cache, ask_api, prediction_api
@@ -20,16 +21,18 @@ from stacks.network_stack import NetworkStack
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ATHENA_QUERY_ACTIONS = ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
                         "athena:StopQueryExecution"]
-# Where a cross-region inference profile may route a request (the US profiles).
-PROFILE_REGIONS = {"us": ("us-east-1", "us-east-2", "us-west-2")}
+# Geographic prefixes of cross-region inference profiles ("us.anthropic.…"): such a profile routes
+# each request to a region AWS chooses within its geography, and that set can grow.
+PROFILE_PREFIXES = ("us", "eu", "apac", "us-gov", "ca", "jp", "au", "global")
 
 
 class AiStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, data: DataRefs, network: NetworkStack | None,
-                 lambda_layer_dir: Path, model_id: str, **kwargs) -> None:
-        """`network`: the VPC the API's Lambdas run in (None: outside any VPC)."""
+                 lambda_layer_dir: Path, model_id: str, api_concurrency: int | None = None, **kwargs) -> None:
+        """`network`: the VPC the API's Lambdas run in (None: outside any VPC); `api_concurrency`:
+        executions reserved for each API function (None: none)."""
         super().__init__(scope, construct_id, **kwargs)
-        self._data, self._network = data, network
+        self._data, self._network, self._api_concurrency = data, network, api_concurrency
         self._data_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
         self._layer = lambda_.LayerVersion(
             self, "DependenciesLayer", code=lambda_.Code.from_asset(str(lambda_layer_dir)),
@@ -70,7 +73,8 @@ class AiStack(cdk.Stack):
             security_group=self._network and self._network.workload_security_group, encryption_key=self._data_key,
             environment={**{f"{name.upper()}_BUCKET": bucket for name, bucket in data.bucket_names.items()},
                          "CACHE_TABLE": data.cache_table_name, **(environment or {})},
-            timeout=cdk.Duration.seconds(seconds), memory_mb=memory_mb, reserved_concurrency=10)).function
+            timeout=cdk.Duration.seconds(seconds), memory_mb=memory_mb,
+            reserved_concurrency=self._api_concurrency)).function
         allow_key(function, data.key_arn)
         return function
 
@@ -87,13 +91,17 @@ class AiStack(cdk.Stack):
                                                          resources=[data.cache_table_arn]))
         models = self._model_arns(model_id)
         assistant.add_to_role_policy(iam.PolicyStatement(actions=["bedrock:InvokeModel"], resources=models))
+        acknowledge_wildcard_resources(assistant, "The one foundation model behind the cross-region inference profile,"
+                                                  " in whichever region the profile routes a request to (AWS chooses"
+                                                  " them; the model is named exactly).",
+                                       *[arn for arn in models if ":bedrock:*:" in arn])
 
     def _model_arns(self, model_id: str) -> list[str]:
-        """The inference profile and the foundation model in each region it routes to (Converse on a
-        profile is authorized on both), or the one foundation model in this region."""
+        """The inference profile and its one foundation model in whichever region the profile routes
+        to (Converse on a profile is authorized on both; the routing regions are AWS's to choose, so
+        the model is scoped by name, not by a region list), or the one foundation model here."""
         prefix, _, base = model_id.partition(".")
-        if prefix in PROFILE_REGIONS and base:
+        if prefix in PROFILE_PREFIXES and base:
             return [self.format_arn(service="bedrock", resource="inference-profile", resource_name=model_id),
-                    *[f"arn:{self.partition}:bedrock:{region}::foundation-model/{base}"
-                      for region in PROFILE_REGIONS[prefix]]]
+                    f"arn:{self.partition}:bedrock:*::foundation-model/{base}"]
         return [f"arn:{self.partition}:bedrock:{self.region}::foundation-model/{model_id}"]

@@ -43,11 +43,13 @@ ATHENA_ACTIONS = ["athena:StartQueryExecution", "athena:GetQueryExecution", "ath
 class PipelineStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, data: DataRefs, network: NetworkStack | None,
                  ml: MlStack, lambda_layer_dir: Path, min_rows: int, knowledge_base: KnowledgeBase,
-                 notification_key_arn: str | None = None, **kwargs) -> None:
-        """`network`: the VPC the stage Lambdas run in (None: outside any VPC); `notification_key_arn`:
-        a key for the notification topic instead of the stack's own (its policy must admit CloudWatch)."""
+                 stage_concurrency: int | None = None, notification_key_arn: str | None = None, **kwargs) -> None:
+        """`network`: the VPC the stage Lambdas run in (None: outside any VPC); `stage_concurrency`:
+        executions reserved for each stage function (None: none); `notification_key_arn`: a key for
+        the notification topic instead of the stack's own (its policy must admit CloudWatch)."""
         super().__init__(scope, construct_id, **kwargs)
         data_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
+        self._stage_concurrency = stage_concurrency
         functions = self._stage_functions(data, network, lambda_layer_dir, min_rows, data_key)
         documents = functions["knowledge_base"]  # it starts the knowledge base's sync of the run's documents
         documents.add_environment("KNOWLEDGE_BASE_ID", knowledge_base.knowledge_base_id)
@@ -99,7 +101,8 @@ class PipelineStack(cdk.Stack):
                                          vpc=network and network.vpc,
                                          security_group=network and network.workload_security_group,
                                          encryption_key=data_key, environment=environment,
-                                         timeout=cdk.Duration.minutes(minutes), memory_mb=memory))
+                                         timeout=cdk.Duration.minutes(minutes), memory_mb=memory,
+                                         reserved_concurrency=self._stage_concurrency))
             allow_places(function, function.function, stage, data.bucket_arns)
             allow_key(function.function, data.key_arn)
             functions[stage] = function.function
@@ -165,6 +168,7 @@ class PipelineStack(cdk.Stack):
                     schedule=SCHEDULE,
                     targets=[targets.SfnStateMachine(state_machine, input=events.RuleTargetInput.from_object(
                         {"source_key": f"{PLACES['source'].key}customers.csv"}))])
+        alarms = []
         for alarm_id, metric in (("FailedExecutions", state_machine.metric_failed()),
                                  ("TimedOutExecutions", state_machine.metric_timed_out())):
             alarm = cloudwatch.Alarm(
@@ -172,5 +176,12 @@ class PipelineStack(cdk.Stack):
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+            alarms.append(alarm.alarm_arn)
+        # A topic policy replaces SNS's default one: CloudWatch publishes as its service principal,
+        # admitted for these alarms only (the topic's key admits it too).
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAlarmsPublish", actions=["sns:Publish"], resources=[self.topic.topic_arn],
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            conditions={"ArnEquals": {"aws:SourceArn": alarms}, "StringEquals": {"aws:SourceAccount": self.account}}))
         cdk.CfnOutput(self, "StateMachineArn", value=state_machine.state_machine_arn)
         cdk.CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)

@@ -33,6 +33,13 @@ class PlatformSettings:
     # The assistant's Bedrock model: a US cross-region inference profile of a current Claude Sonnet.
     assistant_model_id: str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
     profile: str = "standard"  # a key of PROFILES
+    # Reserve concurrency for the stage (2 each) and API (10 each) functions: 34 executions, which an
+    # account's quota must leave 100 unreserved above (README: Deploy to AWS).
+    reserve_concurrency: bool = False
+
+
+STAGE_RESERVED_CONCURRENCY = 2  # a stage function: one run at a time (the run lock), plus a retry
+API_RESERVED_CONCURRENCY = 10  # an API function: bounded by the stage's throttling
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,7 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         network=network if profile.lambdas_in_vpc else None,
         lambda_layer_dir=settings.lambda_layer_dir,
         model_id=settings.assistant_model_id,
+        api_concurrency=API_RESERVED_CONCURRENCY if settings.reserve_concurrency else None,
     )
     pipeline = PipelineStack(
         app,
@@ -105,6 +113,7 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         ml=ml,
         lambda_layer_dir=settings.lambda_layer_dir,
         min_rows=settings.min_rows,
+        stage_concurrency=STAGE_RESERVED_CONCURRENCY if settings.reserve_concurrency else None,
         knowledge_base=ai.knowledge_base,
         notification_key_arn=data_refs.key_arn if profile.one_key else None,
     )

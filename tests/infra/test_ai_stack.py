@@ -63,7 +63,11 @@ def test_the_assistant_may_invoke_only_its_model_and_query_only_in_its_workgroup
     assert [s["Action"] for s in bedrock] == ["bedrock:InvokeModel"]
     resources = json.dumps(bedrock[0]["Resource"])
     assert "inference-profile/us.anthropic.claude-sonnet" in resources
-    assert "foundation-model/anthropic.claude" in resources
+    # The profile routes to regions AWS chooses: the model is scoped by name in any region.
+    assert ":bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0" in resources
+    assert not [r for r in ("us-east-1", "us-east-2", "us-west-2") if f"bedrock:{r}::" in resources]
+    # Model access (the Marketplace subscription) is a one-time account step, not the function's right.
+    assert "aws-marketplace" not in json.dumps(statements)
     assert '"*"' not in resources and all("bedrock:*" not in json.dumps(s["Action"]) for s in statements)
     athena = [s for s in statements if "athena:StartQueryExecution" in json.dumps(s["Action"])]
     assert len(athena) == 1 and "workgroup/" in json.dumps(athena[0]["Resource"])

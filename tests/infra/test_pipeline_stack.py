@@ -212,7 +212,31 @@ def test_stage_functions_are_in_the_vpc_traced_and_encrypted(pipeline_template):
         assert properties["VpcConfig"]["SubnetIds"] and properties["TracingConfig"] == {"Mode": "Active"}
         assert "WorkloadSecurityGroup" in json.dumps(properties["VpcConfig"]["SecurityGroupIds"])
         assert "KmsKeyArn" in properties and properties["Runtime"] == "python3.11"
-        assert properties["ReservedConcurrentExecutions"] == 2
+        assert "ReservedConcurrentExecutions" not in properties  # reserveConcurrency=true reserves 2
+
+
+def test_the_alarms_may_publish_to_the_encrypted_topic(pipeline_template):
+    """CloudWatch publishes as cloudwatch.amazonaws.com: the topic policy (which replaces SNS's
+    default) and the topic's key policy must both admit it, or no alarm notification arrives."""
+    [policy] = pipeline_template.find_resources("AWS::SNS::TopicPolicy").values()
+    [publish] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                 if s["Effect"] == "Allow" and s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert publish["Action"] == "sns:Publish"
+    alarms = {logical_id for logical_id in pipeline_template.find_resources("AWS::CloudWatch::Alarm")}
+    assert {arn["Fn::GetAtt"][0] for arn in publish["Condition"]["ArnEquals"]["aws:SourceArn"]} == alarms
+    [key] = [k for k in pipeline_template.find_resources("AWS::KMS::Key").values()]
+    admitted = [s for s in key["Properties"]["KeyPolicy"]["Statement"]
+                if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= {a for s in admitted for a in _list(s["Action"])}
+
+
+def test_no_function_reserves_concurrency_by_default(synthesized):
+    """New accounts often have a concurrency quota of 10-50 with 100 kept unreserved: any reservation
+    fails the deploy there."""
+    reserving = [logical_id for template in synthesized.templates.values()
+                 for logical_id, function in template.find_resources("AWS::Lambda::Function").items()
+                 if "ReservedConcurrentExecutions" in function["Properties"]]
+    assert reserving == []
 
 
 def policies(template: Template):
