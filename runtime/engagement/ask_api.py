@@ -9,7 +9,7 @@ import json
 
 from engagement import answer_cache, publish
 from engagement.answer_check import redacted
-from engagement.assistant import Limits, Tool, ask
+from engagement.assistant import Limits, ModelAccessDenied, ModelFor, Tool, ask
 from engagement.layout import Buckets
 from engagement.prediction_api import Answer
 
@@ -20,9 +20,9 @@ REQUEST_SCHEMA = {  # JSON Schema draft 4, as API Gateway models take it
 }
 
 
-def answer(bedrock, tools: list[Tool], s3, buckets: Buckets, answers, *, model_id: str, body: str | None,
-           limits: Limits = Limits()) -> Answer:
-    """`answers`: the answer cache's DynamoDB table."""
+def answer(model_for: ModelFor, tools: list[Tool], s3, buckets: Buckets, answers, *, model_id: str,
+           body: str | None, limits: Limits = Limits()) -> Answer:
+    """`model_for`: a Bedrock client bounded by the seconds left; `answers`: the answer cache's table."""
     try:
         question = _question(body)
     except ValueError as error:
@@ -34,7 +34,10 @@ def answer(bedrock, tools: list[Tool], s3, buckets: Buckets, answers, *, model_i
     reply = answer_cache.cached(answers, **key)
     if reply is not None:
         return Answer(200, {**reply, "cached": True})
-    reply = redacted(ask(bedrock, model_id=model_id, question=question, tools=tools, limits=limits).as_dict())
+    try:
+        reply = redacted(ask(model_for, model_id=model_id, question=question, tools=tools, limits=limits).as_dict())
+    except ModelAccessDenied as denied:
+        return Answer(503, {"message": str(denied)})
     reply = {**reply, "run_id": pointer["run_id"]}
     answer_cache.store(answers, **key, reply=reply)
     return Answer(200, {**reply, "cached": False})

@@ -6,12 +6,19 @@ and its result sent back; its final text is the answer. The loop stops at `max_t
 when `time_budget_s` is spent: the answer is then marked incomplete and says why, with whatever
 the tools had found. Every tool result may name its `source` (the SQL that ran, the documents
 used); the reply lists them, so an answer's numbers can be traced to what computed them.
+
+The budget bounds the model's calls too: each Converse call is made by a client bounded by the
+time left (`ModelFor`: seconds -> client, one attempt, no retries beyond the budget), and none is
+started with less than `min_model_call_s` left, so the last call cannot outlive API Gateway's 29 s.
 """
 
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
 SYSTEM_PROMPT = (
     "You answer questions about a customer engagement platform's latest published run. Use the tools for every "
@@ -54,20 +61,35 @@ class Limits:
     max_tool_calls: int = 8
     time_budget_s: float = 25.0  # under API Gateway's 29 s
     max_tokens: int = 1_500
+    min_model_call_s: float = 3.0  # with less left, no model call is started
 
 
-def ask(bedrock, *, model_id: str, question: str, tools: list[Tool], limits: Limits = Limits(),
+# Seconds left -> a bedrock-runtime client (anything with `converse`) whose call ends by then.
+ModelFor = Callable[[float], Any]
+# What Bedrock answers while the account has no access to the model (Anthropic models need a
+# one-time use-case form and a Marketplace subscription on first use).
+NO_MODEL_ACCESS = ("AccessDeniedException", "ResourceNotFoundException")
+
+
+class ModelAccessDenied(RuntimeError):
+    """The account may not use the model yet: the message says what to do."""
+
+
+def ask(model_for: ModelFor, *, model_id: str, question: str, tools: list[Tool], limits: Limits = Limits(),
         clock: Callable[[], float] = time.monotonic) -> Reply:
-    """Run the loop for one question; `bedrock` is a bedrock-runtime client (or anything with converse)."""
+    """Run the loop for one question."""
     deadline = clock() + limits.time_budget_s
     by_name = {tool.name: tool for tool in tools}
     messages = [{"role": "user", "content": [{"text": question}]}]
     reply = Reply(question)
     while True:
-        response = bedrock.converse(
-            modelId=model_id, system=[{"text": SYSTEM_PROMPT}], messages=messages,
-            toolConfig={"tools": [tool.spec() for tool in tools]},
-            inferenceConfig={"maxTokens": limits.max_tokens, "temperature": 0})
+        left = deadline - clock()
+        if left < limits.min_model_call_s:
+            return _stopped(reply, "", f"stopped at the {limits.time_budget_s:g} s time budget")
+        try:
+            response = _converse(model_for(left), model_id, messages, tools, limits)
+        except (ReadTimeoutError, ConnectTimeoutError):
+            return _stopped(reply, "", f"the model did not answer within the {limits.time_budget_s:g} s time budget")
         message = response["output"]["message"]
         messages.append(message)
         uses = [block["toolUse"] for block in message["content"] if "toolUse" in block]
@@ -79,6 +101,22 @@ def ask(bedrock, *, model_id: str, question: str, tools: list[Tool], limits: Lim
             return _stopped(reply, text, f"stopped after {len(reply.tool_calls)} tool calls"
                             if clock() < deadline else f"stopped at the {limits.time_budget_s:g} s time budget")
         messages.append({"role": "user", "content": [_run_tool(by_name, use, reply) for use in uses]})
+
+
+def _converse(model, model_id: str, messages: list[dict], tools: list[Tool], limits: Limits) -> dict:
+    try:
+        return model.converse(modelId=model_id, system=[{"text": SYSTEM_PROMPT}], messages=messages,
+                              toolConfig={"tools": [tool.spec() for tool in tools]},
+                              inferenceConfig={"maxTokens": limits.max_tokens, "temperature": 0})
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in NO_MODEL_ACCESS:
+            raise ModelAccessDenied(
+                f"This account cannot use the assistant's model {model_id} yet "
+                f"({error.response['Error'].get('Message', '')}). Enable it once per account: Amazon Bedrock "
+                "console -> Model access (for Anthropic models, submit the use-case form; the first call "
+                "subscribes the account in AWS Marketplace, which needs an administrator's rights, not this "
+                "function's). README: Deploy to AWS, account prerequisites.") from error
+        raise
 
 
 def _run_tool(by_name: dict[str, Tool], use: dict, reply: Reply) -> dict:

@@ -47,6 +47,13 @@ def ledger():
     return boto3.resource("dynamodb").Table(os.environ["RUN_LEDGER_TABLE"])
 
 
+def model_client(seconds_left: float):
+    """A bedrock-runtime client whose one call (one attempt: a retry would outlive the budget) ends
+    within `seconds_left`."""
+    return boto3.client("bedrock-runtime", config=Config(
+        connect_timeout=min(2.0, seconds_left), read_timeout=seconds_left, retries={"total_max_attempts": 1}))
+
+
 @cache
 def cache_table() -> CacheTable:
     """CacheLoad's writes: one low-level client for its threads. botocore's parameter validation

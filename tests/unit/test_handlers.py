@@ -85,3 +85,12 @@ def test_every_handler_is_a_few_lines():
             continue
         body = module.read_text().split("def handler", 1)[1]
         assert len([line for line in body.splitlines() if line.strip()]) <= 8, module.name
+
+
+def test_the_assistants_model_client_makes_one_attempt_within_the_seconds_left(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    from handlers.shared import model_client
+
+    config = model_client(7.5).meta.config
+    assert (config.read_timeout, config.connect_timeout) == (7.5, 2.0)
+    assert config.retries["total_max_attempts"] == 1

@@ -89,7 +89,7 @@ def tools(features, results) -> list[Tool]:
 
 
 def asked(question: str, tools: list[Tool]):
-    return ask(LocalModel(), model_id="local-planner", question=question, tools=tools)
+    return ask(lambda seconds: LocalModel(), model_id="local-planner", question=question, tools=tools)
 
 
 def numbers(text: str) -> list[float]:

@@ -12,6 +12,7 @@ import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from datagen.generator import GeneratorConfig
@@ -280,7 +281,7 @@ def test_ask_refuses_bad_questions_and_waits_for_a_published_run(aws, csvs):
     answers = answer_table()
 
     def asked(body):
-        answer = ask_api.answer(LocalModel(), [], aws.s3, BUCKETS, answers, model_id="local", body=body)
+        answer = ask_api.answer(lambda seconds: LocalModel(), [], aws.s3, BUCKETS, answers, model_id="local", body=body)
         return answer.status, answer.body
 
     question = json.dumps({"question": "How does engagement differ across age groups?"})
@@ -294,6 +295,13 @@ def test_ask_refuses_bad_questions_and_waits_for_a_published_run(aws, csvs):
     status, answer = asked(question)  # no tools given: the planner says what it could answer, with no number
     assert status == 200 and answer["answer"].startswith("I cannot answer that") and answer["tool_calls"] == []
     assert answers.scan()["Items"] == []  # an answer no tool computed is not worth keeping
+
+    class NoAccess:
+        def converse(self, **request):
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no access"}}, "Converse")
+
+    denied = ask_api.answer(lambda seconds: NoAccess(), [], aws.s3, BUCKETS, answers, model_id="m", body=question)
+    assert denied.status == 503 and "Model access" in denied.body["message"]
 
 
 def test_a_repeated_question_is_answered_from_the_cache_of_the_published_run_only(aws, csvs):
@@ -310,7 +318,7 @@ def test_a_repeated_question_is_answered_from_the_cache_of_the_published_run_onl
     tools = [Tool("get_feature_stats", "stats", {"type": "object"}, stats)]
 
     def asked(question):
-        answer = ask_api.answer(LocalModel(), tools, aws.s3, BUCKETS, answers, model_id="local",
+        answer = ask_api.answer(lambda seconds: LocalModel(), tools, aws.s3, BUCKETS, answers, model_id="local",
                                 body=json.dumps({"question": question}))
         return answer.body
 
