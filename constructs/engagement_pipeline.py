@@ -30,11 +30,13 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 from constructs.ml_task import MlTask
 from constructs.nag import acknowledge_wildcard_resources
+from engagement.knowledge_base import IngestionJobBusy
 from engagement.layout import PLACES, PUBLISHED_VIEWS, Buckets, Run, sql_values
 
 import sql
 
 RUN_ID = "$.run.run_id"
+KNOWLEDGE_BASE_BUSY = IngestionJobBusy.__name__  # Lambda names an error by its exception class
 EXECUTION = "$$.Execution.Name"
 
 
@@ -145,9 +147,12 @@ class EngagementPipeline(Construct):
                                     protect=False))
         outputs.branch(self._lambda("CacheLoad", "cache_load", {"run_id": sfn.JsonPath.string_at(RUN_ID)},
                                     ("items_written",), protect=False))
-        outputs.branch(self._lambda("KnowledgeBaseDocuments", "knowledge_base",
-                                    {"run_id": sfn.JsonPath.string_at(RUN_ID)}, ("documents", "location"),
-                                    protect=False))
+        documents = self._lambda("KnowledgeBaseDocuments", "knowledge_base", {"run_id": sfn.JsonPath.string_at(RUN_ID)},
+                                 ("documents", "location"), protect=False)
+        # Bedrock refuses a sync while the data source's previous one runs: wait it out (about 2 h in all).
+        documents.add_retry(errors=[KNOWLEDGE_BASE_BUSY], interval=cdk.Duration.minutes(1), max_attempts=10,
+                            backoff_rate=1.5)
+        outputs.branch(documents)
         self._protect(outputs)
         return outputs
 

@@ -41,11 +41,20 @@ def metadata(run_id: str) -> str:
     return json.dumps({"metadataAttributes": {"run_id": run_id}})
 
 
+class IngestionJobBusy(RuntimeError):
+    """The data source is still syncing (an earlier run's job): the state machine retries the stage
+    later (Retry on this error name), so the run neither fails nor leaves the knowledge base stale."""
+
+
 def start_ingestion(agent, index: Index, run_id: str) -> str:
-    """Start the knowledge base's sync of the documents; a retry of the same run starts nothing new."""
+    """Start the knowledge base's sync of the documents; a retry of the same run starts nothing new.
+    Bedrock refuses a job while another of the data source runs (ConflictException)."""
     token = hashlib.sha256(f"{index.data_source_id}/{run_id}".encode()).hexdigest()  # 33-256 characters
-    job = agent.start_ingestion_job(knowledgeBaseId=index.knowledge_base_id, dataSourceId=index.data_source_id,
-                                    clientToken=token, description=f"run {run_id}")
+    try:
+        job = agent.start_ingestion_job(knowledgeBaseId=index.knowledge_base_id, dataSourceId=index.data_source_id,
+                                        clientToken=token, description=f"run {run_id}")
+    except agent.exceptions.ConflictException as conflict:
+        raise IngestionJobBusy(f"data source {index.data_source_id} is still syncing: {conflict}") from None
     return job["ingestionJob"]["ingestionJobId"]
 
 

@@ -79,7 +79,8 @@ def test_integrations_use_the_documented_resources(definition):
 def test_every_task_retries_with_backoff(definition):
     for _, name, state in walk(definition):
         if state["Type"] == "Task" and not name.startswith("Notify"):
-            [retry] = state["Retry"]
+            [retry, *waits] = state["Retry"]  # KnowledgeBaseDocuments also waits out a running sync
+            assert len(waits) == (name == "KnowledgeBaseDocuments"), name
             assert retry["BackoffRate"] == 2 and retry["MaxAttempts"] >= 2, name
             assert "States.ALL" not in retry["ErrorEquals"], name  # data errors must not be retried
 
@@ -434,3 +435,12 @@ def test_the_folders_aws_services_list_as_a_role_are_admitted(synthesized, stage
                if not any(b == bucket and action == "s3:ListBucket" and fnmatchcase(prefix, pattern)
                           for b, pattern, action in grants)]
     assert not refused, f"{stage} may not list {refused}"
+
+
+def test_a_knowledge_base_sync_still_running_is_waited_out(definition):
+    from engagement.knowledge_base import IngestionJobBusy
+
+    [state] = [state for _, name, state in walk(definition) if name == "KnowledgeBaseDocuments"]
+    [retry] = [r for r in state["Retry"] if r["ErrorEquals"] == [IngestionJobBusy.__name__]]
+    waited = sum(retry["IntervalSeconds"] * retry["BackoffRate"] ** n for n in range(retry["MaxAttempts"]))
+    assert waited >= 3600  # a sync of a run's documents takes minutes

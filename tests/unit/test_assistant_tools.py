@@ -144,3 +144,20 @@ def test_search_knowledge_base_retrieves_from_the_published_run_only():
     assert request["retrievalConfiguration"]["vectorSearchConfiguration"]["filter"] == {
         "equals": {"key": "run_id", "value": "r1"}}
     assert result["source"] == "knowledge base: s3://kb/runs/r1/model_performance.md" and result["run_id"] == "r1"
+
+
+def test_a_sync_refused_while_the_previous_one_runs_is_retried_later_not_failed():
+    """Bedrock answers ConflictException while the data source's previous job runs; the stage
+    raises IngestionJobBusy, which the state machine retries (tests/infra: the KnowledgeBaseDocuments
+    state's Retry names it)."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from engagement.knowledge_base import Index, IngestionJobBusy, start_ingestion
+
+    agent = boto3.client("bedrock-agent", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
+    with Stubber(agent) as stub:
+        stub.add_client_error("start_ingestion_job", service_error_code="ConflictException", http_status_code=409,
+                              service_message="an ingestion job is already running")
+        with pytest.raises(IngestionJobBusy, match="still syncing"):
+            start_ingestion(agent, Index(knowledge_base_id="KB1234567A", data_source_id="DS1234567A"), "r_1")
