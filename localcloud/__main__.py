@@ -125,7 +125,7 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
         (state / "last-run.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         Progress.print_summary(summary)
         if serve:
-            _serve(cloud, {"state_machine_arn": cloud.deployment.state_machine_arn},
+            _serve(cloud, _deployment_details(cloud),
                    [f"{sys.executable} -m localcloud predict CUST-00000001"], stop_when_done=False)
     finally:
         cloud.stop()
@@ -160,8 +160,13 @@ def _count_rows(cloud, table: str) -> int | None:
 
 
 def sql(query: str, state: Path = STATE) -> int:
+    """Query the last run's tables and views: through the serving cloud's Athena API while one
+    serves (its DuckDB file is then in use), else on the run's database file."""
     from localcloud.athena_duckdb import AthenaOnDuckDB, AthenaSqlError, FolderStore
 
+    serving = _serving(state / SERVER.name)
+    if serving is not None:
+        return _sql_through_athena(query, serving)
     if not (state / "last-run.json").is_file():
         print("error: no local run yet: make run (or python -m localcloud run)", file=sys.stderr)
         return 1
@@ -176,6 +181,38 @@ def sql(query: str, state: Path = STATE) -> int:
     finally:
         athena.close()
     _print_table(columns, rows)
+    return 0
+
+
+def _serving(server_file: Path) -> dict | None:
+    """What server.json says of the cloud serving now (None: none, or a stale file)."""
+    if not server_file.is_file():
+        return None
+    server = json.loads(server_file.read_text())
+    return server if _process(server["pid"]) == server.get("process") else None
+
+
+def _sql_through_athena(query: str, server: dict) -> int:
+    """StartQueryExecution in the platform's workgroup, polled, its results paged (Athena's API)."""
+    import boto3
+
+    athena = boto3.client("athena", endpoint_url=server["endpoint"], region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    started = athena.start_query_execution(QueryString=query, WorkGroup=server.get("workgroup", "primary"))
+    query_id = started["QueryExecutionId"]
+    while (status := athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"])[
+            "State"] in ("QUEUED", "RUNNING"):
+        time.sleep(0.2)
+    if status["State"] != "SUCCEEDED":
+        print(f"error: {status.get('StateChangeReason', status['State'])}", file=sys.stderr)
+        return 1
+    pages = athena.get_paginator("get_query_results").paginate(QueryExecutionId=query_id)
+    columns, rows = [], []
+    for page in pages:
+        columns = [c["Name"] for c in page["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]]
+        rows += [tuple(d.get("VarCharValue") for d in row["Data"]) for row in page["ResultSet"]["Rows"]]
+    rows = rows[1:] if rows and columns and rows[0] == tuple(columns) else rows  # Athena's header row
+    _print_table(columns if rows else [], rows)
     return 0
 
 
@@ -223,12 +260,19 @@ def up(assembly: Path, images: dict[str, Path], converse=None) -> int:
     cloud = _start(assembly, SERVING, images, converse)
     raw = next(v for k, v in cloud.deployment.exports.items() if k.endswith("-RawBucketName"))
     endpoint = cloud.cdk_environment()["AWS_ENDPOINT_URL"]
-    return _serve(cloud, {"state_machine_arn": cloud.deployment.state_machine_arn, "raw_bucket": raw}, [
+    return _serve(cloud, {**_deployment_details(cloud), "raw_bucket": raw}, [
         f"aws --endpoint-url {endpoint} s3 cp customers.csv s3://{raw}/customers/customers.csv",
         f"aws --endpoint-url {endpoint} stepfunctions start-execution --state-machine-arn "
         f"{cloud.deployment.state_machine_arn} --input '{{\"source_key\": \"customers/customers.csv\"}}'",
         f"AWS_ENDPOINT_URL={endpoint} AWS_ENDPOINT_URL_S3={endpoint} node_modules/.bin/cdklocal deploy --all "
         f"--app {assembly} --require-approval never    # after a change: updates in place"])
+
+
+def _deployment_details(cloud) -> dict:
+    """What server.json tells clients of the deployed app: its state machine and Athena workgroup."""
+    exports = cloud.deployment.exports
+    return {"state_machine_arn": cloud.deployment.state_machine_arn,
+            "workgroup": next((v for k, v in exports.items() if k.endswith("-WorkgroupName")), "primary")}
 
 
 def up_empty(images: dict[str, Path]) -> int:
@@ -248,7 +292,10 @@ def up_empty(images: dict[str, Path]) -> int:
 def _serve(cloud, details: dict, commands: list[str], stop_when_done: bool = True) -> int:
     """Serve until Ctrl-C or `down`, with the endpoint in .localcloud/server.json."""
     SERVER.parent.mkdir(parents=True, exist_ok=True)
+    # "endpoint" for boto3 and the aws CLI; "endpoint_localhost" for cdklocal, whose S3 asset upload
+    # addresses buckets in a way the server resolves only on a host name.
     SERVER.write_text(json.dumps({"pid": os.getpid(), "process": _process(os.getpid()), "endpoint": cloud.endpoint,
+                                  "endpoint_localhost": cloud.cdk_environment()["AWS_ENDPOINT_URL"],
                                   "rest_apis": cloud.apis.urls(), **details}))
     print(f"local cloud serving at {cloud.endpoint} (Ctrl-C or `python -m localcloud down` to stop)")
     for command in commands:

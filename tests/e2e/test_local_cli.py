@@ -91,7 +91,7 @@ def test_run_input_refuses_a_file_that_breaks_the_contract_and_publishes_nothing
     assert "contract columns are missing" in finished.stdout
 
 
-def test_up_serves_the_deployed_app_to_aws_clients_until_down(local_assembly, tmp_path, monkeypatch):
+def test_up_serves_the_deployed_app_to_aws_clients_until_down(local_assembly, tmp_path, monkeypatch, capsys):
     last_run_tables = tmp_path / ".localcloud" / "athena.duckdb"
     last_run_tables.parent.mkdir()
     last_run_tables.write_bytes(b"the last run's tables")
@@ -115,7 +115,15 @@ def test_up_serves_the_deployed_app_to_aws_clients_until_down(local_assembly, tm
     tables = client("glue").get_tables(DatabaseName="engagement_raw")["TableList"]
     assert {t["Name"] for t in tables} == {"customers", "customers_bronze"}
 
+    served = json.loads(state.read_text())
+    assert served["endpoint_localhost"].startswith("http://localhost:") and served["workgroup"] != "primary"
     monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    # The serving cloud holds the Athena database file: sql goes through its Athena API.
+    assert main(["sql", "SELECT 6 * 7 AS answer"]) == 0
+    assert capsys.readouterr().out.split() == ["answer", "------", "42", "(1", "rows)"]
+    assert main(["sql", "SELECT * FROM engagement_raw.no_such_table"]) == 1
+    assert "no_such_table" in capsys.readouterr().err
     assert main(["down"]) == 0
     assert server.wait(timeout=30) == 0
     assert not state.exists()
