@@ -1,4 +1,4 @@
-"""Local cloud benchmark: python bench/localcloud.py [--rows 100000] [--repeat 3]
+"""Local cloud benchmark: python bench/localcloud.py [--rows 100000] [--repeat 3] [--iam enforce|off]
 
 Runs `python -m localcloud run` (deploy cdk.out.local with cdklocal, generate, execute the state
 machine) `--repeat` times and prints each run's execution time, its compute (the Training,
@@ -33,32 +33,36 @@ def memory_reports(since: float) -> dict[str, str]:
     return reports
 
 
-def one_run(rows: int, images: list[str]) -> dict:
+def one_run(rows: int, images: list[str], iam: str = "enforce") -> dict:
     started = time.time()
-    subprocess.run([sys.executable, "-m", "localcloud", "run", "--rows", str(rows), *images], check=False,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "localcloud", "run", "--rows", str(rows), "--iam", iam, *images],
+                   check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     summary = json.loads(Path(".localcloud/last-run.json").read_text())
     states = {s["state"]: s["seconds"] for s in summary["states"]}
     compute = round(sum(states.get(name, 0.0) for name in COMPUTE_STATES), 1)
     return {"status": summary["status"], "execution_seconds": summary["execution_seconds"],
             "wall_seconds": summary["wall_seconds"], "compute_seconds": compute,
             "overhead_ratio": round(summary["execution_seconds"] / compute, 2) if compute else None,
-            "states": states, "max_memory_used": memory_reports(started)}
+            "states": states, "max_memory_used": memory_reports(started), "iam": iam,
+            "iam_decisions": summary.get("iam", {}).get("decisions", 0)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=1, help="runs; the median run is reported (default 1)")
+    parser.add_argument("--iam", choices=("enforce", "off"), default="enforce",
+                        help="off: measure the same run without IAM enforcement (default: enforce)")
     args = parser.parse_args()
     images = subprocess.run(["make", "-s", "--no-print-directory", "print-LOCAL_IMAGES"], capture_output=True,
                             text=True, check=True).stdout.split()  # the images `make run` gives the local cloud
     runs = []
     for number in range(1, args.repeat + 1):
-        run = one_run(args.rows, images)
+        run = one_run(args.rows, images, args.iam)
         runs.append(run)
         slowest = sorted(run["states"].items(), key=lambda item: -item[1])[:5]
-        print(f"run {number}/{args.repeat}, {args.rows:,} customers: {run['status']} execution "
+        print(f"run {number}/{args.repeat}, {args.rows:,} customers, IAM {args.iam} ({run['iam_decisions']:,} "
+              f"decisions): {run['status']} execution "
               f"{run['execution_seconds']} s, compute {run['compute_seconds']} s, overhead ratio "
               f"{run['overhead_ratio']} (wall {run['wall_seconds']} s); slowest: "
               + ", ".join(f"{name} {seconds} s" for name, seconds in slowest), flush=True)
@@ -67,7 +71,7 @@ def main() -> None:
     peak = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     print(f"median of {len(runs)}: execution {median['execution_seconds']} s, overhead ratio "
           f"{median['overhead_ratio']}; largest process peak RSS {peak} MB")
-    print(json.dumps({"benchmark": "localcloud", "rows": args.rows, "runs_succeeded": sum(
+    print(json.dumps({"benchmark": "localcloud", "rows": args.rows, "iam": args.iam, "runs_succeeded": sum(
         run["status"] == "SUCCEEDED" for run in runs), "execution_seconds": median["execution_seconds"],
         "compute_seconds": median["compute_seconds"], "overhead_ratio": median["overhead_ratio"],
         "execution_seconds_all": [run["execution_seconds"] for run in runs],

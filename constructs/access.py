@@ -10,17 +10,20 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 from constructs.nag import acknowledge_wildcard_resources
-from engagement.layout import CREATE, GLUE_ACCESS, LIST, PARTITION, PLACES, READ, S3_ACCESS, WRITE, Table
+from engagement.layout import CREATE, GLUE_ACCESS, LIST, LOOKUP, PARTITION, PLACES, READ, S3_ACCESS, WRITE, Table
 
 S3_ACTIONS = {READ: ("s3:GetObject",),
               WRITE: ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")}
 # Athena, on the buckets it reads and writes as the caller: where they are, and its multipart uploads.
 ATHENA_BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucketMultipartUploads")
 GLUE_ACTIONS = {
+    LOOKUP: ("glue:GetTable",),
     READ: ("glue:GetDatabase", "glue:GetTable", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition"),
     CREATE: ("glue:CreateTable", "glue:UpdateTable"),
     PARTITION: ("glue:BatchCreatePartition",),
 }
+# SSE-KMS reads (Decrypt) and writes (GenerateDataKey), Secrets Manager reads, SNS publishes, and
+# the DynamoDB tables under the key, which call KMS on the caller's behalf (Encrypt, DescribeKey too).
 KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 
 

@@ -73,7 +73,7 @@ def _quiet_server_logs() -> None:
     logging.getLogger("moto").setLevel(logging.CRITICAL)
 
 
-def _start(assembly: Path, state: Path, images: dict[str, Path], converse=None):
+def _start(assembly: Path, state: Path, images: dict[str, Path], converse=None, enforce_iam: bool = True):
     from localcloud.cloud import LocalCloud
 
     if not (assembly / "manifest.json").is_file():
@@ -82,7 +82,7 @@ def _start(assembly: Path, state: Path, images: dict[str, Path], converse=None):
         path = state / stale
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     _quiet_server_logs()
-    cloud = LocalCloud(state, images=images, converse=converse)
+    cloud = LocalCloud(state, images=images, converse=converse, enforce_iam=enforce_iam)
     cloud.start()
     try:
         started = time.perf_counter()
@@ -96,7 +96,7 @@ def _start(assembly: Path, state: Path, images: dict[str, Path], converse=None):
 
 
 def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Path = STATE,
-        source: Path | None = None, serve: bool = False, converse=None) -> int:
+        source: Path | None = None, serve: bool = False, converse=None, enforce_iam: bool = True) -> int:
     """Deploy, then run the state machine on `source` (a CSV) or on `rows` generated customers;
     with `serve`, keep the cloud serving afterwards (as `up` does) for `predict` and AWS clients."""
     from localcloud.progress import Progress
@@ -105,7 +105,7 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
         raise InputError(f"--input {source}: no such file")
     started = time.perf_counter()
     print(f"local cloud: deploying {assembly}/ …", flush=True)
-    cloud = _start(assembly, state, images, converse)
+    cloud = _start(assembly, state, images, converse, enforce_iam)
     try:
         print(f"local cloud: serving AWS APIs at {cloud.endpoint}; state machine {cloud.deployment.state_machine_arn}")
         source = source or _generated(state / "data", rows, seed)
@@ -118,6 +118,7 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
         summary = progress.summary(result, wall_seconds=time.perf_counter() - started, views=_views(cloud),
                                    count_rows=lambda table: _count_rows(cloud, table))
         summary["machine"] = {"cpus": os.cpu_count()}
+        summary["iam"] = {"decisions": cloud.iam.decisions, "denials": cloud.iam.denials}
         summary["bucket_bytes"] = _bucket_bytes(cloud)
         if summary["status"] == "SUCCEEDED" and converse is not None:  # a model to answer with
             summary["example_answers"] = _example_answers(cloud)
@@ -241,6 +242,21 @@ def status(state: Path = STATE) -> int:
     Progress.print_summary(json.loads(last.read_text()))
     if SERVER.is_file():
         print(f"\nlocal cloud serving: {json.loads(SERVER.read_text())['endpoint']}")
+    return 0
+
+
+def iam_report(as_json: bool, state: Path = STATE) -> int:
+    from localcloud.iam_report import print_report, report
+
+    logs = state / "logs"
+    if not (logs / "iam.jsonl").is_file() or not (logs / "iam-policies.json").is_file():
+        print("error: no IAM decisions recorded yet: make run (or python -m localcloud run)", file=sys.stderr)
+        return 1
+    summary = report(logs)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print_report(summary)
     return 0
 
 
@@ -456,11 +472,17 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--input", type=Path, metavar="FILE.csv",
                         help="run on this CSV instead of generated customers (the data contract's columns)")
     run_parser.add_argument("--seed", type=int, default=42)
+    run_parser.add_argument("--iam", choices=("enforce", "off"), default="enforce",
+                            help="off: every caller acts as the operator, only to measure what enforcement costs "
+                                 "(default: enforce, as AWS does)")
     run_parser.add_argument("--serve", action="store_true",
                             help="keep the cloud serving after the run (for predict, and AWS clients) until down")
     sql_parser = commands.add_parser("sql", help="query the last run's tables and views")
     sql_parser.add_argument("query")
     commands.add_parser("status", help="the last run's summary")
+    report_parser = commands.add_parser("iam-report", help="per role: the grants the last run used and never used, "
+                                                           "and every denial")
+    report_parser.add_argument("--json", action="store_true", help="print the report as JSON")
     deploy_parser = commands.add_parser("deploy", help="deploy into a throwaway local cloud and report")
     deploy_parser.add_argument("--assembly", default="cdk.out.local", type=Path)
     up_parser = commands.add_parser("up", help="serve a local cloud until stopped")
@@ -489,11 +511,13 @@ def main(argv: list[str] | None = None) -> int:
             plan(args.assembly)
         elif args.command == "run":
             return run(args.assembly, args.rows, args.seed, images, source=args.input, serve=args.serve,
-                       converse=converse)
+                       converse=converse, enforce_iam=args.iam == "enforce")
         elif args.command == "sql":
             return sql(args.query)
         elif args.command == "status":
             return status()
+        elif args.command == "iam-report":
+            return iam_report(args.json)
         elif args.command == "deploy":
             return deploy(args.assembly, images)
         elif args.command == "up":

@@ -45,7 +45,8 @@ def _started(start):
     def start_query_execution(self, query, context, config, workgroup, execution_parameters):
         execution_id = start(self, query, context, config, workgroup, execution_parameters)
         try:
-            columns, rows = _cloud.query_result(query, (context or {}).get("Database"), workgroup or "primary")
+            columns, rows = _cloud.query_result(query, (context or {}).get("Database"), workgroup or "primary",
+                                                caller=_cloud.iam.current_session())
             outcome = Outcome(columns, rows)
         except AthenaSqlError as error:
             outcome = Outcome([], [], error=str(error))

@@ -33,3 +33,12 @@ def check(sql: str, name: str, account: str, region: str) -> None:
         raise WorkgroupRefusal(f"external_location cannot be specified in a CTAS query in workgroup {name}: it "
                                "enforces its configuration (Override client-side settings), which owns where "
                                "results are written.")
+
+
+def output_location(name: str | None, account: str, region: str) -> str | None:
+    """Where the workgroup writes query results (None: it names no location)."""
+    from moto.athena.models import athena_backends
+
+    workgroup = athena_backends[account][region].work_groups.get(name or "primary")
+    configuration = (workgroup.configuration or {}) if workgroup is not None else {}
+    return (configuration.get("ResultConfiguration") or {}).get("OutputLocation")

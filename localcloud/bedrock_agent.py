@@ -19,6 +19,8 @@ from urllib.parse import unquote
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
+from localcloud.iam_requests import Call
+
 START_JOB = re.compile(r"^/knowledgebases/(?P<kb>[^/]+)/datasources/(?P<ds>[^/]+)/ingestionjobs/?$")
 GET_JOB = re.compile(r"^/knowledgebases/(?P<kb>[^/]+)/datasources/(?P<ds>[^/]+)/ingestionjobs/(?P<job>[^/]+)$")
 RETRIEVE = re.compile(r"^/knowledgebases/(?P<kb>[^/]+)/retrieve$")
@@ -121,16 +123,39 @@ def _api_shape(value):
 # --- the APIs ---------------------------------------------------------------------------------------
 
 def start_ingestion_job(knowledge_base_id: str, data_source_id: str) -> dict:
+    """The job reads the data source as the knowledge base's service role (listing each inclusion
+    prefix, reading each document); a refused read fails the job, as Bedrock reports it."""
     source = _source(knowledge_base_id, data_source_id)
     documents = _documents(source)
-    _chunks[knowledge_base_id] = [chunk for uri, (text, metadata) in documents.items()
-                                  for chunk in _split(text, uri, metadata)]
     now = datetime.now(UTC).isoformat()
     job = {"ingestionJobId": uuid.uuid4().hex[:10].upper(), "knowledgeBaseId": knowledge_base_id,
            "dataSourceId": data_source_id, "status": "COMPLETE", "startedAt": now, "updatedAt": now,
            "statistics": {"numberOfDocumentsScanned": len(documents), "numberOfNewDocumentsIndexed": len(documents)}}
+    refused = _read_as_service_role(source, documents)
+    if refused:
+        job.update(status="FAILED", failureReasons=[refused],
+                   statistics={"numberOfDocumentsScanned": 0, "numberOfNewDocumentsIndexed": 0})
+    else:
+        _chunks[knowledge_base_id] = [chunk for uri, (text, metadata) in documents.items()
+                                      for chunk in _split(text, uri, metadata)]
     source.jobs[job["ingestionJobId"]] = job
     return {"ingestionJob": job}
+
+
+def _read_as_service_role(source: DataSource, documents: dict) -> str | None:
+    """Why the knowledge base's role may not read the documents (None: it may)."""
+    from moto.bedrockagent.models import bedrockagent_backends
+
+    if _authorize is None:
+        return None
+    kb = bedrockagent_backends[source.account][_region].knowledge_bases[source.knowledge_base_id]
+    reads = [Call("GET", "", f"/{source.bucket}/", {"prefix": prefix}, {}, b"") for prefix in source.prefixes]
+    reads += [Call("GET", "", f"/{uri[len('s3://'):]}", {}, {}, b"") for uri in documents]
+    try:
+        _authorize(kb.role_arn, kb.knowledge_base_arn, reads)
+    except Exception as refused:  # iam_gate.AccessDenied, named by the caller
+        return f"{type(refused).__name__}: {refused}"
+    return None
 
 
 def get_ingestion_job(knowledge_base_id: str, data_source_id: str, job_id: str) -> dict:
@@ -217,7 +242,14 @@ def _ranked(query: str, chunks: list[Chunk]) -> list[tuple[Chunk, float]]:
 
 # --- serving ----------------------------------------------------------------------------------------
 
-def install() -> None:
+_authorize = None  # (role ARN, knowledge base ARN, S3 requests) -> raises when the role may not read them
+_region = "us-east-1"
+
+
+def install(authorize=None, region: str = "us-east-1") -> None:
+    """`authorize`: how an ingestion job's reads are decided as the knowledge base's role."""
+    global _authorize, _region
+    _authorize, _region = authorize, region
     if getattr(DomainDispatcherApplication.__call__, "bedrock_agent", False):
         return
     moto_call = DomainDispatcherApplication.__call__

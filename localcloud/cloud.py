@@ -22,8 +22,10 @@ from pathlib import Path
 
 import boto3
 
-from localcloud import (athena_api, athena_workgroups, bedrock_agent, bedrock_runtime, cloudformation, dynamodb_writes, executors,
-                        functions, images, lambda_api, policies, tasks)
+from localcloud import (athena_api, athena_workgroups, bedrock_agent, bedrock_runtime, cloudformation, dynamodb_writes,
+                        executors, functions, iam_gate, images, lambda_api, policies, tasks)
+from localcloud.athena_access import CallerAccess
+from localcloud.iam_requests import Check, Requests
 from localcloud.assembly import AssemblyError, read_stacks
 from localcloud.athena_duckdb import AthenaOnDuckDB, AthenaSqlError, GlueCatalog, inside
 from localcloud.definition import load_definition, state_machines, unsupported
@@ -92,10 +94,12 @@ class LocalCloud:
     """One local cloud: its server, what was deployed to it, and everything its executors use.
 
     `images` maps an image URI that task definitions name to the Dockerfile that builds it (read
-    with `build_context` as docker build's context; see images.py)."""
+    with `build_context` as docker build's context; see images.py). IAM is enforced on every call
+    a role makes (iam_gate.py); `enforce_iam=False` exists to measure what that costs."""
 
     def __init__(self, state_dir: Path = Path(".localcloud"), images: dict[str, Path] | None = None,
-                 build_context: Path = REPO, converse: bedrock_runtime.Converse | None = None) -> None:
+                 build_context: Path = REPO, converse: bedrock_runtime.Converse | None = None,
+                 enforce_iam: bool = True) -> None:
         self.state_dir = state_dir
         self.log_dir = state_dir / "logs"
         self.server = None
@@ -109,6 +113,9 @@ class LocalCloud:
         self._athena_lock = threading.Lock()  # Parallel branches run in threads; one DuckDB serves them all
         self._athena_requests: dict[str, tuple[str, dict]] = {}  # client request token -> (query, outcome)
         self.workers = WarmWorkers(log_dir=self.log_dir)  # Python functions' execution environments
+        self.iam = iam_gate.Gate(ACCOUNT, REGION, self.log_dir / "iam.jsonl", enforce_iam)  # every role's calls
+        self.requests = Requests(ACCOUNT, REGION)
+        self._machine_roles: dict[str, str] = {}
         self.apis = RestApis(account=ACCOUNT, region=REGION, log_dir=self.log_dir,  # API Gateway's REST APIs
                              invoke=lambda arn, event, timeout_s: self.invoke(arn, event, timeout_s).result)
 
@@ -127,7 +134,7 @@ class LocalCloud:
         policies.install()
         dynamodb_writes.install()
         bedrock_runtime.install(self._converse)
-        bedrock_agent.install()
+        bedrock_agent.install(self._read_as_knowledge_base, REGION)
         port = port or _free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.server.start()
@@ -136,6 +143,7 @@ class LocalCloud:
         executors.install(self)
         athena_api.install(self)
         lambda_api.install(self)
+        iam_gate.install(self.iam, self.requests)  # last: the outermost layer, before anything answers
         self.apis.start()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._athena = AthenaOnDuckDB(MotoS3Store(self.client("s3"), self.state_dir / "athena"),
@@ -146,6 +154,7 @@ class LocalCloud:
         """Stop serving; the Athena database file is flushed for later `sql` sessions."""
         self.apis.stop()
         self.workers.close()
+        self.iam.close()
         if self._athena is not None:
             self._athena.close()
             self._athena = None
@@ -159,9 +168,12 @@ class LocalCloud:
         return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
                 "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
 
-    def client(self, service: str):
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
-                            aws_access_key_id="local", aws_secret_access_key="local")
+    def client(self, service: str, session: iam_gate.Session | None = None):
+        """A client as the operator, or as an issued session."""
+        keys = {"aws_access_key_id": "local", "aws_secret_access_key": "local"} if session is None else {
+            "aws_access_key_id": session.access_key, "aws_secret_access_key": session.secret_key,
+            "aws_session_token": session.token}
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION, **keys)
 
     # --- deploy -------------------------------------------------------------------------------
 
@@ -220,7 +232,8 @@ class LocalCloud:
         if not function_arn.startswith("arn:"):
             function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_arn}"
         function = functions.deployed(function_arn, self.state_dir / "functions")
-        environment = {**os.environ, **self.base_environment}
+        environment = {**os.environ, **self.base_environment,
+                       **self.iam.session(function.role, "lambda.amazonaws.com").environment()}
         if function.runtime.startswith("python3"):
             return self.workers.invoke(function, event, environment=environment, timeout_s=timeout_s)
         return functions.invoke_node(function, event, environment=environment, log_dir=self.log_dir,
@@ -229,33 +242,72 @@ class LocalCloud:
     def _answer_custom_resource(self, function_arn: str, event: dict) -> dict | None:
         return self.invoke(function_arn, event).response
 
+    def registered_task(self, cluster_arn: str, reference: str) -> tasks.RegisteredTask | None:
+        """The task definition (family or ARN) in the cluster's account and region."""
+        _, _, _, region, account, *_ = (cluster_arn if cluster_arn.startswith("arn:") else
+                                        f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/default").split(":")
+        return tasks.registered(account, region, reference)
+
     def run_task(self, cluster_arn: str, reference: str, overrides: dict, timeout_s: float) -> dict:
         """Run a registered task definition (family or ARN) to completion in the cluster's account;
         the stopped task as runTask.sync returns it, or tasks.TaskError as the ECS integration fails."""
-        _, _, _, region, account, *_ = (cluster_arn if cluster_arn.startswith("arn:") else
-                                        f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/default").split(":")
-        task = tasks.registered(account, region, reference)
+        task = self.registered_task(cluster_arn, reference)
         if task is None:
             raise tasks.TaskError("ECS.InvalidParameterException", "TaskDefinition not found. (Service: AmazonECS; "
                                   "Status Code: 400; Error Code: InvalidParameterException)")
+        # A task without a task role gets no credentials, as on Fargate.
+        environment = {k: v for k, v in self.base_environment.items()
+                       if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        if task.task_role is not None:
+            environment.update(self.iam.session(task.task_role, "ecs-tasks.amazonaws.com").environment())
         return tasks.run(task, self._images.get(task.image), cluster_arn=cluster_arn, overrides=overrides,
-                         base_environment=self.base_environment, log_dir=self.log_dir, timeout_s=timeout_s)
+                         base_environment=environment, log_dir=self.log_dir, timeout_s=timeout_s)
 
     def query(self, sql: str) -> list[tuple]:
         """Run one Athena (Trino) statement on the local Athena; its rows (AthenaSqlError if it fails)."""
         return self.query_result(sql)[1]
 
-    def query_result(self, sql: str, database: str | None = None,
-                     workgroup: str | None = None) -> tuple[list[tuple[str, str]], list[tuple]]:
+    def query_result(self, sql: str, database: str | None = None, workgroup: str | None = None,
+                     caller: iam_gate.Session | None = None) -> tuple[list[tuple[str, str]], list[tuple]]:
         """(columns as (name, Athena type), rows) of one statement; `database` as Athena's
-        QueryExecutionContext, `workgroup` the workgroup it runs in, whose rules apply
-        (AthenaSqlError if it fails)."""
+        QueryExecutionContext, `workgroup` the workgroup it runs in, whose rules apply; `caller`
+        the session that started it, whose permissions Athena reads and writes with (None: the
+        operator). AthenaSqlError if it fails."""
         if workgroup is not None:
             athena_workgroups.check(sql, workgroup, ACCOUNT, REGION)
         with self._athena_lock:
+            if caller is not None:
+                self._check_caller(sql, database, workgroup, caller)
             return self._athena.result(sql, database)
 
-    def athena_request(self, sql: str, token: str | None, workgroup: str | None = None) -> dict:
+    def _check_caller(self, sql: str, database: str | None, workgroup: str | None, caller) -> None:
+        access = CallerAccess(self.requests, self.client("glue"), self.client("s3"))
+        try:
+            access.check(sql, database, athena_workgroups.output_location(workgroup, ACCOUNT, REGION),
+                         lambda checks: self.iam.check(caller, checks))
+        except iam_gate.AccessDenied as denied:
+            raise AthenaSqlError(f"Permission denied: {denied}") from None
+
+    def state_machine_session(self, state_machine_arn: str, role_arn: str | None = None) -> iam_gate.Session:
+        """The state machine's role, as its integrations act (Step Functions assumes it)."""
+        if role_arn:
+            self._machine_roles[state_machine_arn] = role_arn
+        if state_machine_arn not in self._machine_roles:
+            self._machine_roles[state_machine_arn] = self.client("stepfunctions").describe_state_machine(
+                stateMachineArn=state_machine_arn)["roleArn"]
+        return self.iam.session(self._machine_roles[state_machine_arn], "states.amazonaws.com", state_machine_arn)
+
+    def _read_as_knowledge_base(self, role_arn: str, knowledge_base_arn: str, reads: list) -> None:
+        """A knowledge base's ingestion job reads its data source as the knowledge base's role."""
+        session = self.iam.session(role_arn, "bedrock.amazonaws.com", knowledge_base_arn)
+        self.iam.check(session, [check for read in reads for check in self.requests.s3(read)])
+
+    def authorize(self, session: iam_gate.Session, checks: list[Check]) -> None:
+        """Decide `checks` as `session` (iam_gate.AccessDenied when refused)."""
+        self.iam.check(session, checks)
+
+    def athena_request(self, sql: str, token: str | None, workgroup: str | None = None,
+                       caller: iam_gate.Session | None = None) -> dict:
         """StartQueryExecution as Athena answers it: a request token names one query, and a retry
         with the same token gets that query's outcome instead of running it again."""
         token = token or str(uuid.uuid4())
@@ -266,7 +318,7 @@ class LocalCloud:
                         "error_name": "Athena.InvalidRequestException"}
             return outcome
         try:
-            self.query_result(sql, workgroup=workgroup)
+            self.query_result(sql, workgroup=workgroup, caller=caller)
             outcome = {"QueryExecution": {"QueryExecutionId": str(uuid.uuid4()), "Status": {"State": "SUCCEEDED"}}}
         except athena_workgroups.WorkgroupRefusal as refused:
             outcome = {"error": str(refused), "error_name": "Athena.InvalidRequestException"}

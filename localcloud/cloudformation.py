@@ -387,6 +387,8 @@ def install(invoke: Invoke | None = None) -> None:
     _api_deployments_have_ids()
     _api_methods_keep_request_checks()
     _change_sets_add_in_dependency_order()
+    _resources_made_on_demand_wait_for_depends_on()
+    _task_definitions_keep_their_roles()
     parsing._localcloud_installed = True
 
 
@@ -411,6 +413,26 @@ def _refuse_unknown_types() -> None:
         return create(self, stack_name, change_set_name, template, *args, **kwargs)
 
     cfn_models.CloudFormationBackend.create_change_set = create_change_set
+
+
+def _task_definitions_keep_their_roles() -> None:
+    """moto's CloudFormation registers a task definition without its TaskRoleArn and
+    ExecutionRoleArn (an update without them too): the task then runs as nobody, where on AWS its
+    code runs as its task role."""
+    from moto.ecs.models import TaskDefinition
+
+    for name in ("create_from_cloudformation_json", "update_from_cloudformation_json"):
+        method = getattr(TaskDefinition, name).__func__
+
+        def with_roles(cls, *args, method=method, **kwargs):
+            definition = method(cls, *args, **kwargs)
+            properties = next(a for a in args if isinstance(a, dict) and "Properties" in a)["Properties"]
+            for attribute, key in (("task_role_arn", "TaskRoleArn"), ("execution_role_arn", "ExecutionRoleArn")):
+                if properties.get(key):
+                    setattr(definition, attribute, properties[key])
+            return definition
+
+        setattr(TaskDefinition, name, classmethod(with_roles))
 
 
 def _functions_keep_layers_and_architectures() -> None:
@@ -511,6 +533,23 @@ def _change_sets_add_in_dependency_order() -> None:
         return actions
 
     parsing.ResourceMap.build_resource_diff = build_resource_diff
+
+
+def _resources_made_on_demand_wait_for_depends_on() -> None:
+    """moto creates a resource the moment another one references it (a security group rule reading
+    a custom resource's attribute), skipping what it DependsOn: a custom resource then ran before the
+    policy that lets its function act. CloudFormation creates the DependsOn resources first."""
+    getitem = parsing.ResourceMap.__getitem__
+
+    def __getitem__(self, key: str):
+        if key not in self._parsed_resources:
+            depends_on = (self._resource_json_map.get(key) or {}).get("DependsOn", [])
+            for dependency in [depends_on] if isinstance(depends_on, str) else depends_on:
+                if dependency in self._resource_json_map:
+                    self[dependency]
+        return getitem(self, key)
+
+    parsing.ResourceMap.__getitem__ = __getitem__
 
 
 def dependency_order(resources: dict, names: list[str]) -> list[str]:

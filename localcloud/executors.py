@@ -14,10 +14,14 @@ import json
 import uuid
 from datetime import UTC
 
+from botocore.exceptions import ClientError
+
+import moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl as parallel_branches
 import moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_factory as factory
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
@@ -32,6 +36,8 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from localcloud.functions import FunctionError
+from localcloud.iam_gate import AccessDenied
+from localcloud.iam_requests import Check
 from localcloud.tasks import TaskError
 
 QUOTE = "@@Q@@"  # stands in for an escaped quote inside States.Format (see _without_escaped_quotes)
@@ -53,19 +59,42 @@ class _LocalService(StateTaskService):
 
     def _fail(self, env, error: str, cause: str):
         raise FailureEventException(failure_event=FailureEvent(
-            env=env, error_name=CustomErrorName(error), event_type=HistoryEventType.TaskFailed,
+            env=env, error_name=_error_name(error), event_type=HistoryEventType.TaskFailed,
             event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
                 error=error, cause=cause[-30_000:], resource=self._get_sfn_resource(),
                 resourceType=self._get_sfn_resource_type())),
         ))
+
+    def _authorize(self, env, checks: list[Check], error: str, service: str) -> None:
+        """Decide the integration's calls as the state machine's role; a refused call fails the
+        state with the error Step Functions reports for it."""
+        try:
+            _cloud.authorize(_machine_session(env), checks)
+        except AccessDenied as denied:
+            _LocalService._fail(self, env, error, f"{denied} (Service: {service}; Status Code: 403; Error Code: "
+                                                  "AccessDeniedException)")
 
     def _state_timeout(self) -> float:
         """The state's TimeoutSeconds (moto fails the state then; the process must not outlive it)."""
         return float("inf") if self.timeout.is_default_value() else float(self.timeout.timeout_seconds)
 
 
+def _error_name(error: str):
+    """Step Functions' own errors (States.TaskFailed, …) are not custom names."""
+    return StatesErrorName.from_name(error) if error.startswith("States.") else CustomErrorName(error)
+
+
+def _machine_session(env):
+    """The execution's role (the context object's Execution.RoleArn, as Step Functions has it)."""
+    context = env.states.context_object.context_object_data
+    return _cloud.state_machine_session(context["StateMachine"]["Id"], context["Execution"].get("RoleArn"))
+
+
 class LocalLambda(_LocalService):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+        function = normalised_parameters["FunctionName"]
+        self._authorize(env, _cloud.requests.rest_lambda("lambda", _invocation(function)),
+                        "Lambda.AWSLambdaException", "AWSLambda")
         try:
             result = _cloud.invoke(normalised_parameters["FunctionName"], normalised_parameters.get("Payload", {}),
                                    self._state_timeout()).result
@@ -88,6 +117,13 @@ def lambda_invoke_output(payload) -> dict:
 
 class LocalEcs(_LocalService):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+        cluster = normalised_parameters.get("Cluster", "")
+        task = _cloud.registered_task(cluster, normalised_parameters["TaskDefinition"])
+        if task is not None:
+            passed = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+            checks = [Check("ecs:RunTask", task.arn, {"ecs:cluster": cluster}),
+                      *[Check("iam:PassRole", role, passed) for role in (task.task_role, task.execution_role) if role]]
+            self._authorize(env, checks, "ECS.AccessDeniedException", "AmazonECS")
         try:
             stopped_task = _cloud.run_task(normalised_parameters.get("Cluster", ""), normalised_parameters["TaskDefinition"],
                                        normalised_parameters.get("Overrides", {}), self._state_timeout())
@@ -103,19 +139,25 @@ class LocalAwsSdk(StateTaskServiceAwsSdk):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
         if (self.resource.api_name, self.resource.api_action) != ("s3", "getObject"):
             return super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
-        s3 = _cloud.client("s3")
+        s3 = _cloud.client("s3", _machine_session(env))  # the state machine's role calls S3
         try:
             response = s3.get_object(Bucket=normalised_parameters["Bucket"], Key=normalised_parameters["Key"])
         except s3.exceptions.NoSuchKey as error:
             return _LocalService._fail(self, env, "S3.NoSuchKeyException", str(error))
+        except ClientError as error:  # AccessDenied and the rest: the SDK's S3Exception
+            return _LocalService._fail(self, env, "S3.S3Exception", str(error))
         env.stack.append({"Body": response["Body"].read().decode(), "ContentType": response.get("ContentType")})
 
 
 class LocalAthena(_LocalService):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+        workgroup = normalised_parameters.get("WorkGroup", "primary")
+        started = [Check(f"athena:{action}", _cloud.requests.arn("athena", f"workgroup/{workgroup}"))
+                   for action in ("StartQueryExecution", "GetQueryExecution")]
+        self._authorize(env, started, "Athena.AccessDeniedException", "AmazonAthena")
         outcome = _cloud.athena_request(normalised_parameters["QueryString"].replace(QUOTE, "'"),
-                                        normalised_parameters.get("ClientRequestToken"),
-                                        normalised_parameters.get("WorkGroup", "primary"))
+                                        normalised_parameters.get("ClientRequestToken"), workgroup,
+                                        caller=_machine_session(env))
         if "error" in outcome:
             return self._fail(env, outcome["error_name"], outcome["error"])
         env.stack.append(outcome)
@@ -123,12 +165,39 @@ class LocalAthena(_LocalService):
 
 _original = factory.state_task_service_for
 LOCAL = {"lambda": LocalLambda, "ecs": LocalEcs, "athena": LocalAthena, "aws-sdk": LocalAwsSdk}
+# moto's own integrations, decided as the state machine's role first: service -> (checks, error, SDK name)
+CHECKED = {"sns": (lambda operation, p: _cloud.requests.query_sns("sns", operation, p),
+                   "SNS.AuthorizationErrorException", "AmazonSNS"),
+           "dynamodb": (lambda operation, p: _cloud.requests.json_dynamodb("dynamodb", operation, p),
+                        "DynamoDB.AccessDeniedException", "AmazonDynamoDBv2")}
 
 
 def _local_state_task_service_for(service_name: str):
     if service_name in LOCAL:
         return LOCAL[service_name]()
-    return _original(service_name=service_name)
+    service = _original(service_name=service_name)
+    if service_name in CHECKED:
+        _checked(service, *CHECKED[service_name])
+    return service
+
+
+def _checked(service, checks_of, error: str, sdk: str) -> None:
+    """moto answers these in-process: decide the call as the state machine's role before it does."""
+    evaluate = service._eval_service_task
+
+    def eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials):
+        action = service.resource.api_action
+        checks = checks_of(action[:1].upper() + action[1:], normalised_parameters)
+        _LocalService._authorize(service, env, checks, error, sdk)
+        return evaluate(env, resource_runtime_part, normalised_parameters, state_credentials)
+
+    service._eval_service_task = eval_service_task
+
+
+def _invocation(function: str):
+    from localcloud.iam_requests import Call
+
+    return Call("POST", "", f"/2015-03-31/functions/{function}/invocations", {}, {}, b"")
 
 
 def _with_iso_start_time(build_environment):
@@ -170,10 +239,17 @@ def _definitions_without_escaped_quotes(method):
     return with_definition
 
 
+def _branch_error_name(error_name: str):
+    """A Parallel state re-raises its failed branch's error by name; moto builds every such name as
+    a custom one and crashes (States.Runtime) on States.TaskFailed, which AWS propagates."""
+    return _error_name(error_name)
+
+
 def install(cloud) -> None:
     global _cloud
     _cloud = cloud
     factory.state_task_service_for = _local_state_task_service_for
+    parallel_branches.CustomErrorName = _branch_error_name
     for name in ("create_state_machine", "update_state_machine"):
         method = getattr(StepFunctionsParserBackend, name)
         if not getattr(method, "unescaped", False):

@@ -41,6 +41,7 @@ class FunctionError(ServiceError):
 class DeployedFunction:
     name: str
     arn: str
+    role: str  # the execution role's ARN
     handler: str
     runtime: str
     environment: dict[str, str]
@@ -69,7 +70,7 @@ def deployed(arn: str, unpack_to: Path) -> DeployedFunction:
         raise FunctionError("Lambda.ResourceNotFoundException", f"Function not found: {arn}") from None
     layers = [backend.layers_versions_by_arn(layer["Arn"]) for layer in function.layers]
     return DeployedFunction(
-        name=function.function_name, arn=function.function_arn, handler=function.handler,
+        name=function.function_name, arn=function.function_arn, role=function.role, handler=function.handler,
         runtime=function.run_time, environment=dict(function.environment_vars),
         memory_mb=int(function.memory_size), timeout_s=int(function.timeout),
         code=_unpacked(function.code_bytes, function.code_sha_256, unpack_to),

@@ -37,6 +37,8 @@ class RegisteredTask:
     command: list[str]
     environment: dict[str, str]
     memory_mb: int
+    task_role: str | None = None  # the role the container's code runs as
+    execution_role: str | None = None  # the role ECS pulls the image and writes logs with
 
 
 def registered(account: str, region: str, reference: str) -> RegisteredTask | None:
@@ -53,7 +55,8 @@ def registered(account: str, region: str, reference: str) -> RegisteredTask | No
         arn=definition.arn, family=definition.family, container_name=container["name"],
         cpu=str(definition.cpu or container.get("cpu") or 256), image=container["image"], command=container.get("command", []),
         environment={e["name"]: str(e["value"]) for e in container.get("environment", [])},
-        memory_mb=int(definition.memory or container.get("memory") or 512))
+        memory_mb=int(definition.memory or container.get("memory") or 512),
+        task_role=getattr(definition, "task_role_arn", None), execution_role=getattr(definition, "execution_role_arn", None))
 
 
 def run(task: RegisteredTask, image: LocalImage | None, *, cluster_arn: str, overrides: dict,

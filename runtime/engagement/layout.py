@@ -177,12 +177,12 @@ PUBLISHED_VIEWS = {
 
 # --- who touches what ---------------------------------------------------------------------------
 # S3: "list" (ListBucket on the place), "read" (objects, and listing them), "write" (objects).
-# Glue: "read" (tables and partitions), "create" (create or replace the table), "partition"
-# (register partitions). Stages are the principals: Lambda stages, the two ECS tasks, and
+# Glue: "lookup" (a table's definition), "read" (tables and partitions, as Athena reads them),
+# "create" (create or replace the table), "partition" (register partitions). Stages are the principals: Lambda stages, the two ECS tasks, and
 # "state_machine" (its role: Athena runs the statements as it, and it reads the training summary).
 
 LIST, READ, WRITE = "list", "read", "write"
-CREATE, PARTITION = "create", "partition"
+LOOKUP, CREATE, PARTITION = "lookup", "create", "partition"
 
 _EVERY_RUN_PLACE = {name: (LIST,) for name, place in PLACES.items() if place.per_run}
 _ATHENA_CREATED = ("training_data", "test_data", "inference_data", "human_review", "final_results",
@@ -190,7 +190,7 @@ _ATHENA_CREATED = ("training_data", "test_data", "inference_data", "human_review
 
 S3_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     # ClaimRun checks the upload exists and that nothing of the run id exists yet.
-    "claim_run": {**_EVERY_RUN_PLACE, "source": (READ,)},
+    "claim_run": {**_EVERY_RUN_PLACE, "source": (LIST,)},
     "ingest": {"source": (READ,), "quarantine": (WRITE,), "bronze": (WRITE,), "ingest_report": (WRITE,)},
     "validate": {"bronze": (READ,), "validation_report": (WRITE,), "feature_profile": (READ, WRITE),
                  "published_pointer": (READ,)},
@@ -217,7 +217,7 @@ S3_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 GLUE_ACCESS: dict[str, dict[Table, tuple[str, ...]]] = {
-    "claim_run": {table: (READ,) for table in RUN_TABLES.values()},
+    "claim_run": {table: (LOOKUP,) for table in RUN_TABLES.values()},
     "state_machine": {
         BRONZE_TABLE: (READ,), PUBLISHED_RUN_TABLE: (READ,),
         **{table: (READ,) for table in BY_RUN_TABLES.values()},
@@ -227,7 +227,7 @@ GLUE_ACCESS: dict[str, dict[Table, tuple[str, ...]]] = {
     "assistant": {PUBLISHED_RUN_TABLE: (READ,), **{table: (READ,) for table in BY_RUN_TABLES.values()},
                   **{Table(*view.split(".")): (READ,) for view in PUBLISHED_VIEWS}},
     "register_run_tables": {
-        **{RUN_TABLES[name]: (READ,) for name in BY_RUN_TABLES if name in RUN_TABLES},
+        **{RUN_TABLES[name]: (LOOKUP,) for name in BY_RUN_TABLES if name in RUN_TABLES},
         **{table: (READ, CREATE, PARTITION) for table in BY_RUN_TABLES.values()},
     },
 }

@@ -152,7 +152,9 @@ def revise_training_task(cloud, change) -> callable:
 
     def register(definition):
         ecs.register_task_definition(family=definition["family"], memory=definition.get("memory", "512"),
-                                     containerDefinitions=definition["containerDefinitions"])
+                                     containerDefinitions=definition["containerDefinitions"],
+                                     **{key: definition[key] for key in ("taskRoleArn", "executionRoleArn")
+                                        if definition.get(key)})
 
     revised = json.loads(json.dumps(original))
     change(revised["containerDefinitions"][0])
@@ -346,6 +348,54 @@ def test_a_failure_after_build_outputs_and_a_concurrent_start_change_nothing_ser
     assert_first_run_still_served(cloud)
 
 
+def revise_role_policies(cloud, role_part: str, change) -> callable:
+    """Apply `change(document)` to each inline policy of the deployed role whose name holds
+    `role_part`; returns a callable that puts the originals back."""
+    iam = cloud.client("iam")
+    [role] = [r["RoleName"] for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]
+              if role_part in r["RoleName"]]
+    originals = {name: iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+                 for name in iam.list_role_policies(RoleName=role)["PolicyNames"]}
+    for name, document in originals.items():
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(change(json.loads(json.dumps(document)))))
+    return lambda: [iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+                    for name, document in originals.items()]
+
+
+def without_bronze_listing(document: dict) -> dict:
+    for statement in document["Statement"]:
+        prefixes = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
+        if statement["Action"] == "s3:ListBucket" and prefixes:
+            statement["Condition"]["StringLike"]["s3:prefix"] = [p for p in prefixes if not p.startswith("bronze/")]
+    return document
+
+
+def test_a_role_missing_one_grant_fails_the_run_where_aws_would_and_publishes_nothing(cloud):
+    """IAM is enforced: without the state machine's list of the bronze location, Athena, which runs
+    the preparation as that role and lists the table's partition folder, is refused as on AWS."""
+    restore = revise_role_policies(cloud, "PipelineStateMachineRole", without_bronze_listing)
+    try:
+        result = cloud.run(name="no-bronze-listing", source_key="customers/small.csv", timeout_s=300)
+    finally:
+        restore()
+    assert result["status"] == "FAILED"
+    entered, failed = None, None
+    for event in result["events"]:
+        entered = event.get("stateEnteredEventDetails", {}).get("name", entered)
+        if event["type"] == "TaskFailed" and failed is None:
+            failed = (entered, event["taskFailedEventDetails"])
+    state, details = failed
+    assert state.startswith("Prepare") and details["error"] == "Athena.AthenaException", failed
+    assert "assumed-role/EngagementPipeline-PipelineStateMachineRole" in details["cause"]
+    assert "not authorized to perform: s3:ListBucket" in details["cause"]
+    denials = [json.loads(line) for line in (cloud.log_dir / "iam.jsonl").read_text().splitlines() if '"deny"' in line]
+    assert any(d["action"] == "s3:ListBucket" and d["context"].get("s3:prefix", "").startswith("bronze/customers/")
+               for d in denials), denials[-3:]
+    [failure] = notifications(cloud)
+    assert failure["status"] == "FAILED"
+    assert_first_run_still_served(cloud)
+
+
 def test_limits_fail_locally_as_on_aws(cloud, tmp_path):
     """A Lambda that outgrows its memory or outlives its timeout fails with the error AWS reports;
     one that fits logs its peak memory as Lambda's REPORT line does."""
@@ -364,12 +414,19 @@ def test_limits_fail_locally_as_on_aws(cloud, tmp_path):
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                      "Principal": {"Service": "lambda.amazonaws.com"}}]}
     role = cloud.client("iam").create_role(RoleName="limits", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    # The state machines' role: Step Functions may assume it, and it may invoke the functions.
+    machine_trust = {**trust, "Statement": [{**trust["Statement"][0], "Principal": {"Service": "states.amazonaws.com"}}]}
+    machine_role = cloud.client("iam").create_role(RoleName="limits-machine",
+                                                   AssumeRolePolicyDocument=json.dumps(machine_trust))["Role"]["Arn"]
+    cloud.client("iam").put_role_policy(RoleName="limits-machine", PolicyName="invoke", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction",
+                                                "Resource": "arn:aws:lambda:us-east-1:000000000000:function:*"}]}))
     for name, handler, error in (("Hungry", "limits.hungry", "Runtime.OutOfMemory"),
                                  ("Slow", "limits.slow", "Sandbox.Timedout"), ("Fits", "limits.fits", None)):
         arn = lam.create_function(FunctionName=name, Runtime="python3.11", Handler=handler, Code={"ZipFile": code},
                                   Role=role, MemorySize=256,
                                   Timeout=1 if name == "Slow" else 30)["FunctionArn"]
-        machine = sfn.create_state_machine(name=f"limits-{name}", roleArn="arn:aws:iam::000000000000:role/x",
+        machine = sfn.create_state_machine(name=f"limits-{name}", roleArn=machine_role,
                                            definition=json.dumps({"StartAt": "Call", "States": {"Call": {
                                                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
                                                "Parameters": {"FunctionName": arn}, "End": True}}}))

@@ -107,3 +107,10 @@ def test_change_sets_create_each_resource_after_what_it_depends_on():
                  "Api": {}, "Other": {}}
     assert dependency_order(resources, ["Deployment", "Method", "Model", "Other"]) == [
         "Method", "Model", "Deployment", "Other"]  # Api existed already: not created again
+
+
+def test_a_parallel_state_names_its_failed_branchs_error_through_one_module_global():
+    """executors.install replaces it so that States.TaskFailed from a branch propagates as on AWS."""
+    import moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl as branches
+
+    assert hasattr(branches, "CustomErrorName")
