@@ -37,9 +37,10 @@ def allow_places(owner: IConstruct, grantee: iam.IGrantable, stage: str, bucket_
         actions = tuple(action for kind in kinds if kind != LIST for action in S3_ACTIONS[kind])
         if actions:
             by_actions.setdefault(actions, []).append(objects)
-        listed.setdefault(place.bucket, []).extend(p for p in place.list_prefixes
-                                                   if p not in listed.get(place.bucket, []))
-    for bucket, patterns in listed.items():  # a missing key then reads as missing (404), not AccessDenied
+        if LIST in kinds or READ in kinds:  # a place only written is never listed
+            listed.setdefault(place.bucket, []).extend(p for p in place.list_prefixes
+                                                       if p not in listed.get(place.bucket, []))
+    for bucket, patterns in listed.items():
         grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[bucket_arns[bucket]],
             conditions={"StringLike": {"s3:prefix": patterns}}))

@@ -176,7 +176,7 @@ PUBLISHED_VIEWS = {
 }
 
 # --- who touches what ---------------------------------------------------------------------------
-# S3: "list" (ListBucket on the place), "read" (objects, and listing them), "write" (objects).
+# S3: "list" (ListBucket on the place), "read" (objects, and listing them), "write" (objects only).
 # Glue: "lookup" (a table's definition), "read" (tables and partitions, as Athena reads them),
 # "create" (create or replace the table), "partition" (register partitions). Stages are the principals: Lambda stages, the two ECS tasks, and
 # "state_machine" (its role: Athena runs the statements as it, and it reads the training summary).

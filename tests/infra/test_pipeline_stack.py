@@ -8,7 +8,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from constructs.access import ATHENA_BUCKET_ACTIONS, GLUE_ACTIONS, S3_ACTIONS
-from engagement.layout import GLUE_ACCESS, LIST, PLACES, PUBLISHED_RUN_TABLE, S3_ACCESS
+from engagement.layout import GLUE_ACCESS, LIST, PLACES, PUBLISHED_RUN_TABLE, READ, S3_ACCESS
 from localcloud.definition import load_definition, placeholder, state_machines, walk
 from stacks.ml_stack import TASK_CPU, TASK_MEMORY_MIB
 from stacks.pipeline_stack import STAGES
@@ -314,7 +314,8 @@ def expected_s3(stage: str) -> set[tuple[str, str, str]]:
     expected = set()
     for name, kinds in S3_ACCESS[stage].items():
         place = PLACES[name]
-        expected |= {(place.bucket, prefix, "s3:ListBucket") for prefix in place.list_prefixes}
+        if LIST in kinds or READ in kinds:
+            expected |= {(place.bucket, prefix, "s3:ListBucket") for prefix in place.list_prefixes}
         for kind in kinds:
             if kind != LIST:
                 expected |= {(place.bucket, place.pattern, action) for action in S3_ACTIONS[kind]}
