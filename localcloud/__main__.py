@@ -118,10 +118,10 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
         summary = progress.summary(result, wall_seconds=time.perf_counter() - started, views=_views(cloud),
                                    count_rows=lambda table: _count_rows(cloud, table))
         summary["machine"] = {"cpus": os.cpu_count()}
-        summary["iam"] = {"decisions": cloud.iam.decisions, "denials": cloud.iam.denials}
         summary["bucket_bytes"] = _bucket_bytes(cloud)
         if summary["status"] == "SUCCEEDED" and converse is not None:  # a model to answer with
             summary["example_answers"] = _example_answers(cloud)
+        summary["iam"] = {"decisions": cloud.iam.decisions, "denials": cloud.iam.denials}
         state.mkdir(parents=True, exist_ok=True)
         (state / "last-run.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         Progress.print_summary(summary)

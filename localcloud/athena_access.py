@@ -7,7 +7,7 @@ read; CREATE VIEW only resolves the names, reading no data); for each table's fi
 bucket encrypts with a key; a CTAS lists its target location and writes under it
 (`s3:PutObject`, `kms:GenerateDataKey`) and creates its table (`glue:CreateTable`); CREATE VIEW
 creates or updates the view; DROP deletes the table; and every query writes its results to the
-workgroup's output location (after asking where its bucket is).
+workgroup's output location; and it asks where each of those buckets is (GetBucketLocation).
 """
 
 from collections.abc import Callable
@@ -41,11 +41,13 @@ class CallerAccess:
         elif isinstance(tree, exp.Drop):
             for target in tree.args.get("tables") or [tree.this]:
                 checks += self._glue("DeleteTable", _qualified_name(target, database))
-        if output_location:  # Athena finds the results bucket's region, then writes the results
-            bucket, _ = _split(output_location)
-            checks += self.requests.s3(_get(bucket, "", {"location": ""}))
+        if output_location:
             checks += self._writes(output_location, "query-results.csv", list_first=False)
-        authorize(checks)
+        buckets = dict.fromkeys(c.resource.split(":::")[1].split("/")[0] for c in checks
+                                if c.resource.startswith("arn:aws:s3:::"))
+        # Athena first asks where each bucket it reads or writes is.
+        located = [check for bucket in buckets for check in self.requests.s3(_get(bucket, "", {"location": ""}))]
+        authorize(located + checks)
 
     def _read(self, name: str, seen: set[str]) -> list[Check]:
         if name in seen or "." not in name:

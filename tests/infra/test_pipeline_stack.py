@@ -445,3 +445,50 @@ def test_a_knowledge_base_sync_still_running_is_waited_out(definition):
     [retry] = [r for r in state["Retry"] if r["ErrorEquals"] == [IngestionJobBusy.__name__]]
     waited = sum(retry["IntervalSeconds"] * retry["BackoffRate"] ** n for n in range(retry["MaxAttempts"]))
     assert waited >= 3600  # a sync of a run's documents takes minutes
+
+
+def _resolved(value):
+    """A template value with each reference as a stable stand-in ARN, for evaluating policies."""
+    if isinstance(value, dict) and "Ref" in value:
+        return f"arn:ref:{value['Ref']}"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return f"arn:getatt:{value['Fn::GetAtt'][0]}"
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_resolved(part) for part in parts)
+    if isinstance(value, dict):
+        return {key: _resolved(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolved(item) for item in value]
+    return value
+
+
+def test_service_principals_are_admitted_by_the_resource_policies_as_aws_decides(pipeline_template):
+    """CloudWatch publishes a failure alarm to the encrypted topic (topic and key policy both decide),
+    and EventBridge starts the weekly run through a role it may assume that may start only this machine."""
+    from localcloud.iam import Policy, Request, evaluate
+
+    [topic] = pipeline_template.find_resources("AWS::SNS::Topic")
+    [topic_policy] = pipeline_template.find_resources("AWS::SNS::TopicPolicy").values()
+    [alarm, *_] = pipeline_template.find_resources("AWS::CloudWatch::Alarm")
+    context = {"aws:SourceArn": f"arn:getatt:{alarm}", "aws:SourceAccount": "arn:ref:AWS::AccountId",
+               "aws:SecureTransport": "true"}
+    publish = Request("cloudwatch.amazonaws.com", "sns:Publish", f"arn:ref:{topic}", context)
+    assert evaluate(publish, [], Policy("topic", _resolved(topic_policy["Properties"]["PolicyDocument"]))).allowed
+    [key] = pipeline_template.find_resources("AWS::KMS::Key").values()
+    key_policy = Policy("key", _resolved(key["Properties"]["KeyPolicy"]))
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        assert evaluate(Request("cloudwatch.amazonaws.com", action, "arn:key", context), [], key_policy,
+                        key_policy=True).allowed, action
+    [rule] = pipeline_template.find_resources("AWS::Events::Rule").values()
+    [target] = rule["Properties"]["Targets"]
+    role = target["RoleArn"]["Fn::GetAtt"][0]
+    trust = pipeline_template.find_resources("AWS::IAM::Role")[role]["Properties"]["AssumeRolePolicyDocument"]
+    assert evaluate(Request("events.amazonaws.com", "sts:AssumeRole", f"arn:getatt:{role}"), [],
+                    Policy("trust", _resolved(trust))).allowed
+    identity = [Policy("events", _resolved(p["Properties"]["PolicyDocument"]))
+                for p in pipeline_template.find_resources("AWS::IAM::Policy").values()
+                if {"Ref": role} in p["Properties"]["Roles"]]
+    machine = _resolved(target["Arn"])
+    assert evaluate(Request(f"arn:getatt:{role}", "states:StartExecution", machine), identity).allowed
+    assert not evaluate(Request(f"arn:getatt:{role}", "states:StartExecution", machine + "-other"), identity).allowed

@@ -1,5 +1,7 @@
 """The local cloud's IAM evaluator (localcloud/iam.py) against AWS's documented evaluation logic."""
 
+import json
+
 import pytest
 
 from localcloud.iam import Policy, Request, UnsupportedCondition, condition_holds, evaluate
@@ -105,3 +107,31 @@ def test_condition_operators(operator, expected, actual, holds):
 def test_an_operator_it_does_not_know_is_named():
     with pytest.raises(UnsupportedCondition, match="BinaryEquals"):
         condition_holds("BinaryEquals", "k", "x", {"k": "x"})
+
+
+def test_the_report_counts_used_and_unused_grants_and_lists_denials(tmp_path):
+    from localcloud.iam_report import report
+
+    role = "arn:aws:iam::000000000000:role/Stage"
+    document = {"Statement": [allow(["s3:GetObject", "s3:PutObject"], f"{BUCKET}/runs/*"),
+                              allow("xray:PutTraceSegments", "*")]}
+    (tmp_path / "iam-policies.json").write_text(json.dumps({role: [{"name": "Stage/p", "document": document}]}))
+    decisions = [{"principal": role, "action": "s3:GetObject", "resource": f"{BUCKET}/runs/r1/a", "decision": "allow",
+                  "reason": "allowed"},
+                 {"principal": role, "action": "s3:ListBucket", "resource": BUCKET, "decision": "deny",
+                  "reason": "implicit deny"}]
+    (tmp_path / "iam.jsonl").write_text("\n".join(json.dumps(d) for d in decisions) + "\n")
+    summary = report(tmp_path)
+    usage = summary["roles"][role]
+    assert (usage["grants"], usage["used"], usage["requests_allowed"]) == (3, 1, 1)
+    assert usage["unused_actions"] == ["s3:PutObject", "xray:PutTraceSegments"]
+    assert summary["denials"] == [{"principal": role, "action": "s3:ListBucket", "resource": BUCKET,
+                                   "reason": "implicit deny"}]
+
+
+def test_the_report_says_when_no_run_recorded_decisions(tmp_path, monkeypatch, capsys):
+    from localcloud.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["iam-report"]) == 1
+    assert "no IAM decisions recorded yet" in capsys.readouterr().err
