@@ -44,7 +44,8 @@ def one_run(rows: int, images: list[str], iam: str = "enforce") -> dict:
             "wall_seconds": summary["wall_seconds"], "compute_seconds": compute,
             "overhead_ratio": round(summary["execution_seconds"] / compute, 2) if compute else None,
             "states": states, "max_memory_used": memory_reports(started), "iam": iam,
-            "iam_decisions": summary.get("iam", {}).get("decisions", 0)}
+            "iam_decisions": summary.get("iam", {}).get("decisions", 0),
+            "iam_seconds": summary.get("iam", {}).get("seconds", 0.0)}
 
 
 def main() -> None:
@@ -62,7 +63,7 @@ def main() -> None:
         runs.append(run)
         slowest = sorted(run["states"].items(), key=lambda item: -item[1])[:5]
         print(f"run {number}/{args.repeat}, {args.rows:,} customers, IAM {args.iam} ({run['iam_decisions']:,} "
-              f"decisions): {run['status']} execution "
+              f"decisions in {run['iam_seconds']} s): {run['status']} execution "
               f"{run['execution_seconds']} s, compute {run['compute_seconds']} s, overhead ratio "
               f"{run['overhead_ratio']} (wall {run['wall_seconds']} s); slowest: "
               + ", ".join(f"{name} {seconds} s" for name, seconds in slowest), flush=True)

@@ -121,7 +121,8 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
         summary["bucket_bytes"] = _bucket_bytes(cloud)
         if summary["status"] == "SUCCEEDED" and converse is not None:  # a model to answer with
             summary["example_answers"] = _example_answers(cloud)
-        summary["iam"] = {"decisions": cloud.iam.decisions, "denials": cloud.iam.denials}
+        summary["iam"] = {"decisions": cloud.iam.decisions, "denials": cloud.iam.denials,
+                          "seconds": round(cloud.iam.seconds, 2)}
         state.mkdir(parents=True, exist_ok=True)
         (state / "last-run.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         Progress.print_summary(summary)

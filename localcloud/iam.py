@@ -60,8 +60,8 @@ def evaluate(request: Request, identity: list[Policy], resource: Policy | None =
     (`key_policy`: the resource policy is a KMS key policy, which must allow)."""
     policies = [*identity, *([resource] if resource else [])]
     for policy in policies:
-        for statement in _statements(policy.document):
-            if statement["Effect"] == DENY and _applies(statement, request, policy is resource):
+        for statement in statements(policy.document):
+            if statement["Effect"] == DENY and applies(statement, request, policy is resource):
                 return Decision(False, "explicit deny", policy.name, statement)
     resource_allow = _first_allow(resource, request, as_resource=True) if resource else None
     identity_allow = None if request.is_service else next(
@@ -82,8 +82,8 @@ def evaluate(request: Request, identity: list[Policy], resource: Policy | None =
 
 
 def _first_allow(policy: Policy, request: Request, *, as_resource: bool) -> tuple[Policy, dict] | None:
-    for statement in _statements(policy.document):
-        if statement["Effect"] == ALLOW and _applies(statement, request, as_resource):
+    for statement in statements(policy.document):
+        if statement["Effect"] == ALLOW and applies(statement, request, as_resource):
             return policy, statement
     return None
 
@@ -98,7 +98,7 @@ def _names_only_account(statement: dict, request: Request) -> bool:
     return bool(principals) and all(p in (f"arn:aws:iam::{account}:root", account) for p in principals)
 
 
-def _applies(statement: dict, request: Request, as_resource: bool) -> bool:
+def applies(statement: dict, request: Request, as_resource: bool) -> bool:
     return (_matches_action(statement, request.action)
             and _matches_resource(statement, request.resource)
             and (not as_resource or _matches_principal(statement, request))
@@ -109,16 +109,16 @@ def _applies(statement: dict, request: Request, as_resource: bool) -> bool:
 
 def _matches_action(statement: dict, action: str) -> bool:
     if "NotAction" in statement:
-        return not any(_like(pattern.lower(), action.lower()) for pattern in _listed(statement["NotAction"]))
-    return any(_like(pattern.lower(), action.lower()) for pattern in _listed(statement.get("Action", [])))
+        return not any(like(pattern.lower(), action.lower()) for pattern in listed(statement["NotAction"]))
+    return any(like(pattern.lower(), action.lower()) for pattern in listed(statement.get("Action", [])))
 
 
 def _matches_resource(statement: dict, resource: str) -> bool:
     if "NotResource" in statement:
-        return not any(_like(pattern, resource) for pattern in _listed(statement["NotResource"]))
+        return not any(like(pattern, resource) for pattern in listed(statement["NotResource"]))
     if "Resource" not in statement:  # a resource policy's statement may leave it to the resource
         return True
-    return any(_like(pattern, resource) for pattern in _listed(statement["Resource"]))
+    return any(like(pattern, resource) for pattern in listed(statement["Resource"]))
 
 
 def _matches_principal(statement: dict, request: Request) -> bool:
@@ -144,7 +144,7 @@ def _principal_values(principal) -> list[str]:
         return []
     if isinstance(principal, str):
         return [principal]
-    return [value for values in principal.values() for value in _listed(values)]
+    return [value for values in principal.values() for value in listed(values)]
 
 
 def _account_of(arn: str) -> str:
@@ -152,12 +152,12 @@ def _account_of(arn: str) -> str:
     return parts[4] if len(parts) > 4 else ""
 
 
-def _listed(value) -> list:
+def listed(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def _statements(document: dict) -> list[dict]:
-    return _listed(document.get("Statement", []))
+def statements(document: dict) -> list[dict]:
+    return listed(document.get("Statement", []))
 
 
 @lru_cache(maxsize=4096)
@@ -166,7 +166,7 @@ def _pattern(pattern: str) -> re.Pattern:
     return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
-def _like(pattern: str, value: str) -> bool:
+def like(pattern: str, value: str) -> bool:
     return pattern == value or pattern == "*" or bool(_pattern(pattern).fullmatch(value))
 
 
@@ -190,12 +190,12 @@ OPERATORS = {
     "StringNotEquals": lambda expected, actual: actual != expected,
     "StringEqualsIgnoreCase": lambda expected, actual: actual.lower() == expected.lower(),
     "StringNotEqualsIgnoreCase": lambda expected, actual: actual.lower() != expected.lower(),
-    "StringLike": lambda expected, actual: _like(expected, actual),
-    "StringNotLike": lambda expected, actual: not _like(expected, actual),
+    "StringLike": lambda expected, actual: like(expected, actual),
+    "StringNotLike": lambda expected, actual: not like(expected, actual),
     "ArnEquals": lambda expected, actual: actual == expected,
     "ArnNotEquals": lambda expected, actual: actual != expected,
-    "ArnLike": lambda expected, actual: _like(expected, actual),
-    "ArnNotLike": lambda expected, actual: not _like(expected, actual),
+    "ArnLike": lambda expected, actual: like(expected, actual),
+    "ArnNotLike": lambda expected, actual: not like(expected, actual),
     "Bool": lambda expected, actual: actual.lower() == str(expected).lower(),
     "NumericEquals": _number(lambda a, e: a == e),
     "NumericNotEquals": _number(lambda a, e: a != e),
@@ -221,7 +221,7 @@ class UnsupportedCondition(ValueError):
 def condition_holds(operator: str, key: str, expected, context: dict) -> bool:
     """One condition of a statement against the request's context (keys compare case-insensitively)."""
     actual = _context_values(context, key)
-    expected = [str(e).lower() if isinstance(e, bool) else str(e) for e in _listed(expected)]
+    expected = [str(e).lower() if isinstance(e, bool) else str(e) for e in listed(expected)]
     if operator == "Null":  # "true": the key is absent
         return (not actual) == (expected[0].lower() == "true")
     qualifier, _, base = operator.rpartition(":")
@@ -245,18 +245,21 @@ def condition_holds(operator: str, key: str, expected, context: dict) -> bool:
 def _context_values(context: dict, key: str) -> list[str]:
     for name, value in context.items():
         if name.lower() == key.lower():
-            return [str(v) for v in _listed(value)] if value is not None else []
+            return [str(v) for v in listed(value)] if value is not None else []
     return []
 
 
 def parse(document) -> dict:
-    """A policy document as moto keeps it (a JSON string, maybe URL-quoted) or as a dict."""
+    """A policy document as moto keeps it (a JSON string, maybe URL-quoted) or as a dict; the same
+    text gives the same (shared, not to be changed) document."""
     if isinstance(document, dict):
         return document
-    if isinstance(document, bytes):
-        document = document.decode()
+    return _parsed_text(document.decode() if isinstance(document, bytes) else document)
+
+
+@lru_cache(maxsize=1024)
+def _parsed_text(document: str) -> dict:
     from urllib.parse import unquote
 
-    text = document if document.lstrip().startswith("{") else unquote(document)
-    return json.loads(text)
+    return json.loads(document if document.lstrip().startswith("{") else unquote(document))
 

@@ -34,6 +34,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 from localcloud import iam
 from localcloud.iam_requests import Call, Check, Requests
+from localcloud.policies import LOOPBACK_REQUEST
 
 
 
@@ -80,6 +81,8 @@ class Gate:
         self.current = threading.local()  # the principal of the request a server thread is answering
         self.decisions = 0
         self.denials = 0
+        self.seconds = 0.0  # CPU time spent mapping requests and deciding them: what enforcement costs
+        self._flushed = 0.0
 
     # --- principals ----------------------------------------------------------------------------
 
@@ -144,8 +147,7 @@ class Gate:
 
     def base_context(self, principal: str) -> dict:
         """Context every request carries here (loopback counts as TLS, see policies.py)."""
-        context = {"aws:SecureTransport": "true", "aws:ResourceAccount": self.account,
-                   "aws:RequestedRegion": self.region}
+        context = {**LOOPBACK_REQUEST, "aws:ResourceAccount": self.account, "aws:RequestedRegion": self.region}
         if not principal.endswith(".amazonaws.com"):
             context.update({"aws:PrincipalAccount": self.account, "aws:PrincipalArn": principal})
         return context
@@ -154,22 +156,42 @@ class Gate:
         line = json.dumps({"time": round(time.time(), 3), "principal": who, "action": action, "resource": resource,
                            "context": {k: v for k, v in context.items() if not k.startswith("aws:Principal")},
                            "decision": "allow" if decision.allowed else "deny", "reason": decision.reason,
-                           "policy": decision.policy, "statement": decision.statement}, default=str)
+                           "policy": decision.policy, "statement": None}, default=str)
+        # The deciding statement, serialized once per statement (policies are parsed once per text).
+        line = line[:-len("null}")] + _statement_json(decision.statement) + "}\n"
         with self._lock:
             self.decisions += 1
             self.denials += not decision.allowed
             if self._log is None:
                 self.log_path.parent.mkdir(parents=True, exist_ok=True)
-                self._log = self.log_path.open("a", buffering=1)  # a line at a time: readable while serving
-            self._log.write(line + "\n")
+                self._log = self.log_path.open("a")
+            self._log.write(line)
+            if time.monotonic() - self._flushed > 1:  # readable while serving, without a write per line
+                self._log.flush()
+                self._flushed = time.monotonic()
 
     def check(self, session: "Session | None", checks: list[Check]) -> None:
         """Every check of one request, as `session` (None: the operator, not checked here)."""
         if session is None or not self.enforcing:
             return
-        for check in checks:
-            self.authorize(session.role_arn, session.principal, check.action, check.resource, check.context,
-                           check.resource_policy, check.key_policy)
+        started = time.thread_time()
+        try:
+            for check in checks:
+                self.authorize(session.role_arn, session.principal, check.action, check.resource, check.context,
+                               check.resource_policy, check.key_policy)
+        finally:
+            self.spent(started)
+
+    def spent(self, started: float) -> None:
+        """Add the CPU time this thread spent since `started` (time.thread_time(): not the time it
+        waited for other threads, which wall time would count)."""
+        with self._lock:
+            self.seconds += time.thread_time() - started
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._log is not None:
+                self._log.flush()
 
     def close(self) -> None:
         """Flush the log and keep each role's policies beside it (for `iam-report`)."""
@@ -184,11 +206,23 @@ class Gate:
             (self.log_path.parent / "iam-policies.json").write_text(json.dumps(snapshot, indent=1))
 
 
+_STATEMENTS: dict[int, tuple[dict, str]] = {}
+
+
+def _statement_json(statement: dict | None) -> str:
+    if statement is None:
+        return "null"
+    cached = _STATEMENTS.get(id(statement))
+    if cached is None or cached[0] is not statement:
+        cached = _STATEMENTS[id(statement)] = (statement, json.dumps(statement, default=str))
+    return cached[1]
+
+
 def _operator(request: iam.Request, resource_policy: iam.Policy | None) -> iam.Decision:
     """The account's operator (administrator credentials): only a resource policy's deny binds it."""
     if resource_policy is not None:
-        for statement in iam._statements(resource_policy.document):
-            if statement.get("Effect") == iam.DENY and iam._applies(statement, request, True):
+        for statement in iam.statements(resource_policy.document):
+            if statement.get("Effect") == iam.DENY and iam.applies(statement, request, True):
                 return iam.Decision(False, "explicit deny", resource_policy.name, statement)
     return iam.Decision(True, "the account's operator")
 
@@ -248,8 +282,11 @@ def install(gate: Gate, requests: Requests) -> None:
         if credential[1] != "s3":
             environ["wsgi.input"] = io.BytesIO(body)
         request = Call.from_environ(environ, body)
+        started = time.thread_time()
+        checks = _requests.describe(request, credential[1])
+        _gate.spent(started)
         try:
-            _gate.check(session, _requests.describe(request, credential[1]))
+            _gate.check(session, checks)
         except AccessDenied as denied:
             return _refused(request, credential[1], denied, start_response)
         _gate.current.session = session

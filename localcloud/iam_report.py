@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from localcloud.iam import _like, _listed, _statements
+from localcloud.iam import like, listed, statements
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,10 @@ def grants(policies: dict[str, list[dict]]) -> dict[str, list[Grant]]:
     for role, documents in policies.items():
         found[role] = [Grant(document["name"], statement.get("Sid", str(index)), action, resource)
                        for document in documents
-                       for index, statement in enumerate(_statements(document["document"]))
+                       for index, statement in enumerate(statements(document["document"]))
                        if statement.get("Effect") == "Allow"
-                       for action in _listed(statement.get("Action", []))
-                       for resource in _listed(statement.get("Resource", "*"))]
+                       for action in listed(statement.get("Action", []))
+                       for resource in listed(statement.get("Resource", "*"))]
     return found
 
 
@@ -48,7 +48,7 @@ def report(log_dir: Path) -> dict:
             denials.append({key: decision[key] for key in ("principal", "action", "resource", "reason")})
     roles = {}
     for role, role_grants in grants(policies).items():
-        used = [g for g in role_grants if any(_like(g.action.lower(), action.lower()) and _like(_text(g.resource), resource)
+        used = [g for g in role_grants if any(like(g.action.lower(), action.lower()) and like(_text(g.resource), resource)
                                               for action, resource in allowed[role])]
         used_actions = {g.action for g in used}
         roles[role] = {"requests_allowed": sum(1 for d in decisions if d["principal"] == role

@@ -5,52 +5,17 @@ does not apply), it evaluates only `StringEquals`, and it treats any other condi
 whose key the request lacks, as met. Every bucket here denies insecure transport and old TLS,
 so no object could be written once its policy exists. `install()` evaluates statements as AWS
 does: a statement applies only when its action, principal, resource and every condition match
-(a key the request lacks makes a condition false unless the operator ends in IfExists), with the
-operators below; and it gives every request the context of the channel it came on.
+(conditions decided by iam.py, the local cloud's one evaluator: a key the request lacks makes a
+condition false unless the operator ends in IfExists); and it gives every request the context of
+the channel it came on.
 
 The endpoint is plain HTTP on loopback, where no network carries the bytes: requests count as
 TLS 1.3, so a policy denying insecure transport or old TLS denies what it denies on AWS, no more.
 """
 
-import fnmatch
+from localcloud import iam
 
 LOOPBACK_REQUEST = {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}
-
-
-def _numeric(compare):
-    return lambda expected, actual: compare(float(actual), float(expected))
-
-
-OPERATORS = {
-    "StringEquals": lambda expected, actual: actual == expected,
-    "StringNotEquals": lambda expected, actual: actual != expected,
-    "StringLike": lambda expected, actual: fnmatch.fnmatchcase(actual, expected),
-    "StringNotLike": lambda expected, actual: not fnmatch.fnmatchcase(actual, expected),
-    "ArnEquals": lambda expected, actual: actual == expected,
-    "ArnLike": lambda expected, actual: fnmatch.fnmatchcase(actual, expected),
-    "ArnNotLike": lambda expected, actual: not fnmatch.fnmatchcase(actual, expected),
-    "Bool": lambda expected, actual: actual.lower() == str(expected).lower(),
-    "NumericEquals": _numeric(lambda a, e: a == e),
-    "NumericLessThan": _numeric(lambda a, e: a < e),
-    "NumericLessThanEquals": _numeric(lambda a, e: a <= e),
-    "NumericGreaterThan": _numeric(lambda a, e: a > e),
-    "NumericGreaterThanEquals": _numeric(lambda a, e: a >= e),
-}
-NEGATED = {"StringNotEquals", "StringNotLike", "ArnNotLike"}  # all expected values must hold
-
-
-def condition_holds(operator: str, expected, actual_values: list[str]) -> bool:
-    """One condition: `expected` is the policy's value or values for the key, `actual_values`
-    the request's (empty when the request lacks the key)."""
-    base = operator.removesuffix("IfExists")
-    if base not in OPERATORS:
-        raise NotImplementedError(f"the local cloud does not evaluate the condition operator {operator}")
-    if not actual_values:
-        return operator.endswith("IfExists")
-    expected = expected if isinstance(expected, list) else [expected]
-    test = OPERATORS[base]
-    combine = all if base in NEGATED else any
-    return all(combine(test(str(value), actual) for value in expected) for actual in actual_values)
 
 
 def install() -> None:
@@ -58,7 +23,7 @@ def install() -> None:
     from moto.s3.models import FakeBucket
 
     def conditions_hold(statement: dict, incoming: dict[str, str] | None) -> bool:
-        return all(condition_holds(operator, expected, [incoming[key]] if incoming and key in incoming else [])
+        return all(iam.condition_holds(operator, key, expected, incoming or {})
                    for operator, pairs in (statement.get("Condition") or {}).items()
                    for key, expected in pairs.items())
 

@@ -104,8 +104,9 @@ class Progress:
             line = f"  {state['state']:28s} {state['seconds']:8.1f}  {state['status']:6s}  {state.get('counts', '')}"
             print(line.rstrip())
         if "iam" in summary:
-            print(f"\n  IAM enforced: {summary['iam']['decisions']:,} decisions, {summary['iam']['denials']} denied "
-                  "(per role, used and unused grants: .venv/bin/python -m localcloud iam-report)")
+            iam = summary["iam"]
+            print(f"\n  IAM enforced: {iam['decisions']:,} decisions in {iam.get('seconds', 0):.1f} s, {iam['denials']} "
+                  "denied (per role, used and unused grants: .venv/bin/python -m localcloud iam-report)")
         if summary["status"] != "SUCCEEDED":
             print(f"\n  error: {summary['error']}\n  {summary['cause']}")
             for state, reason in summary["failed_states"].items():

@@ -388,6 +388,7 @@ def test_a_role_missing_one_grant_fails_the_run_where_aws_would_and_publishes_no
     assert state.startswith("Prepare") and details["error"] == "Athena.AthenaException", failed
     assert "assumed-role/EngagementPipeline-PipelineStateMachineRole" in details["cause"]
     assert "not authorized to perform: s3:ListBucket" in details["cause"]
+    cloud.iam.flush()
     denials = [json.loads(line) for line in (cloud.log_dir / "iam.jsonl").read_text().splitlines() if '"deny"' in line]
     assert any(d["action"] == "s3:ListBucket" and d["context"].get("s3:prefix", "").startswith("bronze/customers/")
                for d in denials), denials[-3:]

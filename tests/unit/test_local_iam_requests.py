@@ -118,6 +118,7 @@ def test_a_role_gets_what_it_is_granted_and_an_access_denied_naming_itself_and_t
         boto3.client("glue", **as_role).get_table(DatabaseName="db", Name="t")
     assert json_refused.value.response["Error"]["Code"] == "AccessDeniedException"
     assert "glue:GetTable" in json_refused.value.response["Error"]["Message"]
+    gate.flush()
     decisions = [json.loads(line) for line in gate.log_path.read_text().splitlines()]
     assert [d["decision"] for d in decisions if d["principal"] == role_arn] == ["allow", "deny", "deny"]
 
