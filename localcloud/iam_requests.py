@@ -91,18 +91,18 @@ class Requests:
             return [Check("s3:ListAllMyBuckets", "*")]
         action, context = _s3_action(call, key)
         resource = f"arn:aws:s3:::{bucket}" + (f"/{key}" if key and action not in BUCKET_ACTIONS else "")
-        checks = [Check(action, resource, context, _bucket_policy(bucket))]
+        checks = [Check(action, resource, context, _bucket_policy(self.account, bucket))]
         source = call.headers.get("x-amz-copy-source")
         if source and action == "s3:PutObject" and "partNumber" not in call.query:
             source_bucket, _, source_key = unquote(source).lstrip("/").partition("/")
             checks.append(Check("s3:GetObject", f"arn:aws:s3:::{source_bucket}/{source_key.split('?')[0]}", {},
-                                _bucket_policy(source_bucket)))
-        if action == "s3:GetObject" and not _object_exists(bucket, key):
+                                _bucket_policy(self.account, source_bucket)))
+        if action == "s3:GetObject" and not _object_exists(self.account, bucket, key):
             # S3 tells a caller that a key does not exist (404) only if it may list the bucket: the
             # request carries no s3:prefix, so a list grant scoped by prefix does not count (403).
-            checks.append(Check("s3:ListBucket", f"arn:aws:s3:::{bucket}", {}, _bucket_policy(bucket)))
+            checks.append(Check("s3:ListBucket", f"arn:aws:s3:::{bucket}", {}, _bucket_policy(self.account, bucket)))
             return checks
-        key_arn = _bucket_key(bucket)
+        key_arn = _bucket_key(self.account, bucket)
         if key_arn and action in ("s3:GetObject", "s3:GetObjectVersion"):
             checks.append(self._kms("kms:Decrypt", key_arn, S3_VIA))
         elif key_arn and action == "s3:PutObject" and call.method in ("PUT", "POST") and "uploadId" not in call.query:
@@ -289,31 +289,27 @@ def _s3_action(call: Call, key: str) -> tuple[str, dict]:
     return "s3:PutObject", {}
 
 
-def _moto_bucket(name: str):
+def _moto_bucket(account: str, name: str):
     from moto.s3.models import s3_backends
 
-    for account in s3_backends:
-        bucket = s3_backends[account]["global"].buckets.get(name)
-        if bucket is not None:
-            return bucket
-    return None
+    return s3_backends[account]["global"].buckets.get(name)
 
 
-def _object_exists(bucket_name: str, key: str) -> bool:
-    bucket = _moto_bucket(bucket_name)
+def _object_exists(account: str, bucket_name: str, key: str) -> bool:
+    bucket = _moto_bucket(account, bucket_name)
     return bucket is None or key in bucket.keys  # an unknown bucket: S3 answers NoSuchBucket first
 
 
-def _bucket_policy(name: str) -> iam.Policy | None:
-    bucket = _moto_bucket(name)
+def _bucket_policy(account: str, name: str) -> iam.Policy | None:
+    bucket = _moto_bucket(account, name)
     if bucket is None or not bucket.policy:
         return None
     return iam.Policy(f"bucket policy of {name}", iam.parse(bucket.policy))
 
 
-def _bucket_key(name: str) -> str | None:
+def _bucket_key(account: str, name: str) -> str | None:
     """The KMS key a bucket encrypts new objects with by default (None: not SSE-KMS)."""
-    bucket = _moto_bucket(name)
+    bucket = _moto_bucket(account, name)
     found = _find(bucket.encryption if bucket is not None else None)
     if not found or found.get("SSEAlgorithm") not in ("aws:kms", "aws:kms:dsse"):
         return None
