@@ -120,9 +120,10 @@ def test_a_role_gets_what_it_is_granted_and_an_access_denied_naming_itself_and_t
     assert "glue:GetTable" in json_refused.value.response["Error"]["Message"]
     gate.flush()
     decisions = [json.loads(line) for line in gate.log_path.read_text().splitlines()]
-    asked = {"s3:GetObject", "s3:ListBucket", "glue:GetTable"}  # (a bucket under a key would add kms:Decrypt)
-    assert [(d["action"], d["decision"]) for d in decisions if d["principal"] == role_arn and d["action"] in asked] == [
-        ("s3:GetObject", "allow"), ("s3:ListBucket", "deny"), ("glue:GetTable", "deny")]
+    # Each request's decisions (an SDK retry repeats them; a bucket under a key would add kms:Decrypt).
+    decided = {(d["action"], d["decision"]) for d in decisions if d["principal"] == role_arn}
+    assert {("s3:GetObject", "allow"), ("s3:ListBucket", "deny"), ("glue:GetTable", "deny")} <= decided
+    assert ("s3:GetObject", "deny") not in decided and ("s3:ListBucket", "allow") not in decided
 
 
 def test_a_role_whose_trust_policy_does_not_admit_the_service_gets_no_credentials(gated):
