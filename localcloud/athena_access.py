@@ -15,7 +15,7 @@ from collections.abc import Callable
 import sqlglot
 from sqlglot import exp
 
-from localcloud.iam_requests import Check, Requests
+from localcloud.iam_requests import Call, Check, Requests
 
 Authorize = Callable[[list[Check]], None]
 
@@ -146,13 +146,10 @@ def _split(location: str) -> tuple[str, str]:
     return bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
-def _get(bucket: str, key: str, query: dict | None = None):
-    from localcloud.iam_requests import Call
 
-    return Call("GET", "", f"/{bucket}/{key}", query or {}, {}, b"")
+def _get(bucket: str, key: str, query: dict | None = None) -> Call:
+    return Call.internal("GET", f"/{bucket}/{key}", query)
 
 
-def _put(bucket: str, key: str):
-    from localcloud.iam_requests import Call
-
-    return Call("PUT", "", f"/{bucket}/{key}", {}, {}, b"")
+def _put(bucket: str, key: str) -> Call:
+    return Call.internal("PUT", f"/{bucket}/{key}")

@@ -20,10 +20,14 @@ class WorkgroupRefusal(AthenaSqlError):
     """Athena refused the query because of its workgroup (InvalidRequestException)."""
 
 
-def check(sql: str, name: str, account: str, region: str) -> None:
+def _workgroup(name: str, account: str, region: str):
     from moto.athena.models import athena_backends
 
-    workgroup = athena_backends[account][region].work_groups.get(name)
+    return athena_backends[account][region].work_groups.get(name)
+
+
+def check(sql: str, name: str, account: str, region: str) -> None:
+    workgroup = _workgroup(name, account, region)
     if workgroup is None:
         raise WorkgroupRefusal(f"WorkGroup {name} is not found.")
     if workgroup.state != "ENABLED":
@@ -37,8 +41,6 @@ def check(sql: str, name: str, account: str, region: str) -> None:
 
 def output_location(name: str | None, account: str, region: str) -> str | None:
     """Where the workgroup writes query results (None: it names no location)."""
-    from moto.athena.models import athena_backends
-
-    workgroup = athena_backends[account][region].work_groups.get(name or "primary")
+    workgroup = _workgroup(name or "primary", account, region)
     configuration = (workgroup.configuration or {}) if workgroup is not None else {}
     return (configuration.get("ResultConfiguration") or {}).get("OutputLocation")

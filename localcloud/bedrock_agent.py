@@ -149,8 +149,8 @@ def _read_as_service_role(source: DataSource, documents: dict) -> str | None:
     if _authorize is None:
         return None
     kb = bedrockagent_backends[source.account][_region].knowledge_bases[source.knowledge_base_id]
-    reads = [Call("GET", "", f"/{source.bucket}/", {"prefix": prefix}, {}, b"") for prefix in source.prefixes]
-    reads += [Call("GET", "", f"/{uri[len('s3://'):]}", {}, {}, b"") for uri in documents]
+    reads = [Call.internal("GET", f"/{source.bucket}/", {"prefix": prefix}) for prefix in source.prefixes]
+    reads += [Call.internal("GET", f"/{uri[len('s3://'):]}") for uri in documents]
     try:
         _authorize(kb.role_arn, kb.knowledge_base_arn, reads)
     except Exception as refused:  # iam_gate.AccessDenied, named by the caller

@@ -37,7 +37,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from localcloud.functions import FunctionError
 from localcloud.iam_gate import AccessDenied
-from localcloud.iam_requests import Check
+from localcloud.iam_requests import Call, Check
 from localcloud.tasks import TaskError
 
 QUOTE = "@@Q@@"  # stands in for an escaped quote inside States.Format (see _without_escaped_quotes)
@@ -93,7 +93,8 @@ def _machine_session(env):
 class LocalLambda(_LocalService):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
         function = normalised_parameters["FunctionName"]
-        self._authorize(env, _cloud.requests.rest_lambda("lambda", _invocation(function)),
+        invocation = Call.internal("POST", f"/2015-03-31/functions/{function}/invocations")
+        self._authorize(env, _cloud.requests.rest_lambda("lambda", invocation),
                         "Lambda.AWSLambdaException", "AWSLambda")
         try:
             result = _cloud.invoke(normalised_parameters["FunctionName"], normalised_parameters.get("Payload", {}),
@@ -192,12 +193,6 @@ def _checked(service, checks_of, error: str, sdk: str) -> None:
         return evaluate(env, resource_runtime_part, normalised_parameters, state_credentials)
 
     service._eval_service_task = eval_service_task
-
-
-def _invocation(function: str):
-    from localcloud.iam_requests import Call
-
-    return Call("POST", "", f"/2015-03-31/functions/{function}/invocations", {}, {}, b"")
 
 
 def _with_iso_start_time(build_environment):

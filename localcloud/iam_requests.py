@@ -53,6 +53,11 @@ class Call:
         return cls(environ.get("REQUEST_METHOD", "GET"), headers.get("host", ""), environ.get("PATH_INFO", "/"),
                    query, headers, body)
 
+    @classmethod
+    def internal(cls, method: str, path: str, query: dict | None = None) -> "Call":
+        """A request a service makes for a caller in-process (Athena's reads, a sync's reads): path-style."""
+        return cls(method, "", path, query or {}, {}, b"")
+
     def credential(self) -> tuple[str, str] | None:
         """(access key, service) from SigV4's credential scope (header or presigned query)."""
         found = SCOPE.search(self.headers.get("authorization", ""))
