@@ -27,6 +27,7 @@ from typing import Protocol
 import duckdb
 import sqlglot
 from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
 HIVE_TO_DUCKDB = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE", "float": "FLOAT",
                   "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMPTZ"}
@@ -34,6 +35,7 @@ DUCKDB_TO_HIVE = {"VARCHAR": "string", "BIGINT": "bigint", "INTEGER": "int", "SM
                   "TINYINT": "tinyint", "DOUBLE": "double", "FLOAT": "float", "BOOLEAN": "boolean", "DATE": "date",
                   "TIMESTAMP": "timestamp", "TIMESTAMP WITH TIME ZONE": "timestamp"}
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+DEFAULT_DATABASE = "default"  # what a table named without a database reads, as on Athena
 
 
 class AthenaSqlError(Exception):
@@ -114,6 +116,7 @@ class AthenaOnDuckDB:
         self.con.execute(f"SET temp_directory = '{root / '.duckdb-tmp'}'")
         self.con.execute(f"SET allowed_directories = ['{root}']")
         self.con.execute("SET enable_external_access = false")
+        self.con.execute("SET python_enable_replacements = false")  # no Python variable is a table either
 
     def close(self) -> None:
         self.con.close()
@@ -130,11 +133,11 @@ class AthenaOnDuckDB:
             raise AthenaSqlError(f"unsupported statement here: {statement.strip().splitlines()[0][:80]}")
         if self.catalog is None and ddl:
             raise AthenaSqlError("no catalog: this session answers queries only (start a run for DDL)")
-        if database:
-            _qualify(tree, database)
+        read = _qualify(tree, database or DEFAULT_DATABASE)
         try:
             if self.catalog is not None:
                 self._sync()
+            self._check_exist(read)
             if isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.expression is not None:
                 return [], self._create_table_as(tree)
             if isinstance(tree, exp.Create) and tree.kind == "VIEW":
@@ -299,6 +302,15 @@ class AthenaOnDuckDB:
     def _exists(self, name: str) -> bool:
         return name in self._synced
 
+    def _check_exist(self, tables: list[exp.Table]) -> None:
+        """Every table read is in the catalog, as on Athena (DuckDB would read an unknown name as
+        a file path: a replacement scan)."""
+        known = set(self.con.execute("SELECT lower(table_schema), lower(table_name) FROM information_schema.tables")
+                    .fetchall())
+        for table in tables:
+            if (table.db.lower(), table.name.lower()) not in known:
+                raise AthenaSqlError(f"TABLE_NOT_FOUND: Table 'awsdatacatalog.{table.db}.{table.name}' does not exist")
+
     def _describe(self, query: str) -> list[dict]:
         return [{"Name": column, "Type": _hive_type(kind)}
                 for column, kind, *_ in self.con.execute(f"DESCRIBE {query}").fetchall()]
@@ -362,12 +374,26 @@ def _qualified(table: exp.Table) -> tuple[str, str]:
     return table.db, table.name
 
 
-def _qualify(tree: exp.Expression, database: str) -> None:
-    """Tables named without a database (and not a WITH query's name) read `database`."""
-    named = {cte.alias for cte in tree.find_all(exp.CTE)}
-    for table in tree.find_all(exp.Table):
-        if not table.db and table.name not in named:
-            table.set("db", exp.to_identifier(database))
+def _qualify(tree: exp.Expression, database: str) -> list[exp.Table]:
+    """The tables the statement reads, those named without a database qualified with `database`
+    (Athena's QueryExecutionContext, or `default`); a name is a WITH query's only where that WITH
+    query is in scope."""
+    if not isinstance(tree, (exp.Query, exp.Create)) or (isinstance(tree, exp.Create) and tree.expression is None):
+        return []
+    query = tree.expression if isinstance(tree, exp.Create) else tree
+    try:
+        scopes = list(traverse_scope(query))
+    except Exception as error:  # noqa: BLE001 - sqlglot's analysis failing is a statement Athena refuses too
+        raise AthenaSqlError(f"cannot resolve the statement's tables: {error}") from None
+    read = []
+    for scope in scopes:
+        for table in scope.tables:
+            if isinstance(scope.sources.get(table.alias_or_name), Scope) and not table.db:
+                continue
+            if not table.db:
+                table.set("db", exp.to_identifier(database))
+            read.append(table)
+    return read
 
 
 def _hive_type(duckdb_type: str) -> str:

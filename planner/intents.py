@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 from engagement.scenarios import SCENARIOS
 from planner.vocabulary import (
+    CUSTOMERS,
     ENGAGEMENT,
-    FEATURES,
     NUMERIC,
     PREDICTED_CATEGORICAL,
-    RESULTS,
     categorical_named,
     columns_named,
     numeric_named,
@@ -32,6 +31,9 @@ CAPABILITIES = (
     "model accuracy, overfitting and feature importance; data quality", "one customer's predictions and reasons")
 CONTRAST_FEATURES = tuple(c for c in NUMERIC if c not in (ENGAGEMENT, "lifetime_value_usd"))
 CONTRAST_ROWS = 8
+# Customers ranked by engagement, ties broken by every contrasted feature: customers tied on all of
+# them are interchangeable in every mean the contrast reports (the view has no id to break ties by).
+TIE_BROKEN = ", ".join((ENGAGEMENT, *CONTRAST_FEATURES))
 INACTIVE_DAYS = 7  # what "inactive" means here: no login for a week
 
 
@@ -72,7 +74,7 @@ _FILTERS: tuple[tuple[str, Callable[[re.Match], Filter]], ...] = (
     (r"engagement(?: scores?)? (?:below|under|less than) (0?\.\d+)", lambda m: Filter(
         f"{ENGAGEMENT} < {float(m.group(1))}", f"customers with engagement below {float(m.group(1))}")),
     (r"high churn risk", lambda m: Filter(
-        f"customer_id IN (SELECT customer_id FROM {RESULTS} WHERE churn_risk_tier = 'high')",
+        "churn_risk_tier = 'high'",
         "customers in the high churn-risk tier")),
     (r"first (\d+) days", lambda m: Filter(
         f"time_since_first_transaction_days <= {int(m.group(1))}",
@@ -102,7 +104,12 @@ def _within(where: Filter | None) -> str:
 
 def _query(sql: str, compose: Callable[[list[str], list[list]], str]) -> Plan:
     return Plan("query_athena", {"sql": sql}, lambda result: compose(result["columns"], result["rows"])
-                + f"\n\nComputed by: {result['source']}")
+                + _suppressed(result) + f"\n\nComputed by: {result['source']}")
+
+
+def _suppressed(result: dict) -> str:
+    count = result.get("suppressed_groups") or 0
+    return f"\n({count} group{'s' if count > 1 else ''} of too few customers to report left out.)" if count else ""
 
 
 def _compare(text: str, where: Filter | None) -> Plan | None:
@@ -110,9 +117,8 @@ def _compare(text: str, where: Filter | None) -> Plan | None:
     if not named:
         return None
     column = named[0]
-    view, engagement = (RESULTS, "actual_engagement_score") if column in PREDICTED_CATEGORICAL else (FEATURES,
-                                                                                                      ENGAGEMENT)
-    sql = (f"SELECT {column}, count(*) AS customers, avg({engagement}) AS mean_engagement FROM {view}{_where(where)} "
+    sql = (f"SELECT {column}, count(*) AS customers, avg({ENGAGEMENT}) AS mean_engagement FROM {CUSTOMERS}"
+           f"{_where(where)} "
            f"GROUP BY {column} ORDER BY mean_engagement DESC")
 
     def compose(columns, rows):
@@ -130,7 +136,7 @@ def _split(text: str, where: Filter | None) -> Plan | None:
     column, operator, value = named[-1], match.group(2), float(match.group(3))
     condition = f"{column} {operator} {value:g}"
     sql = (f"SELECT CASE WHEN {condition} THEN '{condition}' ELSE 'otherwise' END AS customer_group, "
-           f"count(*) AS customers, avg({ENGAGEMENT}) AS mean_engagement FROM {FEATURES}{_where(where)} "
+           f"count(*) AS customers, avg({ENGAGEMENT}) AS mean_engagement FROM {CUSTOMERS}{_where(where)} "
            "GROUP BY 1 ORDER BY mean_engagement DESC")
     return _query(sql, lambda columns, rows: f"Engagement by {words(column)}:\n" + "\n".join(
         f"- {row[0]}: mean engagement {_n(row[2])}, {_i(row[1])} customers" for row in rows))
@@ -144,7 +150,7 @@ def _correlation(text: str, where: Filter | None) -> Plan | None:
     overall = f"corr({first}, {second})"
     selected = (f", corr(CASE WHEN {where.sql} THEN {first} END, CASE WHEN {where.sql} THEN {second} END) "
                 f"AS correlation_within, count(CASE WHEN {where.sql} THEN 1 END) AS customers_within") if where else ""
-    sql = f"SELECT {overall} AS correlation, count(*) AS customers{selected} FROM {FEATURES}"
+    sql = f"SELECT {overall} AS correlation, count(*) AS customers{selected} FROM {CUSTOMERS}"
 
     def compose(columns, rows):
         row = rows[0]
@@ -173,8 +179,8 @@ def _contrast(text: str, where: Filter | None) -> Plan:
         f"avg(CASE WHEN grp = 'second' THEN {c} END)) / nullif(stddev({c}), 0) AS standardized_difference, "
         "count(CASE WHEN grp = 'first' THEN 1 END) AS first_customers, "
         "count(CASE WHEN grp = 'second' THEN 1 END) AS second_customers FROM grouped" for c in CONTRAST_FEATURES)
-    sql = (f"WITH base AS (SELECT * FROM {FEATURES}{_where(where)}), "
-           f"ranked AS (SELECT *, row_number() OVER (ORDER BY {ENGAGEMENT}, customer_id) AS position, "
+    sql = (f"WITH base AS (SELECT * FROM {CUSTOMERS}{_where(where)}), "
+           f"ranked AS (SELECT *, row_number() OVER (ORDER BY {TIE_BROKEN}) AS position, "
            "count(*) OVER () AS customers FROM base), "
            f"grouped AS (SELECT *, {group} AS grp FROM ranked) "
            f"SELECT * FROM ({branches}) ORDER BY abs(standardized_difference) DESC LIMIT {CONTRAST_ROWS}")
@@ -223,16 +229,16 @@ def _all_stats(result: dict) -> str:
 
 def _quartiles(text: str, where: Filter | None) -> Plan:
     sql = (f"SELECT quartile, count(*) AS customers, min({ENGAGEMENT}) AS lowest, max({ENGAGEMENT}) AS highest "
-           f"FROM (SELECT {ENGAGEMENT}, ntile(4) OVER (ORDER BY {ENGAGEMENT}) AS quartile FROM {FEATURES}) "
+           f"FROM (SELECT {ENGAGEMENT}, ntile(4) OVER (ORDER BY {ENGAGEMENT}) AS quartile FROM {CUSTOMERS}) "
            "GROUP BY quartile ORDER BY quartile")
     return _query(sql, lambda columns, rows: "Customers per engagement quartile:\n" + "\n".join(
         f"- quartile {row[0]}: {_i(row[1])} customers, engagement {_n(row[2])} to {_n(row[3])}" for row in rows))
 
 
 def _segments(text: str, where: Filter | None) -> Plan:
-    sql = ("SELECT segment_name, count(*) AS customers, avg(actual_engagement_score) AS mean_engagement, "
+    sql = (f"SELECT segment_name, count(*) AS customers, avg({ENGAGEMENT}) AS mean_engagement, "
            "avg(churn_probability) AS mean_churn_probability, avg(ltv_p50_usd) AS mean_ltv_usd, "
-           f"avg(avg_daily_logins) AS mean_daily_logins FROM {RESULTS} GROUP BY segment_name "
+           f"avg(avg_daily_logins) AS mean_daily_logins FROM {CUSTOMERS} GROUP BY segment_name "
            "ORDER BY mean_engagement DESC")
     return _query(sql, lambda columns, rows: "Segments, most engaged first:\n" + "\n".join(
         f"- {row[0]}: {_i(row[1])} customers, mean engagement {_n(row[2])}, churn probability {_n(row[3])}, "
@@ -242,10 +248,10 @@ def _segments(text: str, where: Filter | None) -> Plan:
 def _churn_by(text: str, where: Filter | None) -> Plan:
     """30-day churn by decile of engagement (or of the feature the question names)."""
     column = next((c for c in columns_named(text) if c in NUMERIC), ENGAGEMENT)
-    churned = "avg(CASE WHEN churn_30_day THEN 1.0 ELSE 0.0 END)"
-    sql = (f"SELECT decile, min({column}) AS lowest, max({column}) AS highest, {churned} AS churn_rate, "
-           f"count(*) AS customers, (SELECT {churned} FROM {FEATURES}) AS overall_churn_rate "
-           f"FROM (SELECT {column}, churn_30_day, ntile(10) OVER (ORDER BY {column}) AS decile FROM {FEATURES}) "
+    churned = "CASE WHEN churn_30_day THEN 1.0 ELSE 0.0 END"
+    sql = (f"SELECT decile, min({column}) AS lowest, max({column}) AS highest, avg({churned}) AS churn_rate, "
+           f"count(*) AS customers, sum(sum({churned})) OVER () / sum(count(*)) OVER () AS overall_churn_rate "
+           f"FROM (SELECT {column}, churn_30_day, ntile(10) OVER (ORDER BY {column}) AS decile FROM {CUSTOMERS}) "
            "GROUP BY decile ORDER BY decile")
 
     def compose(columns, rows):

@@ -8,15 +8,15 @@ A column is named by its own name ("match success rate"), by that name without i
 import re
 from functools import cache
 
+from engagement.layout import ASSISTANT_VIEW
 from engagement.schema import BY_NAME, ColumnType, deidentified_columns
 
-FEATURES = "engagement_analytics.customer_features"  # de-identified: every feature and label, one row a customer
-RESULTS = "engagement_analytics.final_results"  # predictions with the customer's tiers and segment
+CUSTOMERS = ASSISTANT_VIEW.qualified  # every feature, label and prediction, one row a customer, no id
 ENGAGEMENT = "engagement_score"
 MEASURES = deidentified_columns()
 NUMERIC = tuple(c for c, t in MEASURES.items() if t in (ColumnType.INT, ColumnType.DOUBLE))
 CATEGORICAL = tuple(c for c, t in MEASURES.items() if t in (ColumnType.STRING, ColumnType.BOOLEAN))
-PREDICTED_CATEGORICAL = ("segment_name", "churn_risk_tier", "content_interest_1")  # in RESULTS only
+PREDICTED_CATEGORICAL = ("segment_name", "churn_risk_tier", "content_interest_1")  # predictions, not features
 
 SYNONYMS = {
     "engagement_score": ("engagement", "engaged"),

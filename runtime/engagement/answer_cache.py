@@ -1,14 +1,18 @@
 """Answers to repeated questions about the same published run, from DynamoDB (seed 10.3).
 
-A question is keyed by its normalised text and the model that answered it; an answer is kept per
-run, so a new publish never serves an answer computed from the previous run. Only complete answers
-computed by tools that all ran are kept. Items expire with the prediction cache's.
+A question is normalised once, before it is answered (`normalised`): the model answers exactly
+the text the answer is keyed by, so no two questions the model could read differently share a
+key, and the cached reply shows that text, never another caller's wording. Case is kept
+(customer ids are case-sensitive). The key is that text and the model that answered it; an answer
+is kept per run, so a new publish never serves an answer computed from the previous run. Only
+complete answers computed by tools that all ran are kept. Items expire with the prediction cache's.
 """
 
 import hashlib
 import json
 import re
 import time
+import unicodedata
 
 from engagement.cache import CACHE_DAYS
 
@@ -16,9 +20,16 @@ PARTITION_KEY = "question_id"
 TTL_ATTRIBUTE = "expires_at"
 
 
+def normalised(question: str) -> str:
+    """Compatibility forms folded (NFKC: a non-breaking space is a space, a fullwidth letter a
+    letter), invisible format characters dropped, every run of whitespace one space, trimmed."""
+    folded = "".join(c for c in unicodedata.normalize("NFKC", question) if unicodedata.category(c) != "Cf")
+    return re.sub(r"\s+", " ", folded).strip()
+
+
 def question_id(question: str, model_id: str) -> str:
-    normalised = re.sub(r"\s+", " ", question.lower()).strip(" ?!.")
-    return hashlib.sha256(f"{model_id}\n{normalised}".encode()).hexdigest()
+    """The key of a question already `normalised`: its exact text."""
+    return hashlib.sha256(f"{model_id}\n{question}".encode()).hexdigest()
 
 
 def cached(table, *, run_id: str, question: str, model_id: str) -> dict | None:

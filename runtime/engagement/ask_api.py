@@ -24,7 +24,7 @@ def answer(model_for: ModelFor, tools: list[Tool], s3, buckets: Buckets, answers
            body: str | None, limits: Limits = Limits()) -> Answer:
     """`model_for`: a Bedrock client bounded by the seconds left; `answers`: the answer cache's table."""
     try:
-        question = _question(body)
+        question = answer_cache.normalised(_question(body))  # what is answered is what is keyed
     except ValueError as error:
         return Answer(400, {"message": str(error)})
     pointer = publish.read_pointer(s3, buckets)
@@ -49,8 +49,8 @@ def _question(body: str | None) -> str:
     except ValueError:
         raise ValueError('the body must be a JSON object: {"question": "..."}') from None
     question = request.get("question") if isinstance(request, dict) and set(request) == {"question"} else None
-    if not isinstance(question, str) or not question.strip():
+    if not isinstance(question, str) or not answer_cache.normalised(question):
         raise ValueError('the body must be a JSON object with one field, "question", a non-empty string')
     if len(question) > MAX_QUESTION_CHARS:
         raise ValueError(f"the question is over {MAX_QUESTION_CHARS} characters")
-    return question.strip()
+    return question

@@ -1,10 +1,13 @@
 """The assistant's tools, as plain functions over AWS clients (the Lambda wires them to the loop).
 
-- `query_athena(sql)`: the guarded SQL (engagement.sql_guard) run in the workgroup, whose
-  bytes-scanned cutoff bounds every query; the result is the columns and rows, and the SQL that
-  ran is the source.
+- `query_athena(sql)`: the guarded SQL (engagement.sql_guard) run in the assistant's workgroup,
+  whose bytes-scanned cutoff bounds every query; the result is the columns and rows, and the SQL
+  that ran is the source.
 - `get_feature_stats(feature)`: summary statistics of one feature or label of the published run
-  (or of every numeric one), from the de-identified customer-features view.
+  (or of every numeric one).
+
+Both read only the assistant's view, which holds no customer id, and return only aggregates: every
+row covers at least MIN_GROUP_SIZE customers; smaller groups are suppressed and counted.
 - `explain_prediction(customer_id)`: the published run's cached outputs and top-5 reasons.
 - `search_knowledge_base(query)`: Bedrock Retrieve over the published run's documents (model
   metrics, feature importance, data quality, feature statistics, a predictions summary, what-if
@@ -21,18 +24,20 @@ from dataclasses import dataclass
 
 from engagement.assistant import Tool, ToolRefused
 from engagement.cache import PublishedRunMissing, published_prediction
-from engagement.layout import PUBLISHED_VIEWS, Buckets, Run
+from engagement.layout import ASSISTANT_VIEW, Buckets, Run
 from engagement.prediction_api import BadRequest, checked_customer_id
+from engagement.predictions_schema import ASSISTANT_PREDICTIONS
 from engagement.publish import read_pointer
 from engagement.scenarios import SCENARIOS
 from engagement.schema import ColumnType, deidentified_columns
-from engagement.sql_guard import UnsafeQuery, safe_select
+from engagement.sql_guard import GROUP_SIZE, UnsafeQuery, aggregate_select
 
 MAX_ROWS = 200  # rows a query returns to the model
+MIN_GROUP_SIZE = 10  # customers behind every row a tool returns (k-anonymity of the output)
 POLL_SECONDS = 0.2
 QUERY_TIMEOUT_S = 20.0
-READABLE_TABLES = frozenset(PUBLISHED_VIEWS)  # the published views: no PII, no tokens, no raw layer
-CUSTOMER_FEATURES = "engagement_analytics.customer_features"
+CUSTOMERS = ASSISTANT_VIEW.qualified  # no PII, no tokens, no customer id
+READABLE_TABLES = frozenset({CUSTOMERS})
 ALL_FEATURES = "all"
 
 
@@ -65,20 +70,31 @@ class AthenaRunner:
         return columns, rows[1:] if rows and rows[0] == columns else rows  # the first row repeats the header
 
 
-def query_athena_tool(runner: AthenaRunner) -> Tool:
-    def run(request: dict) -> dict:
-        try:
-            sql = safe_select(str(request.get("sql", "")), allowed_tables=READABLE_TABLES, max_rows=MAX_ROWS)
-        except UnsafeQuery as unsafe:
-            raise ToolRefused(str(unsafe)) from None
-        columns, rows = runner.rows(sql)
-        return {"columns": columns, "rows": rows, "source": sql}
+def aggregates(runner: AthenaRunner, sql: str) -> dict:
+    """The rows of an aggregate query over the assistant's view, groups of fewer than
+    MIN_GROUP_SIZE customers suppressed: {"columns", "rows", "suppressed_groups", "source"}."""
+    try:
+        guarded = aggregate_select(sql, allowed_tables=READABLE_TABLES, max_rows=MAX_ROWS)
+    except UnsafeQuery as unsafe:
+        raise ToolRefused(str(unsafe)) from None
+    columns, rows = runner.rows(guarded)
+    size = columns.index(GROUP_SIZE, len(columns) - 1)
+    kept = [row[:size] for row in rows if row[size] is not None and int(row[size]) >= MIN_GROUP_SIZE]
+    return {"columns": columns[:size], "rows": kept, "suppressed_groups": len(rows) - len(kept),
+            "source": guarded}
 
+
+def query_athena_tool(runner: AthenaRunner) -> Tool:
+    columns = [*deidentified_columns(), *ASSISTANT_PREDICTIONS]
     return Tool(
         "query_athena",
-        "Run one read-only Athena (Trino SQL) SELECT over the published views and get the rows (at most "
-        f"{MAX_ROWS}). Views: " + ", ".join(sorted(READABLE_TABLES)) + ".",
-        {"type": "object", "required": ["sql"], "properties": {"sql": {"type": "string"}}}, run)
+        f"Run one read-only Athena (Trino SQL) SELECT over the view {CUSTOMERS} (one row per customer of the "
+        "published run, no customer id) and get the rows (at most "
+        f"{MAX_ROWS}). Only aggregates are returned (GROUP BY with count, avg, sum, min, max, approx_percentile, "
+        f"corr…); groups of fewer than {MIN_GROUP_SIZE} customers are suppressed. No joins, no row listings. "
+        "Columns: " + ", ".join(columns) + ".",
+        {"type": "object", "required": ["sql"], "properties": {"sql": {"type": "string"}}},
+        lambda request: aggregates(runner, str(request.get("sql", ""))))
 
 
 def explain_prediction_tool(s3, table, buckets: Buckets) -> Tool:
@@ -111,12 +127,11 @@ def feature_stats_tool(runner: AthenaRunner) -> Tool:
             sql = _numeric_stats_sql(feature)
         elif feature in measures:
             sql = (f"SELECT CAST({feature} AS varchar) AS value, count(*) AS customers, "
-                   f"count(*) / CAST(sum(count(*)) OVER () AS double) AS share FROM {CUSTOMER_FEATURES} "
+                   f"count(*) / CAST(sum(count(*)) OVER () AS double) AS share FROM {CUSTOMERS} "
                    f"GROUP BY 1 ORDER BY customers DESC LIMIT {MAX_ROWS}")
         else:
             raise ToolRefused(f"unknown feature {feature!r}: one of {ALL_FEATURES!r}, " + ", ".join(measures))
-        columns, rows = runner.rows(sql)
-        return {"feature": feature, "columns": columns, "rows": rows, "source": sql}
+        return {"feature": feature, **aggregates(runner, sql)}
 
     return Tool(
         "get_feature_stats",
@@ -131,7 +146,7 @@ def _numeric_stats_sql(feature: str) -> str:
             f"avg({feature}) AS mean, stddev({feature}) AS standard_deviation, min({feature}) AS minimum, "
             f"approx_percentile({feature}, 0.25) AS first_quartile, approx_percentile({feature}, 0.5) AS median, "
             f"approx_percentile({feature}, 0.75) AS third_quartile, max({feature}) AS maximum "
-            f"FROM {CUSTOMER_FEATURES}")
+            f"FROM {CUSTOMERS}")
 
 
 def what_if_tool(s3, buckets: Buckets) -> Tool:

@@ -173,7 +173,10 @@ PUBLISHED_VIEWS = {
     "engagement_analytics.at_risk_customers": "view_at_risk_customers",
     "engagement_analytics.model_performance": "view_model_performance",
     "engagement_analytics.customer_features": "view_customer_features",
+    "engagement_analytics.assistant_customers": "view_assistant_customers",
 }
+# What the assistant's SQL may read: customers without an id, beside their predictions.
+ASSISTANT_VIEW = Table("engagement_analytics", "assistant_customers")
 
 # --- who touches what ---------------------------------------------------------------------------
 # S3: "list" (ListBucket on the place), "read" (objects, and listing them), "write" (objects only).
@@ -209,11 +212,10 @@ S3_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     "register_run_tables": {},
     "publish": {"published_pointer": (READ, WRITE)},
     "predict": {"published_pointer": (READ,)},  # /predict: which run is published
-    # /ask: Athena runs the assistant's SELECTs over the published views as its role; what_if reads
-    # the scenarios Inference scored.
-    "assistant": {"published_pointer": (READ,), "inference_summary": (READ,), "predictions": (READ,),
-                  "human_review": (READ,), "final_results": (READ,), "customer_features": (READ,),
-                  "query_results": (READ, WRITE)},
+    # /ask: Athena runs the assistant's SELECTs over its view as its role; what_if reads the
+    # scenarios Inference scored.
+    "assistant": {"published_pointer": (READ,), "inference_summary": (READ,), "final_results": (READ,),
+                  "customer_features": (READ,), "query_results": (READ, WRITE)},
 }
 
 GLUE_ACCESS: dict[str, dict[Table, tuple[str, ...]]] = {
@@ -224,8 +226,8 @@ GLUE_ACCESS: dict[str, dict[Table, tuple[str, ...]]] = {
         **{table: (READ, CREATE) for table in RUN_TABLES.values()},
         **{Table(*view.split(".")): (READ, CREATE) for view in PUBLISHED_VIEWS},
     },
-    "assistant": {PUBLISHED_RUN_TABLE: (READ,), **{table: (READ,) for table in BY_RUN_TABLES.values()},
-                  **{Table(*view.split(".")): (READ,) for view in PUBLISHED_VIEWS}},
+    "assistant": {PUBLISHED_RUN_TABLE: (READ,), BY_RUN_TABLES["customer_features"]: (READ,),
+                  BY_RUN_TABLES["final_results"]: (READ,), ASSISTANT_VIEW: (READ,)},
     "register_run_tables": {
         **{RUN_TABLES[name]: (LOOKUP,) for name in BY_RUN_TABLES if name in RUN_TABLES},
         **{table: (READ, CREATE, PARTITION) for table in BY_RUN_TABLES.values()},

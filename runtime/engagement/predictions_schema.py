@@ -39,3 +39,10 @@ PREDICTION_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("scored_at", "timestamp", "When the row was scored (UTC)"),
 )
 PREDICTION_COLUMN_NAMES = tuple(name for name, _, _ in PREDICTION_COLUMNS)
+
+# The prediction outputs the assistant reads beside the de-identified features (its view,
+# sql/view_assistant_customers.sql, holds no customer id).
+ASSISTANT_PREDICTIONS = ("predicted_engagement_score", "predicted_engagement_category", "prediction_quality",
+                         "churn_probability", "churn_flag", "churn_risk_tier", "ltv_p10_usd", "ltv_p50_usd",
+                         "ltv_p90_usd", "content_interest_1", "content_interest_2", "content_interest_3",
+                         "anomaly_score", "anomaly_flag", "segment_name", "reason_1_feature", "churn_reason_1_feature")

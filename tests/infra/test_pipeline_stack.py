@@ -16,7 +16,7 @@ from stacks.pipeline_stack import STAGES
 REPO = Path(__file__).resolve().parents[2]
 VIEW_STATES = ["CreateFinalResultsView", "CreateHumanReviewView", "CreatePredictionsView",
                "CreateHighValueCustomersView", "CreateAtRiskCustomersView", "CreateModelPerformanceView",
-               "CreateCustomerFeaturesView"]
+               "CreateCustomerFeaturesView", "CreateAssistantCustomersView"]
 TOP_LEVEL = ["ClaimRun", "Ingest", "PrepareData", "ValidateAndTrain", "QualityGate", "Inference", "RegisterPredictions", "BuildOutputs", "RegisterOutputs",
              *VIEW_STATES, "PublishLatest", "ReleaseRunLock", "NotifySuccess", "Published"]
 LAMBDA_STATES = {"ClaimRun": "claim_run", "Ingest": "ingest", "DataValidation": "validate", "CacheLoad": "cache_load",

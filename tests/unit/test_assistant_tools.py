@@ -9,7 +9,9 @@ from moto import mock_aws
 
 from engagement.assistant import ToolRefused
 from engagement.assistant_tools import (
+    CUSTOMERS,
     MAX_ROWS,
+    MIN_GROUP_SIZE,
     AthenaRunner,
     explain_prediction_tool,
     feature_stats_tool,
@@ -18,6 +20,7 @@ from engagement.assistant_tools import (
     what_if_tool,
 )
 from engagement.layout import BUCKETS, Buckets
+from engagement.sql_guard import GROUP_SIZE
 
 
 class FakeAthena:
@@ -41,26 +44,42 @@ class FakeAthena:
 
     def get_query_results(self, QueryExecutionId, MaxResults):
         assert MaxResults == MAX_ROWS + 1
-        header = {"Data": [{"VarCharValue": "segment_name"}, {"VarCharValue": "customers"}]}
-        return {"ResultSet": {"ResultSetMetadata": {"ColumnInfo": [{"Name": "segment_name"}, {"Name": "customers"}]},
-                              "Rows": [header, {"Data": [{"VarCharValue": "Power users"}, {"VarCharValue": "812"}]},
-                                       {"Data": [{"VarCharValue": None}, {"VarCharValue": "3"}]}]}}
+        names = ("segment_name", "customers", GROUP_SIZE)
+        rows = [names, ("Power users", "812", "812"), (None, "10", "10"), ("Rare", "9", "9")]
+        return {"ResultSet": {"ResultSetMetadata": {"ColumnInfo": [{"Name": name} for name in names]},
+                              "Rows": [{"Data": [{"VarCharValue": value} for value in row]} for row in rows]}}
 
 
 def runner(athena: FakeAthena, **kwargs) -> AthenaRunner:
     return AthenaRunner(athena, "engagement", sleep=lambda seconds: None, **kwargs)
 
 
-def test_query_athena_runs_the_guarded_sql_in_the_workgroup_and_names_it_as_the_source():
+def test_query_athena_runs_the_guarded_sql_in_the_workgroup_and_suppresses_small_groups():
     athena = FakeAthena()
     tool = query_athena_tool(runner(athena))
-    result = tool.run({"sql": "SELECT segment_name, count(*) AS customers FROM engagement_analytics.final_results "
-                              "GROUP BY 1"})
-    expected_sql = ("SELECT segment_name, COUNT(*) AS customers FROM engagement_analytics.final_results GROUP BY 1 "
-                    f"LIMIT {MAX_ROWS}")
+    result = tool.run({"sql": f"SELECT segment_name, count(*) AS customers FROM {CUSTOMERS} GROUP BY 1"})
+    expected_sql = (f"SELECT segment_name, COUNT(*) AS customers, COUNT(*) AS {GROUP_SIZE} FROM {CUSTOMERS} "
+                    f"GROUP BY 1 LIMIT {MAX_ROWS}")
     assert athena.started == [(expected_sql, "engagement")]
-    assert result == {"columns": ["segment_name", "customers"], "rows": [["Power users", "812"], [None, "3"]],
-                      "source": expected_sql}
+    assert MIN_GROUP_SIZE == 10  # the group of 9 is left out, and counted
+    assert result == {"columns": ["segment_name", "customers"], "rows": [["Power users", "812"], [None, "10"]],
+                      "suppressed_groups": 1, "source": expected_sql}
+
+
+@pytest.mark.parametrize(("sql", "reason"), [
+    (f"SELECT total_connections, location FROM {CUSTOMERS}", "only aggregates"),
+    ("SELECT customer_id, count(*) FROM engagement_analytics.final_results GROUP BY 1", "is not one of the tables"),
+    ("SELECT count(*) FROM engagement_analytics.customer_features", "is not one of the tables"),
+    (f"SELECT array_agg(total_connections) FROM {CUSTOMERS}", "aggregates that list values"),
+    (f"SELECT max(a.total_connections) FROM {CUSTOMERS} a JOIN {CUSTOMERS} b ON a.gender = b.gender", "never multiplied"),
+    (f"SELECT count(*), (SELECT max(total_connections) FROM {CUSTOMERS} WHERE location = 'X') FROM {CUSTOMERS}",
+     "a subquery among an aggregate's columns"),
+])
+def test_query_athena_returns_only_aggregates_of_customer_rows(sql, reason):
+    athena = FakeAthena()
+    with pytest.raises(ToolRefused, match=reason):
+        query_athena_tool(runner(athena)).run({"sql": sql})
+    assert athena.started == []
 
 
 def test_query_athena_refuses_unsafe_sql_before_anything_runs():
@@ -73,10 +92,10 @@ def test_query_athena_refuses_unsafe_sql_before_anything_runs():
 def test_a_failed_or_slow_query_is_reported_not_raised_as_a_crash():
     with pytest.raises(ToolRefused, match="the query failed: COLUMN_NOT_FOUND"):
         query_athena_tool(runner(FakeAthena("FAILED", reason="COLUMN_NOT_FOUND"))).run(
-            {"sql": "SELECT x FROM engagement_analytics.final_results"})
+            {"sql": f"SELECT avg(x) FROM {CUSTOMERS}"})
     slow = FakeAthena(polls=10_000)
     with pytest.raises(ToolRefused, match="longer than 1 s and was stopped"):
-        query_athena_tool(runner(slow, timeout_s=1)).run({"sql": "SELECT 1 FROM engagement_analytics.final_results"})
+        query_athena_tool(runner(slow, timeout_s=1)).run({"sql": f"SELECT count(*) FROM {CUSTOMERS}"})
     assert slow.stopped == ["q1"]
 
 

@@ -83,8 +83,10 @@ class LocalModel:
 
 @pytest.fixture(scope="module")
 def tools(features, results) -> list[Tool]:
-    runner = AthenaRunner(DuckAthena({"customer_features": features, "final_results": results}), "engagement",
-                          sleep=lambda s: None)
+    predictions = results.select("customer_id", "segment_name", "predicted_engagement_score", "churn_probability",
+                                 "churn_risk_tier", "content_interest_1", "ltv_p50_usd")
+    customers = features.join(predictions, on="customer_id").drop("customer_id")  # as the assistant's view: no id
+    runner = AthenaRunner(DuckAthena({"assistant_customers": customers}), "engagement", sleep=lambda s: None)
     return [query_athena_tool(runner), feature_stats_tool(runner)]
 
 
@@ -137,7 +139,8 @@ def test_correlation_within_a_group_the_question_names(features, tools):
 
 def test_contrast_of_top_and_bottom_shares(features, tools):
     reply = asked("What engagement patterns separate the top 10% users from bottom 10%?", tools)
-    ordered = features.sort(["engagement_score", "customer_id"]).with_row_index("position", offset=1)
+    ordered = features.sort(planner.intents.TIE_BROKEN.split(", "), nulls_last=True).with_row_index("position",
+                                                                                                      offset=1)
     top = ordered.filter(pl.col("position") > ROWS * 0.9)
     bottom = ordered.filter(pl.col("position") <= ROWS * 0.1)
     assert f"top 10% by engagement ({top.height:,} customers) from bottom 10% by engagement ({bottom.height:,})" \

@@ -17,6 +17,7 @@ from datagen.writer import write_dataset
 from engagement.catalog import REGISTERED, RUN_PARTITION, TABLES, TableSpec
 from engagement.ingest import ingest_csv
 from engagement.layout import PUBLISHED_VIEWS, Buckets, Run, sql_values
+from engagement.predictions_schema import ASSISTANT_PREDICTIONS
 from engagement.run_tables import register_run_tables
 from engagement.schema import FEATURE_COLUMNS, ID_COLUMN, PII_COLUMNS, TARGET_COLUMNS, deidentified_columns
 from engagement.tokenize import Tokenizer
@@ -149,6 +150,27 @@ def test_customer_features_hold_every_feature_and_label_and_nothing_that_identif
     assert bands <= {"18-24", "25-34", "35-44", "45-54", "55+"} and len(bands) == 5
 
 
+def test_the_assistants_view_is_the_contracts_columns_with_no_id_one_row_per_customer(pipeline):
+    athena, _, _ = pipeline
+    columns = [row[0] for row in athena.execute("DESCRIBE engagement_analytics.assistant_customers")]
+    assert columns == [*deidentified_columns(), *ASSISTANT_PREDICTIONS]
+    assert ID_COLUMN not in columns and "run_id" not in columns
+    assert athena.execute("SELECT count(*) FROM engagement_analytics.assistant_customers") == [(ROWS,)]
+
+
+def test_a_name_without_a_database_reads_default_and_never_a_file(pipeline):
+    """Athena reads a bare name from the query's database (`default` without one); DuckDB would
+    read a name it does not know as a file path (a replacement scan) under the mirror."""
+    athena, _, root = pipeline
+    bronze = next((root / "processed").rglob("*.parquet")).relative_to(root.resolve())
+    for name in ("final_results", f'"{root.resolve() / bronze}"', f'"{bronze}"'):
+        with pytest.raises(AthenaSqlError, match="TABLE_NOT_FOUND: Table 'awsdatacatalog.default."):
+            athena.execute(f"SELECT count(*) FROM {name}")
+    with pytest.raises(AthenaSqlError, match="TABLE_NOT_FOUND"):  # a WITH query's name outside its scope
+        athena.execute("SELECT count(*) FROM (WITH final_results AS (SELECT 1 AS one) SELECT * FROM final_results) "
+                       "WHERE 1 IN (SELECT one FROM final_results)")
+
+
 def test_final_results_one_row_per_customer_with_tiers_and_no_pii(pipeline):
     athena, counts, _ = pipeline
     assert counts["final_results"] == ROWS
@@ -200,7 +222,7 @@ def test_a_table_dropped_through_glue_is_gone_and_drop_follows_athena(pipeline, 
                    "external_location = 's3://qa/scratch/') AS SELECT 1 AS one")
     assert athena.execute("SELECT one FROM engagement_qa.scratch") == [(1,)]
     glue.delete_table(DatabaseName="engagement_qa", Name="scratch")  # as PreCleanup does
-    with pytest.raises(AthenaSqlError, match="scratch does not exist"):
+    with pytest.raises(AthenaSqlError, match="scratch' does not exist"):
         athena.execute("SELECT one FROM engagement_qa.scratch")
     athena.execute("DROP TABLE IF EXISTS engagement_qa.scratch")
     with pytest.raises(AthenaSqlError, match="Table engagement_qa.scratch does not exist"):

@@ -326,11 +326,19 @@ def test_a_repeated_question_is_answered_from_the_cache_of_the_published_run_onl
     first = asked("What's the distribution of engagement scores?")
     assert first["cached"] is False and first["run_id"] == first_run and len(calls) == 1
     assert first["redactions"] == 3 and "jo@example.com" not in json.dumps(first)  # tool output, sources, answer
-    again = asked("  what's the distribution of ENGAGEMENT scores ")
+    again = asked("  What's\u00a0the distribution of  engagement scores?\u200b ")
     assert again == {**first, "cached": True} and len(calls) == 1
+    # The model answers the text the answer is keyed by: a non-breaking space inside a column's name
+    # neither changes the plan nor lets a wrong answer into another question's key.
+    poisoned = asked("What's the distribution of session\u00a0duration?")
+    assert calls[-1] == {"feature": "avg_session_duration_min"}
+    assert poisoned["question"] == "What's the distribution of session duration?" and len(calls) == 2
+    assert asked("What's the distribution of session duration?") == {**poisoned, "cached": True}
+    other_case = asked("WHAT'S THE DISTRIBUTION OF ENGAGEMENT SCORES?")  # case is kept: ids are case-sensitive
+    assert other_case["cached"] is False and other_case["question"] == "WHAT'S THE DISTRIBUTION OF ENGAGEMENT SCORES?"
     second_run = run_pipeline(aws, csvs[1], "answers-two")["start"]["run_id"]
     fresh = asked("What's the distribution of engagement scores?")
-    assert fresh["cached"] is False and fresh["run_id"] == second_run != first_run and len(calls) == 2
+    assert fresh["cached"] is False and fresh["run_id"] == second_run != first_run and len(calls) == 4
 
 
 def test_the_cache_is_loaded_a_batch_at_a_time_and_unprocessed_items_are_retried(aws, csvs, monkeypatch):
