@@ -45,7 +45,7 @@ class EngagementApi(Construct):
                                    schema=json_schema(request_schema))
         return self.api.root.add_resource(path).add_method(
             "POST", apigateway.LambdaIntegration(function), request_validator=self.validator,
-            request_models={"application/json": model})
+            request_models={"$default": model})  # every content type, not only JSON
 
     def _acknowledge(self) -> None:
         acknowledge(self.api, "Every method requires IAM (SigV4) authorization: the callers are the organisation's"

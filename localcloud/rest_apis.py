@@ -13,7 +13,11 @@ Then, as API Gateway does:
 - an `AWS_PROXY` Lambda integration gets the REST API's proxy event (payload 1.0), but only if the
   function's resource policy lets apigateway.amazonaws.com invoke it for this route's
   execute-api ARN; otherwise 500 (`Invalid permissions on Lambda function` in the API's log);
+- a Content-Length that is not a number: 400; a body over API Gateway's 10 MB payload limit: 413
+  (the body is not read); a body that breaks the method's model (the model for its content type,
+  or the `$default` model for every type; malformed or too deeply nested JSON breaks any): 400;
 - a handler error or a malformed answer: 502; longer than the 29 s integration timeout: 504;
+- any failure of the local cloud itself: 500, and the log says why (a connection is never dropped);
 - any other integration or authorizer type: 500, and the log says it is not served locally.
 
 The API's log (`logs/apigateway-<api_id>.log`) has one line per request and the reason for every
@@ -43,6 +47,7 @@ from botocore.credentials import Credentials
 from localcloud.limits import ServiceError
 
 INTEGRATION_TIMEOUT_S = 29  # API Gateway's default (and, for REST APIs, its usual maximum)
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request payload limit
 LAMBDA_URI = re.compile(r"arn:aws:apigateway:[^:]+:lambda:path/2015-03-31/functions/(?P<arn>.+)/invocations$")
 Invoke = Callable[[str, dict, float], object]  # (function ARN, event, timeout) -> what the handler returned
 
@@ -74,8 +79,9 @@ class Refused(Exception):
 
 
 def _error_type(status: int) -> str:
-    return {400: "BadRequestException", 403: "MissingAuthenticationTokenException", 502: "InternalServerErrorException",
-            504: "IntegrationTimeoutException"}.get(status, "InternalServerErrorException")
+    return {400: "BadRequestException", 403: "MissingAuthenticationTokenException", 413: "RequestTooLongException",
+            502: "InternalServerErrorException", 504: "IntegrationTimeoutException"}.get(
+        status, "InternalServerErrorException")
 
 
 def matching_resource(resource_paths: list[str], request_path: str) -> tuple[str, dict[str, str]] | None:
@@ -209,8 +215,15 @@ class RestApis:
             self._log(api_id, f"{request.method} /{stage}{request.path} -> {answer.status}")
             return answer
         except Refused as refused:
-            self._log(api_id, f"{request.method} /{stage}{request.path} -> {refused.answer.status}: {refused}")
+            self.refused(api_id, f"{request.method} /{stage}{request.path}", refused)
             return refused.answer
+        except Exception as error:  # noqa: BLE001 - a fault of the local cloud is a 500, never a dropped connection
+            failed = Refused(500, "Internal server error", f"the local cloud failed: {type(error).__name__}: {error}")
+            self.refused(api_id, f"{request.method} /{stage}{request.path}", failed)
+            return failed.answer
+
+    def refused(self, api_id: str, request_line: str, refused: Refused) -> None:
+        self._log(api_id, f"{request_line} -> {refused.answer.status}: {refused}")
 
     def _route(self, api_id: str, stage: str, request: Request) -> Answer:
         missing = Refused(403, "Missing Authentication Token", "no such stage, resource or method")
@@ -261,13 +274,14 @@ class RestApis:
         if validator is None or not validator.validate_request_body:
             return
         content_type = request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
-        model_name = (method.request_models or {}).get(content_type)
+        models = method.request_models or {}
+        model_name = models.get(content_type) or models.get("$default")
         if model_name is None:
             return
         invalid = Refused(400, "Invalid request body", f"body does not match model {model_name}")
         try:
             jsonschema.validate(json.loads(request.body or b"null"), json.loads(api.models[model_name].schema))
-        except (ValueError, jsonschema.ValidationError) as error:
+        except (ValueError, RecursionError, jsonschema.ValidationError) as error:
             raise invalid from error
 
     def _check_permission(self, function_arn: str, source_arn: str) -> None:
@@ -302,10 +316,17 @@ def _handler(apis: RestApis) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             api_id, _, rest = url.path.lstrip("/").partition("/")
             stage, _, path = rest.partition("/")
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = _content_length(self.headers.get("Content-Length"))
+            except Refused as refused:
+                apis.refused(api_id, f"{self.command} {url.path}", refused)
+                self.close_connection = True  # the body's end is unknown (or not worth reading)
+                return self._send(refused.answer)
             request = Request(method=self.command, path="/" + path, query=url.query, headers=dict(self.headers),
                               body=self.rfile.read(length) if length else b"", source_ip=self.client_address[0])
-            answer = apis.answer(api_id, stage, request)
+            self._send(apis.answer(api_id, stage, request))
+
+        def _send(self, answer: Answer) -> None:
             self.send_response(answer.status)
             for name, value in {**answer.headers, "Content-Length": str(len(answer.body))}.items():
                 self.send_header(name, value)
@@ -319,6 +340,19 @@ def _handler(apis: RestApis) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def _content_length(header: str | None) -> int:
+    """The body's length as the header states it, or the answer API Gateway gives."""
+    if header is None or header.strip() == "":
+        return 0
+    if not header.strip().isdigit():
+        raise Refused(400, "Bad Request", f"Content-Length is not a number: {header[:40]!r}")
+    length = int(header)
+    if length > MAX_PAYLOAD_BYTES:
+        raise Refused(413, f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes.",
+                      f"body of {length:,} bytes over the {MAX_PAYLOAD_BYTES:,}-byte payload limit")
+    return length
 
 
 def call(url: str, method: str = "GET", body: dict | None = None, *, signed: bool = False,

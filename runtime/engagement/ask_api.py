@@ -5,15 +5,14 @@ API Gateway checks the body against REQUEST_SCHEMA first; the function checks ag
 answered for the published run comes from the answer cache; every reply passes the output check.
 """
 
-import json
-
 from engagement import answer_cache, publish
 from engagement.answer_check import redacted
 from engagement.assistant import Limits, ModelAccessDenied, ModelFor, Tool, ask
 from engagement.layout import Buckets
-from engagement.prediction_api import Answer
+from engagement.prediction_api import Answer, BadRequest, json_object
 
 MAX_QUESTION_CHARS = 500
+MAX_BODY_BYTES = 4 * MAX_QUESTION_CHARS + 64  # the question in the widest UTF-8, and its JSON
 REQUEST_SCHEMA = {  # JSON Schema draft 4, as API Gateway models take it
     "type": "object", "required": ["question"], "additionalProperties": False,
     "properties": {"question": {"type": "string", "minLength": 1, "maxLength": MAX_QUESTION_CHARS}},
@@ -25,7 +24,7 @@ def answer(model_for: ModelFor, tools: list[Tool], s3, buckets: Buckets, answers
     """`model_for`: a Bedrock client bounded by the seconds left; `answers`: the answer cache's table."""
     try:
         question = answer_cache.normalised(_question(body))  # what is answered is what is keyed
-    except ValueError as error:
+    except BadRequest as error:
         return Answer(400, {"message": str(error)})
     pointer = publish.read_pointer(s3, buckets)
     if pointer is None:
@@ -44,13 +43,10 @@ def answer(model_for: ModelFor, tools: list[Tool], s3, buckets: Buckets, answers
 
 
 def _question(body: str | None) -> str:
-    try:
-        request = json.loads(body or "")
-    except ValueError:
-        raise ValueError('the body must be a JSON object: {"question": "..."}') from None
-    question = request.get("question") if isinstance(request, dict) and set(request) == {"question"} else None
+    request = json_object(body, max_bytes=MAX_BODY_BYTES, example='{"question": "..."}')
+    question = request.get("question") if set(request) == {"question"} else None
     if not isinstance(question, str) or not answer_cache.normalised(question):
-        raise ValueError('the body must be a JSON object with one field, "question", a non-empty string')
+        raise BadRequest('the body must be a JSON object with one field, "question", a non-empty string')
     if len(question) > MAX_QUESTION_CHARS:
-        raise ValueError(f"the question is over {MAX_QUESTION_CHARS} characters")
+        raise BadRequest(f"the question is over {MAX_QUESTION_CHARS} characters")
     return question

@@ -51,17 +51,26 @@ def predict(s3, table, buckets: Buckets, body: str | None) -> Answer:
 
 def requested_customer(body: str | None) -> str:
     """The customer id a request body names, or BadRequest saying what is wrong with it."""
-    if not body:
-        raise BadRequest(f'the body must be a JSON object: {{"{ID_COLUMN}": "..."}}')
-    if len(body.encode()) > MAX_BODY_BYTES:
-        raise BadRequest(f"the body is over {MAX_BODY_BYTES:,} bytes")
-    try:
-        request = json.loads(body)
-    except ValueError:
-        raise BadRequest("the body is not valid JSON") from None
-    if not isinstance(request, dict) or set(request) != {ID_COLUMN}:
+    request = json_object(body, max_bytes=MAX_BODY_BYTES, example=f'{{"{ID_COLUMN}": "..."}}')
+    if set(request) != {ID_COLUMN}:
         raise BadRequest(f'the body must be a JSON object with one field, "{ID_COLUMN}"')
     return checked_customer_id(request[ID_COLUMN])
+
+
+def json_object(body: str | None, *, max_bytes: int, example: str) -> dict:
+    """The JSON object a request body holds, or BadRequest: checked before parsing for size, and
+    any body the parser cannot take (malformed, or nested deeper than it recurses) is refused."""
+    if not body:
+        raise BadRequest(f"the body must be a JSON object: {example}")
+    if len(body.encode()) > max_bytes:
+        raise BadRequest(f"the body is over {max_bytes:,} bytes")
+    try:
+        request = json.loads(body)
+    except (ValueError, RecursionError):
+        raise BadRequest(f"the body is not valid JSON (or is nested too deeply): {example}") from None
+    if not isinstance(request, dict):
+        raise BadRequest(f"the body must be a JSON object: {example}")
+    return request
 
 
 def checked_customer_id(value) -> str:

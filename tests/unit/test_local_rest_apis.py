@@ -100,3 +100,52 @@ def test_a_validated_body_must_match_the_model_for_its_content_type():
     RestApis._validate_body(api, method, request(b"anything", "text/plain"))  # no model for that type
     unchecked = SimpleNamespace(request_validator_id=None, request_models={"application/json": "Item"})
     RestApis._validate_body(api, unchecked, request(b"not json"))
+    deep = b'{"id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for body, content_type in ((b"not json", "text/plain"), (deep, "application/json")):
+        with pytest.raises(Refused) as refused:  # the $default model checks every content type
+            RestApis._validate_body(api, SimpleNamespace(request_validator_id="v1", request_models={"$default": "Item"}),
+                                    request(body, content_type))
+        assert refused.value.answer.status == 400
+
+
+def raw(port: int, head: str, body: bytes = b"") -> bytes:
+    """What the server sends back to a request written byte for byte (as no client library would)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(head.encode() + b"\r\n\r\n" + body)
+        received = b""
+        while chunk := connection.recv(65_536):  # the server closes the connection after its answer
+            received += chunk
+        return received
+
+
+@pytest.fixture()
+def served(tmp_path):
+    from localcloud.rest_apis import RestApis
+
+    apis = RestApis(account="000000000000", region="us-east-1", invoke=lambda *args: None, log_dir=tmp_path)
+    port = int(apis.start().rsplit(":", 1)[1])
+    yield apis, port
+    apis.stop()
+
+
+@pytest.mark.parametrize(("length", "status"), [("abc", b"400"), ("-1", b"400"), ("1e3", b"400"),
+                                                (str(20 * 1024 * 1024), b"413")])
+def test_a_malformed_or_oversized_request_is_answered_not_dropped(served, length, status):
+    _, port = served
+    answer = raw(port, f"POST /abc123/prod/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}")
+    assert answer.split(b"\r\n")[0].split(b" ")[1] == status, answer
+    assert answer.split(b"\r\n\r\n", 1)[1].startswith(b'{"message": ')
+
+
+def test_a_fault_of_the_local_cloud_is_a_500_with_a_logged_reason(served, monkeypatch):
+    apis, port = served
+
+    def broken(*args):
+        raise KeyError("no such backend")
+
+    monkeypatch.setattr(apis, "_route", broken)
+    answer = raw(port, "POST /abc123/prod/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2", b"{}")
+    assert answer.startswith(b"HTTP/1.0 500") and b"Internal server error" in answer
+    assert "the local cloud failed: KeyError" in next(apis.log_dir.glob("apigateway-*.log")).read_text()

@@ -288,7 +288,9 @@ def test_ask_refuses_bad_questions_and_waits_for_a_published_run(aws, csvs):
     assert asked(question) == (503, {"message": "no run has been published yet: run the pipeline first"})
     for body, reason in ((None, "must be a JSON object"), (json.dumps({"question": "  "}), "non-empty string"),
                          (json.dumps({"question": "x" * 501}), "over 500 characters"),
-                         (json.dumps({"question": "q", "user": "me"}), 'one field, "question"')):
+                         (json.dumps({"question": "q", "user": "me"}), 'one field, "question"'),
+                         ('{"question": ' + "[" * 1_000 + "]" * 1_000 + "}", "nested too deeply"),
+                         (json.dumps({"question": "x" * 20_000}), "the body is over 2,064 bytes")):
         status, answer = asked(body)
         assert status == 400 and reason in answer["message"], (body, answer)
     run_pipeline(aws, csvs[0], "ask-api")
