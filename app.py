@@ -29,6 +29,7 @@ def profile(value) -> str:
 
 # CDK context key -> (PlatformSettings field, parser); `npx cdk deploy -c key=value`.
 CONTEXT = {"athenaBytesScannedCutoff": ("athena_bytes_scanned_cutoff", int),
+           "assistantBytesScannedCutoff": ("assistant_bytes_scanned_cutoff", int),
            "encryptGlueCatalog": ("encrypt_glue_catalog", flag),
            "uploadRetentionDays": ("upload_retention_days", int),
            "quarantineRetentionDays": ("quarantine_retention_days", int),

@@ -1,4 +1,4 @@
-"""The Athena workgroup every platform query runs in."""
+"""An Athena workgroup: the pipeline's, and the assistant's own."""
 
 import aws_cdk as cdk
 from aws_cdk import aws_athena as athena
@@ -26,6 +26,7 @@ class QueryWorkgroup(Construct):
         results_prefix: str,
         encryption_key: kms.IKey,
         bytes_scanned_cutoff_per_query: int,
+        description: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.workgroup = athena.CfnWorkGroup(
@@ -33,7 +34,7 @@ class QueryWorkgroup(Construct):
             "WorkGroup",
             # CloudFormation requires a name; derive it from the construct path instead of fixing one.
             name=cdk.Names.unique_resource_name(self, max_length=128),
-            description="Customer engagement platform queries",
+            description=description,
             state="ENABLED",
             recursive_delete_option=False,
             work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(

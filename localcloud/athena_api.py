@@ -1,15 +1,16 @@
 """Athena's query API on the local cloud's endpoint, answered by DuckDB over the Glue catalog.
 
 moto records StartQueryExecution and answers GetQueryResults with no rows. Installed, the
-statement runs on the local cloud's Athena when it is started (`LocalCloud.query_result`), its
-outcome kept on moto's execution record, so GetQueryExecution reports SUCCEEDED or FAILED with
-Athena's reason, and
-GetQueryResults pages the rows as Athena does: a header row first, at most 1,000 rows a page
+statement starts on the local cloud's Athena (`LocalCloud.query_result`) in a worker thread, as
+Athena runs queries: StartQueryExecution answers at once, GetQueryExecution reports RUNNING until the outcome is kept on moto's execution
+record, then SUCCEEDED or FAILED with Athena's reason; StopQueryExecution interrupts the running
+statement and the query ends CANCELLED. GetQueryResults pages the rows as Athena does: a header row first, at most 1,000 rows a page
 (MaxResults), NextToken to continue, NULL as an empty datum. Workgroups, named queries and the
 rest stay moto's.
 """
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from moto.athena.models import AthenaBackend
@@ -18,6 +19,7 @@ from moto.athena.responses import AthenaResponse
 from localcloud.athena_duckdb import AthenaSqlError
 
 PAGE = 1000  # Athena's largest MaxResults
+CONCURRENT_QUERIES = 8  # queries running at once; more wait QUEUED, as over Athena's concurrency quota
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Outcome:
 
 
 _cloud = None  # the LocalCloud that installed the API (moto's backends are process-wide)
+_queries = ThreadPoolExecutor(CONCURRENT_QUERIES, thread_name_prefix="athena-query")
 
 
 def install(cloud) -> None:
@@ -37,35 +40,59 @@ def install(cloud) -> None:
         return
     AthenaBackend.start_query_execution = _started(AthenaBackend.start_query_execution)
     AthenaBackend.get_query_execution = _settled(AthenaBackend.get_query_execution)
+    AthenaBackend.stop_query_execution = _stopped(AthenaBackend.stop_query_execution)
     AthenaResponse.get_query_execution = _with_reason(AthenaResponse.get_query_execution)
     AthenaResponse.get_query_results = _paged_results
 
 
 def _started(start):
     def start_query_execution(self, query, context, config, workgroup, execution_parameters):
+        workgroup = workgroup or "primary"
         execution_id = start(self, query, context, config, workgroup, execution_parameters)
-        try:
-            columns, rows = _cloud.query_result(query, (context or {}).get("Database"), workgroup or "primary",
-                                                caller=_cloud.iam.current_session())
-            outcome = Outcome(columns, rows)
-        except AthenaSqlError as error:
-            outcome = Outcome([], [], error=str(error))
-        self.executions[execution_id].local_outcome = outcome
+        caller = _cloud.iam.current_session()  # this request's; the worker thread has none
+        execution = self.executions[execution_id]
+        execution._transitions, execution._status = [], "RUNNING"  # the outcome moves it on, not moto's clock
+        execution.local_future = _queries.submit(_outcome_of, query, (context or {}).get("Database"), workgroup,
+                                                 caller, execution_id)
         return execution_id
 
     start_query_execution.local = True
     return start_query_execution
 
 
+def _outcome_of(query: str, database: str | None, workgroup: str, caller, execution_id: str) -> Outcome:
+    try:
+        columns, rows = _cloud.query_result(query, database, workgroup, caller=caller, query_id=execution_id)
+        return Outcome(columns, rows)
+    except AthenaSqlError as error:
+        return Outcome([], [], error=str(error))
+
+
 def _settled(get):
     def get_query_execution(self, exec_id):
         execution = get(self, exec_id)
-        outcome = getattr(execution, "local_outcome", None)
-        if outcome is not None:  # it ran to the end when it was started
+        outcome = _finished(execution)
+        if outcome is not None and execution._status != "CANCELLED":
             execution._status = "FAILED" if outcome.error else "SUCCEEDED"
         return execution
 
     return get_query_execution
+
+
+def _stopped(stop):
+    def stop_query_execution(self, exec_id):
+        execution = self.executions.get(exec_id)
+        if execution is not None and _finished(execution) is None:
+            _cloud.stop_query(exec_id)
+            stop(self, exec_id)  # moto marks it CANCELLED
+        return None
+
+    return stop_query_execution
+
+
+def _finished(execution) -> Outcome | None:
+    future: Future | None = getattr(execution, "local_future", None)
+    return future.result() if future is not None and future.done() else None
 
 
 def _with_reason(respond):
@@ -83,11 +110,14 @@ def _with_reason(respond):
 
 def _paged_results(self) -> str | tuple[str, dict]:
     exec_id = self._get_param("QueryExecutionId")
-    outcome = _outcome(self, exec_id)
-    if outcome is None:
+    execution = self.athena_backend.executions.get(exec_id)
+    if execution is None:
         return self.error(f"QUERY_NOT_FOUND: {exec_id}", 400)
-    if outcome.error:
-        return self.error(f"Query has not yet finished. Current state: FAILED ({outcome.error})", 400)
+    outcome = _finished(execution)
+    if outcome is None or outcome.error:
+        state = "RUNNING" if outcome is None else "FAILED"
+        return self.error(f"Query has not yet finished. Current state: {state}"
+                          + (f" ({outcome.error})" if outcome is not None else ""), 400)
     limit = min(int(self._get_param("MaxResults") or PAGE), PAGE)
     start = int(self._get_param("NextToken") or 0)
     header = [tuple(name for name, _ in outcome.columns)] if outcome.columns else []
@@ -106,7 +136,7 @@ def _paged_results(self) -> str | tuple[str, dict]:
 
 def _outcome(response: AthenaResponse, exec_id: str) -> Outcome | None:
     execution = response.athena_backend.executions.get(exec_id)
-    return getattr(execution, "local_outcome", None)
+    return _finished(execution) if execution is not None else None
 
 
 def _datum(value) -> dict:

@@ -13,13 +13,16 @@ entry. Partitions follow the table: projected (`projection.enabled`) partitions 
 folders at the location; otherwise the table has the partitions registered in the catalog, each
 with its own location. JSON tables (one object per line) read their declared columns.
 
-The engine takes only what Athena would: one statement per call; views in the catalog must be a
+Queries run side by side, each on its own DuckDB cursor, and a running one stops when
+interrupted (StopQueryExecution); catalog syncing and DDL take turns. The engine takes only what
+Athena would: one statement per call; views in the catalog must be a
 single query; no table functions (Athena has none that read files). DuckDB itself may touch
 files only under the store's root, so nothing a statement or a catalog entry says can read or
 write elsewhere. S3 locations map to local folders through an object store, so the same code
 serves tests (plain folders) and the local cloud (folders mirrored from its S3).
 """
 
+import threading
 import zlib
 from pathlib import Path
 from typing import Protocol
@@ -107,6 +110,8 @@ class AthenaOnDuckDB:
         self.store = store
         self.catalog = catalog
         self._synced: dict[str, tuple] = {}  # qualified name -> what the DuckDB view was built from
+        self._turns = threading.Lock()  # catalog sync and DDL, one at a time; queries run outside it
+        self._running: dict[str, duckdb.DuckDBPyConnection] = {}  # query id -> its cursor
         self.con = duckdb.connect(str(database) if database else ":memory:")
         self.con.create_function("crc32", _crc32, ["BLOB"], "BIGINT", side_effects=False)
         self.con.execute("SET TimeZone = 'UTC'")
@@ -124,9 +129,11 @@ class AthenaOnDuckDB:
     def execute(self, statement: str) -> list[tuple]:
         return self.result(statement)[1]
 
-    def result(self, statement: str, database: str | None = None) -> tuple[list[tuple[str, str]], list[tuple]]:
+    def result(self, statement: str, database: str | None = None,
+               query_id: str | None = None) -> tuple[list[tuple[str, str]], list[tuple]]:
         """(columns as (name, Athena type), rows) of one statement; `database` qualifies table
-        names that name none, as Athena's QueryExecutionContext does."""
+        names that name none, as Athena's QueryExecutionContext does; `query_id` names the query
+        for `interrupt`."""
         tree = _one_statement(statement, dialect="trino", what="the statement")
         ddl = isinstance(tree, (exp.Create, exp.Drop))
         if not ddl and not isinstance(tree, (exp.Query, exp.Describe)):
@@ -134,23 +141,46 @@ class AthenaOnDuckDB:
         if self.catalog is None and ddl:
             raise AthenaSqlError("no catalog: this session answers queries only (start a run for DDL)")
         read = _qualify(tree, database or DEFAULT_DATABASE)
+        key = query_id or f"unnamed-{threading.get_ident()}"
         try:
-            if self.catalog is not None:
-                self._sync()
-            self._check_exist(read)
-            if isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.expression is not None:
-                return [], self._create_table_as(tree)
-            if isinstance(tree, exp.Create) and tree.kind == "VIEW":
-                return [], self._create_view(tree)
-            if isinstance(tree, exp.Drop):
-                return [], self._drop(tree)
-            if ddl:
-                raise AthenaSqlError(f"unsupported statement here: {statement.strip().splitlines()[0][:80]}")
-            cursor = self.con.execute(tree.sql(dialect="duckdb"))
-            rows = cursor.fetchall()
-            return [(name, _hive_type(str(kind))) for name, kind, *_ in cursor.description], rows
+            with self._turns:
+                if self.catalog is not None:
+                    self._sync()
+                self._check_exist(read)
+                if ddl:
+                    return [], self._ddl(tree, statement)
+                cursor = self._running[key] = self.con.cursor()
+            return self._query(cursor, tree.sql(dialect="duckdb"))
         except duckdb.Error as error:
             raise AthenaSqlError(str(error).splitlines()[0]) from error
+        finally:
+            self._running.pop(key, None)
+
+    def interrupt(self, query_id: str) -> bool:
+        """Stop a running query (it fails with `Query cancelled`); False if none runs by that id."""
+        cursor = self._running.get(query_id)
+        if cursor is not None:
+            cursor.interrupt()
+        return cursor is not None
+
+    @staticmethod
+    def _query(cursor: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[tuple[str, str]], list[tuple]]:
+        try:
+            rows = cursor.execute(sql).fetchall()
+            return [(name, _hive_type(str(kind))) for name, kind, *_ in cursor.description], rows
+        except duckdb.InterruptException:
+            raise AthenaSqlError("Query cancelled: stopped by StopQueryExecution") from None
+        finally:
+            cursor.close()
+
+    def _ddl(self, tree: exp.Expression, statement: str) -> list[tuple]:
+        if isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.expression is not None:
+            return self._create_table_as(tree)
+        if isinstance(tree, exp.Create) and tree.kind == "VIEW":
+            return self._create_view(tree)
+        if isinstance(tree, exp.Drop):
+            return self._drop(tree)
+        raise AthenaSqlError(f"unsupported statement here: {statement.strip().splitlines()[0][:80]}")
 
     # --- catalog -> DuckDB --------------------------------------------------------------------
 

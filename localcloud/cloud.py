@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -110,7 +109,6 @@ class LocalCloud:
         self._build_context = build_context
         self._images: dict[str, images.LocalImage] = {}
         self._athena: AthenaOnDuckDB | None = None
-        self._athena_lock = threading.Lock()  # Parallel branches run in threads; one DuckDB serves them all
         self._athena_requests: dict[str, tuple[str, dict]] = {}  # client request token -> (query, outcome)
         self.workers = WarmWorkers(log_dir=self.log_dir)  # Python functions' execution environments
         self.iam = iam_gate.Gate(ACCOUNT, REGION, self.log_dir / "iam.jsonl", enforce_iam)  # every role's calls
@@ -268,17 +266,21 @@ class LocalCloud:
         return self.query_result(sql)[1]
 
     def query_result(self, sql: str, database: str | None = None, workgroup: str | None = None,
-                     caller: iam_gate.Session | None = None) -> tuple[list[tuple[str, str]], list[tuple]]:
+                     caller: iam_gate.Session | None = None,
+                     query_id: str | None = None) -> tuple[list[tuple[str, str]], list[tuple]]:
         """(columns as (name, Athena type), rows) of one statement; `database` as Athena's
         QueryExecutionContext, `workgroup` the workgroup it runs in, whose rules apply; `caller`
         the session that started it, whose permissions Athena reads and writes with (None: the
-        operator). AthenaSqlError if it fails."""
+        operator); `query_id` names it for `stop_query`. AthenaSqlError if it fails."""
         if workgroup is not None:
             athena_workgroups.check(sql, workgroup, ACCOUNT, REGION)
-        with self._athena_lock:
-            if caller is not None:
-                self._check_caller(sql, database, workgroup, caller)
-            return self._athena.result(sql, database)
+        if caller is not None:
+            self._check_caller(sql, database, workgroup, caller)
+        return self._athena.result(sql, database, query_id=query_id)
+
+    def stop_query(self, query_id: str) -> bool:
+        """Interrupt a running query (StopQueryExecution); False if it is not running."""
+        return self._athena.interrupt(query_id)
 
     def _check_caller(self, sql: str, database: str | None, workgroup: str | None, caller) -> None:
         access = CallerAccess(self.requests, self.client("glue"), self.client("s3"))

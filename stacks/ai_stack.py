@@ -7,14 +7,17 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from constructs.access import allow_athena_buckets, allow_key, allow_places, allow_tables
 from constructs.engagement_api import EngagementApi
 from constructs.knowledge_base import KnowledgeBase
 from constructs.nag import acknowledge_wildcard_resources
+from constructs.query_workgroup import QueryWorkgroup
 from constructs.run_cache import RunCache
 from constructs.stage_function import StageFunction, StageFunctionProps
 from engagement import answer_cache, ask_api, prediction_api
+from engagement.layout import PLACES
 from stacks.data_exports import DataRefs
 from stacks.network_stack import NetworkStack
 
@@ -28,12 +31,21 @@ PROFILE_PREFIXES = ("us", "eu", "apac", "us-gov", "ca", "jp", "au", "global")
 
 class AiStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, data: DataRefs, network: NetworkStack | None,
-                 lambda_layer_dir: Path, model_id: str, api_concurrency: int | None = None, **kwargs) -> None:
+                 lambda_layer_dir: Path, model_id: str, assistant_bytes_scanned_cutoff: int,
+                 api_concurrency: int | None = None, **kwargs) -> None:
         """`network`: the VPC the API's Lambdas run in (None: outside any VPC); `api_concurrency`:
         executions reserved for each API function (None: none)."""
         super().__init__(scope, construct_id, **kwargs)
         self._data, self._network, self._api_concurrency = data, network, api_concurrency
         self._data_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
+        # The assistant's queries run in a workgroup of their own, with a tighter scan cutoff than
+        # the pipeline's. Athena has no per-workgroup run-time limit (the DML timeout is an account
+        # quota): the assistant stops every query its turn's time budget outlives.
+        self.workgroup = QueryWorkgroup(
+            self, "AssistantWorkgroup", encryption_key=self._data_key,
+            results_bucket=s3.Bucket.from_bucket_name(self, "QueryResults", data.bucket_names["athena_results"]),
+            results_prefix=PLACES["query_results"].key, bytes_scanned_cutoff_per_query=assistant_bytes_scanned_cutoff,
+            description="The assistant's queries over the published run")
         self._layer = lambda_.LayerVersion(
             self, "DependenciesLayer", code=lambda_.Code.from_asset(str(lambda_layer_dir)),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
@@ -51,7 +63,7 @@ class AiStack(cdk.Stack):
         assistant = self._function("AskFunction", "handlers.ask.handler",
                                    "POST /ask: the assistant (Bedrock Converse with tools over the published run)",
                                    seconds=29, memory_mb=1024,
-                                   environment={"MODEL_ID": model_id, "ATHENA_WORKGROUP": data.workgroup_name,
+                                   environment={"MODEL_ID": model_id, "ATHENA_WORKGROUP": self.workgroup.workgroup_name,
                                                 "KNOWLEDGE_BASE_ID": self.knowledge_base.knowledge_base_id,
                                                 "ANSWER_CACHE_TABLE": self.answer_cache.table.table_name})
         assistant.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:PutItem"],
@@ -86,7 +98,7 @@ class AiStack(cdk.Stack):
         allow_tables(assistant, assistant, "assistant")
         allow_athena_buckets(assistant, "assistant", data.bucket_arns)
         assistant.add_to_role_policy(iam.PolicyStatement(actions=ATHENA_QUERY_ACTIONS, resources=[self.format_arn(
-            service="athena", resource="workgroup", resource_name=data.workgroup_name)]))
+            service="athena", resource="workgroup", resource_name=self.workgroup.workgroup_name)]))
         assistant.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
                                                          resources=[data.cache_table_arn]))
         models = self._model_arns(model_id)

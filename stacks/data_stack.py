@@ -75,6 +75,7 @@ class DataStack(cdk.Stack):
             results_prefix=PLACES["query_results"].key,
             encryption_key=self.key,
             bytes_scanned_cutoff_per_query=athena_bytes_scanned_cutoff,
+            description="Customer engagement platform queries",
         )
         self.tokenization_key = TokenizationKey(self, "TokenizationKey", encryption_key=self.key).secret
         self.prediction_cache = RunCache(

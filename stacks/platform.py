@@ -21,6 +21,8 @@ class PlatformSettings:
     lambda_layer_dir: Path  # built by `make lambda-layer`
     env: cdk.Environment | None = None
     athena_bytes_scanned_cutoff: int = 10 * 1024**3  # 10 GiB: ~100x a full scan of 1M customers
+    # The assistant's own workgroup: its queries read a few columns of the published run.
+    assistant_bytes_scanned_cutoff: int = 1024**3
     min_rows: int = 1_000  # DataValidation refuses smaller uploads
     # Account-wide: every reader of this account's Glue catalog then needs the data key. Turn off
     # where other workloads share the catalog, and encrypt it with a key they can all use.
@@ -101,6 +103,7 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         network=network if profile.lambdas_in_vpc else None,
         lambda_layer_dir=settings.lambda_layer_dir,
         model_id=settings.assistant_model_id,
+        assistant_bytes_scanned_cutoff=settings.assistant_bytes_scanned_cutoff,
         api_concurrency=API_RESERVED_CONCURRENCY if settings.reserve_concurrency else None,
     )
     pipeline = PipelineStack(

@@ -7,9 +7,11 @@ when `time_budget_s` is spent: the answer is then marked incomplete and says why
 the tools had found. Every tool result may name its `source` (the SQL that ran, the documents
 used); the reply lists them, so an answer's numbers can be traced to what computed them.
 
-The budget bounds the model's calls too: each Converse call is made by a client bounded by the
-time left (`ModelFor`: seconds -> client, one attempt, no retries beyond the budget), and none is
-started with less than `min_model_call_s` left, so the last call cannot outlive API Gateway's 29 s.
+The budget bounds the model's calls and the tools alike: each Converse call is made by a client
+bounded by the time left (`ModelFor`: seconds -> client, one attempt, no retries beyond the
+budget), and none is started with less than `min_model_call_s` left; the deadline is checked
+before every tool call, and each tool gets the seconds left (a query still running then is
+stopped), so neither the last call nor a query outlives API Gateway's 29 s.
 """
 
 import json
@@ -32,7 +34,7 @@ class Tool:
     name: str
     description: str
     input_schema: dict  # JSON Schema of the tool's input
-    run: Callable[[dict], dict]  # input -> a JSON-serialisable result; may carry "source"
+    run: Callable[[dict, float], dict]  # (input, seconds left) -> a JSON-serialisable result; may carry "source"
 
     def spec(self) -> dict:
         return {"toolSpec": {"name": self.name, "description": self.description,
@@ -62,6 +64,7 @@ class Limits:
     time_budget_s: float = 25.0  # under API Gateway's 29 s
     max_tokens: int = 1_500
     min_model_call_s: float = 3.0  # with less left, no model call is started
+    min_tool_call_s: float = 1.0  # with less left, no tool call is started
 
 
 # Seconds left -> a bedrock-runtime client (anything with `converse`) whose call ends by then.
@@ -97,10 +100,15 @@ def ask(model_for: ModelFor, *, model_id: str, question: str, tools: list[Tool],
         if response.get("stopReason") != "tool_use" or not uses:
             reply.answer = text
             return reply
-        if len(reply.tool_calls) + len(uses) > limits.max_tool_calls or clock() >= deadline:
-            return _stopped(reply, text, f"stopped after {len(reply.tool_calls)} tool calls"
-                            if clock() < deadline else f"stopped at the {limits.time_budget_s:g} s time budget")
-        messages.append({"role": "user", "content": [_run_tool(by_name, use, reply) for use in uses]})
+        if len(reply.tool_calls) + len(uses) > limits.max_tool_calls:
+            return _stopped(reply, text, f"stopped after {len(reply.tool_calls)} tool calls")
+        results = []
+        for use in uses:
+            left = deadline - clock()
+            if left < limits.min_tool_call_s:
+                return _stopped(reply, text, f"stopped at the {limits.time_budget_s:g} s time budget")
+            results.append(_run_tool(by_name, use, reply, left))
+        messages.append({"role": "user", "content": results})
 
 
 def _converse(model, model_id: str, messages: list[dict], tools: list[Tool], limits: Limits) -> dict:
@@ -119,12 +127,12 @@ def _converse(model, model_id: str, messages: list[dict], tools: list[Tool], lim
         raise
 
 
-def _run_tool(by_name: dict[str, Tool], use: dict, reply: Reply) -> dict:
+def _run_tool(by_name: dict[str, Tool], use: dict, reply: Reply, seconds_left: float) -> dict:
     tool = by_name.get(use["name"])
     try:
         if tool is None:
             raise ToolRefused(f"no tool named {use['name']!r}")
-        output, status = tool.run(use.get("input") or {}), "success"
+        output, status = tool.run(use.get("input") or {}, seconds_left), "success"
     except ToolRefused as refused:
         output, status = {"error": str(refused)}, "error"
     reply.tool_calls.append({"tool": use["name"], "input": use.get("input") or {}, "output": output})

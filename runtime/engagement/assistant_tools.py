@@ -43,41 +43,48 @@ ALL_FEATURES = "all"
 
 @dataclass(frozen=True)
 class AthenaRunner:
-    """Runs a SELECT in one workgroup and waits for it (Athena's API, polled)."""
+    """Runs a SELECT in one workgroup and waits for it (Athena's API, polled), at most
+    `timeout_s` or the seconds left to the caller, whichever ends first: a query still running
+    then — or when anything else ends the wait — is stopped, so none outlives the request."""
 
     athena: object
     workgroup: str
     sleep: Callable[[float], None] = time.sleep
     timeout_s: float = QUERY_TIMEOUT_S
+    clock: Callable[[], float] = time.monotonic
 
-    def rows(self, sql: str) -> tuple[list[str], list[list[str | None]]]:
+    def rows(self, sql: str, seconds_left: float) -> tuple[list[str], list[list[str | None]]]:
+        limit = min(self.timeout_s, seconds_left)
         query_id = self.athena.start_query_execution(QueryString=sql, WorkGroup=self.workgroup)["QueryExecutionId"]
-        waited = 0.0
-        while True:
-            status = self.athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
-            if status["State"] == "SUCCEEDED":
-                break
-            if status["State"] in ("FAILED", "CANCELLED"):
-                raise ToolRefused(f"the query failed: {status.get('StateChangeReason', status['State'])}")
-            if waited >= self.timeout_s:
+        finished, ends = False, self.clock() + limit
+        try:
+            while True:
+                status = self.athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
+                finished = status["State"] in ("SUCCEEDED", "FAILED", "CANCELLED")
+                if status["State"] == "SUCCEEDED":
+                    break
+                if finished:
+                    raise ToolRefused(f"the query failed: {status.get('StateChangeReason', status['State'])}")
+                if self.clock() >= ends:
+                    raise ToolRefused(f"the query took longer than {limit:.3g} s and was stopped")
+                self.sleep(POLL_SECONDS)
+        finally:
+            if not finished:
                 self.athena.stop_query_execution(QueryExecutionId=query_id)
-                raise ToolRefused(f"the query took longer than {self.timeout_s:g} s and was stopped")
-            self.sleep(POLL_SECONDS)
-            waited += POLL_SECONDS
         result = self.athena.get_query_results(QueryExecutionId=query_id, MaxResults=MAX_ROWS + 1)["ResultSet"]
         columns = [column["Name"] for column in result["ResultSetMetadata"]["ColumnInfo"]]
         rows = [[cell.get("VarCharValue") for cell in row["Data"]] for row in result["Rows"]]
         return columns, rows[1:] if rows and rows[0] == columns else rows  # the first row repeats the header
 
 
-def aggregates(runner: AthenaRunner, sql: str) -> dict:
+def aggregates(runner: AthenaRunner, sql: str, seconds_left: float) -> dict:
     """The rows of an aggregate query over the assistant's view, groups of fewer than
     MIN_GROUP_SIZE customers suppressed: {"columns", "rows", "suppressed_groups", "source"}."""
     try:
         guarded = aggregate_select(sql, allowed_tables=READABLE_TABLES, max_rows=MAX_ROWS)
     except UnsafeQuery as unsafe:
         raise ToolRefused(str(unsafe)) from None
-    columns, rows = runner.rows(guarded)
+    columns, rows = runner.rows(guarded, seconds_left)
     size = columns.index(GROUP_SIZE, len(columns) - 1)
     kept = [row[:size] for row in rows if row[size] is not None and int(row[size]) >= MIN_GROUP_SIZE]
     return {"columns": columns[:size], "rows": kept, "suppressed_groups": len(rows) - len(kept),
@@ -94,11 +101,11 @@ def query_athena_tool(runner: AthenaRunner) -> Tool:
         f"corr…); groups of fewer than {MIN_GROUP_SIZE} customers are suppressed. No joins, no row listings. "
         "Columns: " + ", ".join(columns) + ".",
         {"type": "object", "required": ["sql"], "properties": {"sql": {"type": "string"}}},
-        lambda request: aggregates(runner, str(request.get("sql", ""))))
+        lambda request, seconds_left: aggregates(runner, str(request.get("sql", "")), seconds_left))
 
 
 def explain_prediction_tool(s3, table, buckets: Buckets) -> Tool:
-    def run(request: dict) -> dict:
+    def run(request: dict, seconds_left: float) -> dict:
         try:
             customer_id = checked_customer_id(request.get("customer_id"))
             prediction = published_prediction(s3, table, buckets, customer_id)
@@ -119,7 +126,7 @@ def feature_stats_tool(runner: AthenaRunner) -> Tool:
     measures = deidentified_columns()
     numeric = [name for name, type_ in measures.items() if type_ in (ColumnType.INT, ColumnType.DOUBLE)]
 
-    def run(request: dict) -> dict:
+    def run(request: dict, seconds_left: float) -> dict:
         feature = str(request.get("feature", ""))
         if feature == ALL_FEATURES:
             sql = " UNION ALL ".join(_numeric_stats_sql(name) for name in numeric)
@@ -131,7 +138,7 @@ def feature_stats_tool(runner: AthenaRunner) -> Tool:
                    f"GROUP BY 1 ORDER BY customers DESC LIMIT {MAX_ROWS}")
         else:
             raise ToolRefused(f"unknown feature {feature!r}: one of {ALL_FEATURES!r}, " + ", ".join(measures))
-        return {"feature": feature, **aggregates(runner, sql)}
+        return {"feature": feature, **aggregates(runner, sql, seconds_left)}
 
     return Tool(
         "get_feature_stats",
@@ -152,7 +159,7 @@ def _numeric_stats_sql(feature: str) -> str:
 def what_if_tool(s3, buckets: Buckets) -> Tool:
     scenarios = {scenario.name: scenario.description for scenario in SCENARIOS}
 
-    def run(request: dict) -> dict:
+    def run(request: dict, seconds_left: float) -> dict:
         name = str(request.get("scenario", ""))
         if name not in scenarios:
             raise ToolRefused(f"unknown scenario {name!r}: one of " + ", ".join(scenarios))
@@ -178,7 +185,7 @@ KNOWLEDGE_RESULTS = 5
 
 
 def search_knowledge_base_tool(agent_runtime, s3, buckets: Buckets, knowledge_base_id: str) -> Tool:
-    def run(request: dict) -> dict:
+    def run(request: dict, seconds_left: float) -> dict:
         query = str(request.get("query", "")).strip()
         if not query:
             raise ToolRefused("query is empty")

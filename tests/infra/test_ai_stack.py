@@ -71,6 +71,13 @@ def test_the_assistant_may_invoke_only_its_model_and_query_only_in_its_workgroup
     assert '"*"' not in resources and all("bedrock:*" not in json.dumps(s["Action"]) for s in statements)
     athena = [s for s in statements if "athena:StartQueryExecution" in json.dumps(s["Action"])]
     assert len(athena) == 1 and "workgroup/" in json.dumps(athena[0]["Resource"])
+    # its own workgroup (not the pipeline's), with a tighter scan cutoff; queries run there
+    [(workgroup_id, workgroup)] = ai.find_resources("AWS::Athena::WorkGroup").items()
+    assert workgroup["Properties"]["WorkGroupConfiguration"]["BytesScannedCutoffPerQuery"] == 1024**3
+    assert workgroup_id in json.dumps(athena[0]["Resource"]) and "WorkgroupName" not in json.dumps(athena[0])
+    [ask] = [f for f in ai.find_resources("AWS::Lambda::Function").values()
+             if f["Properties"].get("Handler") == "handlers.ask.handler"]
+    assert ask["Properties"]["Environment"]["Variables"]["ATHENA_WORKGROUP"] == {"Ref": workgroup_id}
     everything = json.dumps(statements)
     assert "secretsmanager" not in everything and "customers_bronze" not in everything
     retrieve = [s for s in statements if s["Action"] == "bedrock:Retrieve"]

@@ -27,7 +27,7 @@ def final(text):
 
 
 def count_tool():
-    def run(value):
+    def run(value, seconds_left):
         if value.get("table") == "raw":
             raise ToolRefused("raw is not readable")
         return {"rows": [[42]], "source": f"SELECT count(*) FROM {value['table']}"}
@@ -82,7 +82,7 @@ def test_every_model_call_is_bounded_by_the_time_left_and_none_starts_too_late()
     """A Converse call started at 24 s with boto3's 60 s read timeout would outlive API Gateway's 29 s."""
     now, given = [0.0], []
 
-    def slow_count(value):
+    def slow_count(value, seconds_left):
         now[0] += 11  # each query takes 11 s
         return {"rows": [[42]]}
 
@@ -127,3 +127,19 @@ def test_a_model_the_account_cannot_use_yet_says_what_to_do():
         assert "Deploy to AWS" in str(denied)
     else:
         raise AssertionError("no ModelAccessDenied")
+
+
+def test_the_deadline_is_checked_before_every_tool_call_and_each_gets_the_seconds_left():
+    """Two tool calls in one turn used to run back to back whatever the clock said."""
+    now, given = [0.0], []
+
+    def slow(value, seconds_left):
+        given.append(seconds_left)
+        now[0] += 24.5
+        return {"rows": [[1]]}
+
+    model = ScriptedModel(tool_use(("count", {"table": "a"}), ("count", {"table": "b"})))
+    reply = ask(lambda seconds: model, model_id="m", question="q", tools=[Tool("count", "c", {"type": "object"}, slow)],
+                limits=Limits(time_budget_s=25), clock=lambda: now[0])
+    assert given == [25.0] and len(reply.tool_calls) == 1
+    assert not reply.complete and "time budget" in reply.answer

@@ -51,13 +51,16 @@ class FakeAthena:
 
 
 def runner(athena: FakeAthena, **kwargs) -> AthenaRunner:
-    return AthenaRunner(athena, "engagement", sleep=lambda seconds: None, **kwargs)
+    """A runner whose sleeping is what moves its clock."""
+    now = [0.0]
+    return AthenaRunner(athena, "engagement", sleep=lambda seconds: now.__setitem__(0, now[0] + seconds),
+                        clock=lambda: now[0], **kwargs)
 
 
 def test_query_athena_runs_the_guarded_sql_in_the_workgroup_and_suppresses_small_groups():
     athena = FakeAthena()
     tool = query_athena_tool(runner(athena))
-    result = tool.run({"sql": f"SELECT segment_name, count(*) AS customers FROM {CUSTOMERS} GROUP BY 1"})
+    result = tool.run({"sql": f"SELECT segment_name, count(*) AS customers FROM {CUSTOMERS} GROUP BY 1"}, 20.0)
     expected_sql = (f"SELECT segment_name, COUNT(*) AS customers, COUNT(*) AS {GROUP_SIZE} FROM {CUSTOMERS} "
                     f"GROUP BY 1 LIMIT {MAX_ROWS}")
     assert athena.started == [(expected_sql, "engagement")]
@@ -78,32 +81,50 @@ def test_query_athena_runs_the_guarded_sql_in_the_workgroup_and_suppresses_small
 def test_query_athena_returns_only_aggregates_of_customer_rows(sql, reason):
     athena = FakeAthena()
     with pytest.raises(ToolRefused, match=reason):
-        query_athena_tool(runner(athena)).run({"sql": sql})
+        query_athena_tool(runner(athena)).run({"sql": sql}, 20.0)
     assert athena.started == []
 
 
 def test_query_athena_refuses_unsafe_sql_before_anything_runs():
     athena = FakeAthena()
     with pytest.raises(ToolRefused, match="engagement_raw.customers is not one of the tables"):
-        query_athena_tool(runner(athena)).run({"sql": "SELECT email FROM engagement_raw.customers"})
+        query_athena_tool(runner(athena)).run({"sql": "SELECT email FROM engagement_raw.customers"}, 20.0)
     assert athena.started == []
 
 
 def test_a_failed_or_slow_query_is_reported_not_raised_as_a_crash():
     with pytest.raises(ToolRefused, match="the query failed: COLUMN_NOT_FOUND"):
         query_athena_tool(runner(FakeAthena("FAILED", reason="COLUMN_NOT_FOUND"))).run(
-            {"sql": f"SELECT avg(x) FROM {CUSTOMERS}"})
+            {"sql": f"SELECT avg(x) FROM {CUSTOMERS}"}, 20.0)
     slow = FakeAthena(polls=10_000)
     with pytest.raises(ToolRefused, match="longer than 1 s and was stopped"):
-        query_athena_tool(runner(slow, timeout_s=1)).run({"sql": f"SELECT count(*) FROM {CUSTOMERS}"})
+        query_athena_tool(runner(slow, timeout_s=1)).run({"sql": f"SELECT count(*) FROM {CUSTOMERS}"}, 20.0)
     assert slow.stopped == ["q1"]
+
+
+def test_a_query_is_stopped_when_the_callers_time_is_up_or_anything_ends_the_wait():
+    """The turn's seconds left bound the wait, not only the tool's own timeout; a query still
+    running when the wait ends for any reason is stopped (on AWS an orphan holds concurrency)."""
+    slow = FakeAthena(polls=10_000)
+    with pytest.raises(ToolRefused, match="longer than 2.5 s and was stopped"):
+        query_athena_tool(runner(slow)).run({"sql": f"SELECT count(*) FROM {CUSTOMERS}"}, 2.5)
+    assert slow.stopped == ["q1"]
+
+    class Interrupted(FakeAthena):
+        def get_query_execution(self, QueryExecutionId):
+            raise KeyboardInterrupt  # the Lambda's time running out, say
+
+    broken = Interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        query_athena_tool(runner(broken)).run({"sql": f"SELECT count(*) FROM {CUSTOMERS}"}, 20.0)
+    assert broken.stopped == ["q1"]
 
 
 def test_explain_prediction_checks_the_id_before_reading():
     tool = explain_prediction_tool(s3=None, table=None, buckets=None)
     for bad in ("CUST 1; DROP", 7, None):
         with pytest.raises(ToolRefused, match="customer_id: expected 1-64 letters"):
-            tool.run({"customer_id": bad})
+            tool.run({"customer_id": bad}, 20.0)
 
 
 def test_feature_stats_refuses_a_column_outside_the_de_identified_view():
@@ -111,7 +132,7 @@ def test_feature_stats_refuses_a_column_outside_the_de_identified_view():
     tool = feature_stats_tool(runner(athena))
     for refused in ("age", "email", "email_token", "customer_id", "engagement_score; DROP"):
         with pytest.raises(ToolRefused, match=f"unknown feature {refused!r}"):
-            tool.run({"feature": refused})
+            tool.run({"feature": refused}, 20.0)
     assert athena.started == [] and "age_band" in tool.description and "email" not in tool.description
 
 
@@ -123,18 +144,18 @@ def test_what_if_reports_the_published_runs_scored_scenario_and_refuses_others()
         s3.create_bucket(Bucket=buckets.processed)
         tool = what_if_tool(s3, buckets)
         with pytest.raises(ToolRefused, match="no run has been published yet"):
-            tool.run({"scenario": "premium_conversion"})
+            tool.run({"scenario": "premium_conversion"}, 20.0)
         s3.put_object(Bucket=buckets.results, Key="published/latest.json", Body=b'{"run_id": "r1"}')
         scored = {"name": "premium_conversion", "customers_changed": 416, "engagement_change": 0.00261}
         s3.put_object(Bucket=buckets.processed, Key="runs/r1/inference_summary.json",
                       Body=json.dumps({"what_if": [scored]}).encode())
-        result = tool.run({"scenario": "premium_conversion"})
+        result = tool.run({"scenario": "premium_conversion"}, 20.0)
         assert result["engagement_change"] == 0.00261 and result["run_id"] == "r1"
         assert result["source"].endswith("s3://processed/runs/r1/inference_summary.json")
         with pytest.raises(ToolRefused, match="did not score scenario 'notification_click_rate_up_20pct'"):
-            tool.run({"scenario": "notification_click_rate_up_20pct"})
+            tool.run({"scenario": "notification_click_rate_up_20pct"}, 20.0)
         with pytest.raises(ToolRefused, match="unknown scenario 'double revenue'"):
-            tool.run({"scenario": "double revenue"})
+            tool.run({"scenario": "double revenue"}, 20.0)
 
 
 def test_search_knowledge_base_retrieves_from_the_published_run_only():
@@ -153,11 +174,11 @@ def test_search_knowledge_base_retrieves_from_the_published_run_only():
         agent = FakeRetrieve()
         tool = search_knowledge_base_tool(agent, s3, buckets, "KB1")
         with pytest.raises(ToolRefused, match="no run has been published yet"):
-            tool.run({"query": "accuracy"})
+            tool.run({"query": "accuracy"}, 20.0)
         with pytest.raises(ToolRefused, match="query is empty"):
-            tool.run({"query": "  "})
+            tool.run({"query": "  "}, 20.0)
         s3.put_object(Bucket=buckets.results, Key="published/latest.json", Body=b'{"run_id": "r1"}')
-        result = tool.run({"query": "accuracy"})
+        result = tool.run({"query": "accuracy"}, 20.0)
     [request] = agent.requests
     assert request["knowledgeBaseId"] == "KB1"
     assert request["retrievalConfiguration"]["vectorSearchConfiguration"]["filter"] == {

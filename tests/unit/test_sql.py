@@ -2,6 +2,7 @@
 in pipeline order: bronze -> splits -> (models) -> predictions -> QA, results -> run partitions ->
 views -> the published pointer; and the engine takes only what Athena would."""
 
+import time
 import io
 import json
 
@@ -347,3 +348,34 @@ def test_the_engine_reads_and_writes_only_under_its_store(tmp_path):
         athena.con.execute(f"SELECT * FROM read_text('{outside}')")
     with pytest.raises(AthenaSqlError, match="leads outside"):
         FolderStore(tmp_path / "store").folder("s3://bucket/../../escape/")
+
+
+def test_queries_run_side_by_side_and_a_running_one_stops_when_interrupted(pipeline):
+    """A slow query neither blocks another nor outlives StopQueryExecution (one lock used to
+    serialise every statement, and nothing could stop one)."""
+    import threading
+
+    athena, _, _ = pipeline
+    slow = ("SELECT count(*) FROM engagement_analytics.customer_features a JOIN engagement_analytics.customer_features b "
+            "ON a.avg_daily_logins <> b.avg_daily_logins JOIN engagement_analytics.customer_features c "
+            "ON b.total_connections <> c.total_connections")
+    failed = []
+    running = threading.Thread(target=lambda: _record_failure(failed, lambda: athena.result(slow, query_id="slow")),
+                               daemon=True)
+    running.start()
+    for _ in range(5):  # while it runs, other queries answer
+        assert athena.execute("SELECT count(*) FROM engagement_analytics.final_results") == [(ROWS,)]
+        time.sleep(0.1)
+    assert running.is_alive()
+    deadline = time.monotonic() + 10
+    while running.is_alive() and time.monotonic() < deadline:
+        athena.interrupt("slow")
+        running.join(timeout=0.2)
+    assert not running.is_alive() and failed and "Query cancelled" in failed[0]
+
+
+def _record_failure(failures: list, call) -> None:
+    try:
+        call()
+    except AthenaSqlError as error:
+        failures.append(str(error))

@@ -250,7 +250,7 @@ def test_predict_answers_from_the_published_run_and_refuses_bad_requests_with_th
     refusals = {
         None: "the body must be a JSON object",
         "{not json": "the body is not valid JSON",
-        json.dumps(["CUST-00000001"]): 'one field, "customer_id"',
+        json.dumps(["CUST-00000001"]): "the body must be a JSON object",
         json.dumps({"customer_id": "CUST-00000001", "email": "x"}): 'one field, "customer_id"',
         json.dumps({"customer_id": 7}): "customer_id: expected 1-64 letters",
         json.dumps({"customer_id": "CUST 1; DROP"}): "customer_id: expected 1-64 letters",
@@ -309,7 +309,7 @@ def test_ask_refuses_bad_questions_and_waits_for_a_published_run(aws, csvs):
 def test_a_repeated_question_is_answered_from_the_cache_of_the_published_run_only(aws, csvs):
     answers, calls = answer_table(), []
 
-    def stats(request):
+    def stats(request, seconds_left):
         calls.append(request)
         columns = ["feature", "customers", "missing", "mean", "standard_deviation", "minimum", "first_quartile",
                    "median", "third_quartile", "maximum"]
