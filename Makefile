@@ -10,7 +10,7 @@ CDK := node_modules/.bin/cdk
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: print-% run test synth synth-local deploy-local deps docs lambda-layer checkov clean
+.PHONY: print-% run erase test synth synth-local deploy-local deps docs lambda-layer checkov clean
 
 ROWS ?= 100000
 INPUT ?=
@@ -38,6 +38,13 @@ run: synth-local
 # `python -m localcloud down`.
 deploy-local: synth-local
 	$(PY) -m localcloud up --assembly cdk.out.local $(LOCAL_IMAGES) $(LOCAL_MODEL)
+
+# Erase one customer (make erase ID=CUST-00000042) from the cloud deploy-local or run --serve
+# serves, with this session's keys, and from the generated data.
+erase: deps
+	@test -n "$(ID)" || { echo "usage: make erase ID=CUST-00000042" >&2; exit 2; }
+	eval "$$($(PY) -m localcloud env)" && $(PY) -m engagement.erasure $(ID) \
+		$(foreach copy,$(wildcard .localcloud/data/customers.csv .localcloud/data/customers.parquet),--local-copy $(copy))
 
 test: deps
 	$(PY) -m pytest

@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from localcloud.__main__ import SERVER, route_url  # noqa: E402
+from localcloud.__main__ import SERVER, credentials, route_url  # noqa: E402
 from localcloud.rest_apis import call  # noqa: E402
 from planner.seed_questions import SEED_QUESTIONS  # noqa: E402
 from predict_api import predict_latency  # noqa: E402
@@ -42,14 +42,14 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000, help="/predict ids CUST-00000001 … in turn")
     parser.add_argument("--answers", type=Path, help="write every reply here as JSON")
     args = parser.parse_args()
-    url = route_url(REPO / SERVER, "/ask")
-    call(url, "POST", {"question": "How many users are in each engagement quartile?"}, signed=True)  # warm worker
+    url, signer = route_url(REPO / SERVER, "/ask"), credentials(REPO / SERVER)
+    call(url, "POST", {"question": "How many users are in each engagement quartile?"}, signed=signer)  # warm worker
     replies, seconds, by_category = [], [], {}
     for category, questions in SEED_QUESTIONS.items():
         done = 0
         for question in questions:
             started = time.perf_counter()
-            status, reply = call(url, "POST", {"question": question}, signed=True)
+            status, reply = call(url, "POST", {"question": question}, signed=signer)
             seconds.append(time.perf_counter() - started)
             done += answered(status, reply)
             replies.append({"category": category, "status": status, "seconds": round(seconds[-1], 3), **reply})

@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from localcloud.__main__ import SERVER, route_url  # noqa: E402
+from localcloud.__main__ import SERVER, credentials, route_url  # noqa: E402
 from localcloud.rest_apis import call  # noqa: E402
 
 
@@ -33,13 +33,13 @@ def main() -> None:
 
 def predict_latency(requests: int, customers: int) -> dict:
     """Sequential signed POST /predict calls, timed as a client sees them; prints and returns the figures."""
-    url = route_url(REPO / SERVER, "/predict")
-    call(url, "POST", {"customer_id": "CUST-00000001"}, signed=True)  # a first call starts the worker
+    url, signer = route_url(REPO / SERVER, "/predict"), credentials(REPO / SERVER)
+    call(url, "POST", {"customer_id": "CUST-00000001"}, signed=signer)  # a first call starts the worker
     seconds, ok = [], 0
     for number in range(requests):
         customer_id = f"CUST-{number % customers + 1:08d}"
         started = time.perf_counter()
-        status, _ = call(url, "POST", {"customer_id": customer_id}, signed=True)
+        status, _ = call(url, "POST", {"customer_id": customer_id}, signed=signer)
         seconds.append(time.perf_counter() - started)
         ok += status == 200
     cuts = statistics.quantiles(seconds, n=100)

@@ -18,6 +18,8 @@
     predict CUSTOMER_ID [--json] POST /predict (SigV4-signed) to the serving cloud: the published
                                  run's outputs and top-5 reasons for one customer
     ask "QUESTION" [--json]      POST /ask: the assistant's answer, its tool calls and sources
+    env                          `export` lines for AWS clients of the serving cloud: its endpoint
+                                 and this session's keys (eval "$(python -m localcloud env)")
     --converse MODULE:FUNCTION   (run, up) the stand-in model that answers Bedrock's Converse
 """
 
@@ -198,8 +200,10 @@ def _sql_through_athena(query: str, server: dict) -> int:
     """StartQueryExecution in the platform's workgroup, polled, its results paged (Athena's API)."""
     import boto3
 
+    credentials = server["credentials"]
     athena = boto3.client("athena", endpoint_url=server["endpoint"], region_name="us-east-1",
-                          aws_access_key_id="local", aws_secret_access_key="local")
+                          aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"])
     started = athena.start_query_execution(QueryString=query, WorkGroup=server.get("workgroup", "primary"))
     query_id = started["QueryExecutionId"]
     while (status := athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"])[
@@ -308,13 +312,20 @@ def up_empty(images: dict[str, Path]) -> int:
 
 def _serve(cloud, details: dict, commands: list[str], stop_when_done: bool = True) -> int:
     """Serve until Ctrl-C or `down`, with the endpoint in .localcloud/server.json."""
+    from localcloud.cloud import CDKLOCAL_KEEPS
+
     SERVER.parent.mkdir(parents=True, exist_ok=True)
     # "endpoint" for boto3 and the aws CLI; "endpoint_localhost" for cdklocal, whose S3 asset upload
     # addresses buckets in a way the server resolves only on a host name.
+    # "credentials": this session's operator keys; the file is the owner's alone (0600, in a 0700 folder).
     SERVER.write_text(json.dumps({"pid": os.getpid(), "process": _process(os.getpid()), "endpoint": cloud.endpoint,
                                   "endpoint_localhost": cloud.cdk_environment()["AWS_ENDPOINT_URL"],
-                                  "rest_apis": cloud.apis.urls(), **details}))
+                                  "credentials": cloud.operator.environment, "rest_apis": cloud.apis.urls(),
+                                  **details}))
     print(f"local cloud serving at {cloud.endpoint} (Ctrl-C or `python -m localcloud down` to stop)")
+    print("  only you can use it: sign with this session's keys (also in .localcloud/server.json, readable by you "
+          "alone):\n  export " + " ".join(f"{k}={v}" for k, v in cloud.operator.environment.items())
+          + f" AWS_ENVAR_ALLOWLIST={CDKLOCAL_KEEPS}    # the last: cdklocal passes the keys on")
     for command in commands:
         print(f"  {command}")
     for name, url in cloud.apis.urls().items():
@@ -337,7 +348,7 @@ def ask(question: str, as_json: bool) -> int:
     """POST /ask to the serving cloud's API, signed as an IAM caller: the assistant's answer."""
     from localcloud.rest_apis import call
 
-    status, answer = call(route_url(SERVER, "/ask"), "POST", {"question": question}, signed=True)
+    status, answer = call(route_url(SERVER, "/ask"), "POST", {"question": question}, signed=credentials(SERVER))
     if as_json:
         print(json.dumps(answer, indent=2))
     elif status == 200:
@@ -354,7 +365,7 @@ def predict(customer_id: str, as_json: bool) -> int:
     from localcloud.rest_apis import call
 
     url = route_url(SERVER, "/predict")
-    status, answer = call(url, "POST", {"customer_id": customer_id}, signed=True)
+    status, answer = call(url, "POST", {"customer_id": customer_id}, signed=credentials(SERVER))
     if as_json:
         print(json.dumps(answer, indent=2))
     elif status == 200:
@@ -364,23 +375,47 @@ def predict(customer_id: str, as_json: bool) -> int:
     return 0 if status == 200 else 1
 
 
+def env() -> int:
+    """The serving cloud's endpoint and keys as shell `export` lines (for aws, boto3, cdklocal)."""
+    server = _serving(SERVER)
+    if server is None:
+        print("error: no local cloud is serving: start one with `python -m localcloud up` (or run --serve)",
+              file=sys.stderr)
+        return 1
+    from localcloud.cloud import CDKLOCAL_KEEPS
+
+    variables = {"AWS_ENDPOINT_URL": server["endpoint"], "AWS_DEFAULT_REGION": "us-east-1", **server["credentials"],
+                 "AWS_ENVAR_ALLOWLIST": CDKLOCAL_KEEPS}
+    print("\n".join(f"export {name}={value}" for name, value in variables.items()))
+    return 0
+
+
+def credentials(server_file: Path):
+    """The serving cloud's operator credentials (botocore Credentials), from its server.json."""
+    from localcloud.owner import Operator
+
+    return Operator.from_environment(json.loads(server_file.read_text())["credentials"]).credentials
+
+
 def route_url(server_file: Path, path: str) -> str:
     """The URL of `path` on the serving cloud's REST API that declares it."""
     if not server_file.is_file():
         raise InputError("no local cloud is serving: start one with `python -m localcloud run --serve` "
                          "(a run, then serving) or `python -m localcloud up`")
     server = json.loads(server_file.read_text())
-    found = _route(server["endpoint"], server.get("rest_apis", {}), path)
+    found = _route(server["endpoint"], server["credentials"], server.get("rest_apis", {}), path)
     if found is None:
         raise InputError(f"no deployed REST API serves {path}")
     return found
 
 
-def _route(endpoint: str, stage_urls: dict[str, str], path: str) -> str | None:
+def _route(endpoint: str, keys: dict[str, str], stage_urls: dict[str, str], path: str) -> str | None:
+    """The stage URL + `path` of the REST API that declares `path`; `keys`: the operator's."""
     import boto3
 
     apigateway = boto3.client("apigateway", endpoint_url=endpoint, region_name="us-east-1",
-                              aws_access_key_id="local", aws_secret_access_key="local")
+                              aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+                              aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"])
     for stage_url in stage_urls.values():
         api_id = stage_url.rstrip("/").split("/")[-2]
         if any(resource["path"] == path for resource in apigateway.get_resources(restApiId=api_id)["items"]):
@@ -402,10 +437,10 @@ def _example_answers(cloud) -> list[dict]:
     """The deployed /ask's answers to EXAMPLE_QUESTIONS (none where the app has no /ask)."""
     from localcloud.rest_apis import call
 
-    url = _route(cloud.endpoint, cloud.apis.urls(), "/ask")
+    url = _route(cloud.endpoint, cloud.operator.environment, cloud.apis.urls(), "/ask")
     answers = []
     for question in EXAMPLE_QUESTIONS if url else ():
-        status, reply = call(url, "POST", {"question": question}, signed=True)
+        status, reply = call(url, "POST", {"question": question}, signed=cloud.operator.credentials)
         answers.append({"question": question, "answer": reply.get("answer") if status == 200 else
                         f"(POST /ask answered {status}: {reply.get('message', reply)})"})
     return answers
@@ -491,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     up_parser.add_argument("--empty", action="store_true",
                            help="deploy nothing: serve a cloud for cdklocal bootstrap / deploy")
     commands.add_parser("down", help="stop a local cloud started with up or run --serve")
+    commands.add_parser("env", help="export lines for AWS clients of the serving cloud (endpoint and keys)")
     predict_parser = commands.add_parser("predict", help="POST /predict to the serving cloud (run --serve first)")
     predict_parser.add_argument("customer_id")
     predict_parser.add_argument("--json", action="store_true", help="print the response body as JSON")
@@ -525,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
             return up_empty(images) if args.empty else up(args.assembly, images, converse)
         elif args.command == "down":
             return down()
+        elif args.command == "env":
+            return env()
         elif args.command == "predict":
             return predict(args.customer_id, args.json)
         elif args.command == "ask":

@@ -2,9 +2,10 @@
 
 moto records StartQueryExecution and answers GetQueryResults with no rows. Installed, the
 statement starts on the local cloud's Athena (`LocalCloud.query_result`) in a worker thread, as
-Athena runs queries: StartQueryExecution answers at once, GetQueryExecution reports RUNNING until the outcome is kept on moto's execution
-record, then SUCCEEDED or FAILED with Athena's reason; StopQueryExecution interrupts the running
-statement and the query ends CANCELLED. GetQueryResults pages the rows as Athena does: a header row first, at most 1,000 rows a page
+Athena runs queries: StartQueryExecution answers at once; GetQueryExecution reports RUNNING until
+the outcome is kept on moto's execution record, then SUCCEEDED or FAILED with Athena's reason;
+StopQueryExecution interrupts the running statement and the query ends CANCELLED.
+GetQueryResults pages the rows as Athena does: a header row first, at most 1,000 rows a page
 (MaxResults), NextToken to continue, NULL as an empty datum. Workgroups, named queries and the
 rest stay moto's.
 """

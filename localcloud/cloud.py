@@ -22,7 +22,7 @@ from pathlib import Path
 import boto3
 
 from localcloud import (athena_api, athena_workgroups, bedrock_agent, bedrock_runtime, cloudformation, dynamodb_writes,
-                        executors, functions, iam_gate, images, lambda_api, policies, tasks)
+                        executors, functions, iam_gate, images, lambda_api, owner, policies, tasks)
 from localcloud.athena_access import CallerAccess
 from localcloud.iam_requests import Check, Requests
 from localcloud.assembly import AssemblyError, read_stacks
@@ -39,17 +39,37 @@ CDKLOCAL = REPO / "node_modules" / ".bin" / "cdklocal"
 MILESTONES = ("✅", "❌", "✨", "‣")  # the cdk CLI's lines for a stack deployed, failed, timed, and errors
 
 
+# cdklocal drops every AWS_* variable but these (and the endpoints) before it runs the CDK CLI.
+CDKLOCAL_KEEPS = "AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_REGION,AWS_DEFAULT_REGION"
+
+
 class DeployError(AssemblyError):
     """The app could not be deployed to the local cloud, or uses what it cannot run."""
 
 
 class MotoS3Store:
     """Athena-on-DuckDB's object store: folders mirrored from and published to the local S3.
-    Mirroring goes by ETag, so the catalog sync before every statement moves only what changed."""
+    Mirroring goes by ETag, so the catalog sync before every statement moves only what changed.
+    The mirror holds only what S3 holds now: a put or delete of a key drops its copy at once (the
+    next query fetches it again), so an object rewritten or erased leaves no stale copy behind."""
+
+    _active: "MotoS3Store | None" = None  # the store of the running cloud (moto's backend is process-wide)
 
     def __init__(self, s3, root: Path) -> None:
         self.s3, self.root = s3, root
         self._etags: dict[Path, str] = {}  # local file -> ETag of the object it holds
+        self._publishing: set[Path] = set()  # files `written` is putting: their copy is the source
+        MotoS3Store._active = self
+        _mirror_follows_s3()
+
+    def forget(self, bucket: str, key: str) -> None:
+        try:
+            path = inside(self.root, f"{bucket}/{key}")
+        except AthenaSqlError:  # a key no query could mirror (`..`)
+            return
+        if path not in self._publishing:
+            path.unlink(missing_ok=True)
+            self._etags.pop(path, None)
 
     def _split(self, uri: str) -> tuple[str, str]:
         bucket, _, prefix = uri[len("s3://"):].partition("/")
@@ -77,9 +97,61 @@ class MotoS3Store:
         bucket, prefix = self._split(uri)
         for path in folder.rglob("*"):
             if path.is_file():
-                with path.open("rb") as body:
-                    key = prefix + path.relative_to(folder).as_posix()
-                    self._etags[path] = self.s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
+                self._publishing.add(path)
+                try:
+                    with path.open("rb") as body:
+                        key = prefix + path.relative_to(folder).as_posix()
+                        self._etags[path] = self.s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
+                finally:
+                    self._publishing.discard(path)
+
+
+def _integrations_sign_as(operator: owner.Operator) -> None:
+    """moto's Step Functions integrations call the server back with fixed keys anyone could use:
+    they sign with the session's operator credentials instead (the state machine's role is
+    checked by the executors, as before)."""
+    import sys
+
+    import botocore.config
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    def boto_client_for(region: str, service: str, state_credentials=None):
+        return boto3.client(service, region_name=region, endpoint_url=f"http://localhost:{moto_server_port()}",
+                            aws_access_key_id=operator.access_key, aws_secret_access_key=operator.secret_key,
+                            config=botocore.config.Config(parameter_validation=False,
+                                                          retries={"max_attempts": 0, "total_max_attempts": 1},
+                                                          connect_timeout=99_999_999,  # as moto sets them
+                                                          read_timeout=99_999_999))
+
+    boto_client.boto_client_for = boto_client_for  # for the modules imported from now on
+    for name, module in list(sys.modules.items()):  # and those already imported
+        if name.startswith("moto.stepfunctions.parser") and hasattr(module, "boto_client_for"):
+            module.boto_client_for = boto_client_for
+
+
+def _mirror_follows_s3() -> None:
+    """moto's S3 tells the running cloud's mirror of every key it writes or deletes."""
+    from moto.s3.models import S3Backend
+
+    if getattr(S3Backend.put_object, "local", False):
+        return
+    put, delete = S3Backend.put_object, S3Backend.delete_object
+
+    def put_object(self, bucket_name, key_name, *args, **kwargs):
+        key = put(self, bucket_name, key_name, *args, **kwargs)
+        if MotoS3Store._active is not None:
+            MotoS3Store._active.forget(bucket_name, key_name)
+        return key
+
+    def delete_object(self, bucket_name, key_name, *args, **kwargs):
+        answer = delete(self, bucket_name, key_name, *args, **kwargs)
+        if MotoS3Store._active is not None:
+            MotoS3Store._active.forget(bucket_name, key_name)
+        return answer
+
+    put_object.local = delete_object.local = True
+    S3Backend.put_object, S3Backend.delete_object = put_object, delete_object
 
 
 @dataclass(frozen=True)
@@ -111,11 +183,14 @@ class LocalCloud:
         self._athena: AthenaOnDuckDB | None = None
         self._athena_requests: dict[str, tuple[str, dict]] = {}  # client request token -> (query, outcome)
         self.workers = WarmWorkers(log_dir=self.log_dir)  # Python functions' execution environments
-        self.iam = iam_gate.Gate(ACCOUNT, REGION, self.log_dir / "iam.jsonl", enforce_iam)  # every role's calls
+        self.operator = owner.Operator.new()  # this session's administrator credentials (server.json, 0600)
+        self.iam = iam_gate.Gate(ACCOUNT, REGION, self.log_dir / "iam.jsonl", enforce_iam,  # every role's calls
+                                 operator=self.operator)
         self.requests = Requests(ACCOUNT, REGION)
         self._machine_roles: dict[str, str] = {}
         self.apis = RestApis(account=ACCOUNT, region=REGION, log_dir=self.log_dir,  # API Gateway's REST APIs
-                             invoke=lambda arn, event, timeout_s: self.invoke(arn, event, timeout_s).result)
+                             invoke=lambda arn, event, timeout_s: self.invoke(arn, event, timeout_s).result,
+                             secret_of=self.iam.secret_of)
 
     # --- server -------------------------------------------------------------------------------
 
@@ -126,8 +201,10 @@ class LocalCloud:
         self._images = {uri: images.build(uri, dockerfile, self._build_context,  # first: a bad Dockerfile starts nothing
                                           self.state_dir / "images" / uri.replace("/", "_").replace(":", "_"))
                         for uri, dockerfile in self._image_sources.items()}
+        owner.private(self.state_dir)  # first: nothing it writes is readable by another user
         os.environ["MOTO_ACCOUNT_ID"] = ACCOUNT
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        _integrations_sign_as(self.operator)
         cloudformation.install(invoke=self._answer_custom_resource)
         policies.install()
         dynamodb_writes.install()
@@ -163,12 +240,13 @@ class LocalCloud:
     @property
     def base_environment(self) -> dict[str, str]:
         """What every function and task gets to reach this cloud: endpoint, credentials, region."""
-        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+        return {"AWS_ENDPOINT_URL": self.endpoint, **self.operator.environment,
                 "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
 
     def client(self, service: str, session: iam_gate.Session | None = None):
         """A client as the operator, or as an issued session."""
-        keys = {"aws_access_key_id": "local", "aws_secret_access_key": "local"} if session is None else {
+        keys = {"aws_access_key_id": self.operator.access_key,
+                "aws_secret_access_key": self.operator.secret_key} if session is None else {
             "aws_access_key_id": session.access_key, "aws_secret_access_key": session.secret_key,
             "aws_session_token": session.token}
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION, **keys)
@@ -179,8 +257,8 @@ class LocalCloud:
         """What cdklocal (and aws / awslocal) need to talk to this cloud. S3 on `localhost`: the
         CDK's asset upload addresses buckets in a way moto resolves only on a host name."""
         url = self.endpoint.replace("127.0.0.1", "localhost")
-        return {"AWS_ENDPOINT_URL": url, "AWS_ENDPOINT_URL_S3": url, "AWS_ACCESS_KEY_ID": "test",
-                "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+        return {"AWS_ENDPOINT_URL": url, "AWS_ENDPOINT_URL_S3": url, **self.operator.environment,
+                "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ENVAR_ALLOWLIST": CDKLOCAL_KEEPS}
 
     def deploy(self, assembly: Path, output: Callable[[str], None] = print) -> Deployment:
         """`cdklocal bootstrap` and `cdklocal deploy --all` of the synthesized `assembly`."""

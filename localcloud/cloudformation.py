@@ -13,7 +13,8 @@ runs them, but:
 - a function it creates has no layers;
 - an update keeps an SSM-typed parameter's resolved value as if it were the parameter's name;
 - a state machine it creates lives where the Step Functions API (with execution on) never looks;
-- a KMS key it creates from a template with tags fails (its KMS API takes another tag shape).
+- a KMS key it creates from a template with tags fails (its KMS API takes another tag shape);
+- a bucket it creates ignores VersioningConfiguration (every version path goes unexercised).
 
 `install(invoke)` publishes a stack's exports when its change set is executed, supplies the types
 in SUPPLIED (created in moto's own backends, so the APIs answer for them as on AWS; an update
@@ -389,6 +390,7 @@ def install(invoke: Invoke | None = None) -> None:
     _change_sets_add_in_dependency_order()
     _resources_made_on_demand_wait_for_depends_on()
     _task_definitions_keep_their_roles()
+    _buckets_keep_their_versioning()
     parsing._localcloud_installed = True
 
 
@@ -433,6 +435,24 @@ def _task_definitions_keep_their_roles() -> None:
             return definition
 
         setattr(TaskDefinition, name, classmethod(with_roles))
+
+
+def _buckets_keep_their_versioning() -> None:
+    """A bucket the template versions is versioned, from its creation and after an update."""
+    from moto.s3.models import FakeBucket, s3_backends
+
+    for name in ("create_from_cloudformation_json", "update_from_cloudformation_json"):
+        method = getattr(FakeBucket, name).__func__
+
+        def with_versioning(cls, *args, method=method, **kwargs):
+            bucket = method(cls, *args, **kwargs)
+            properties = next(a for a in args if isinstance(a, dict) and "Properties" in a)["Properties"]
+            status = (properties.get("VersioningConfiguration") or {}).get("Status")
+            if status:
+                s3_backends[bucket.account_id]["global"].put_bucket_versioning(bucket.name, status)
+            return bucket
+
+        setattr(FakeBucket, name, classmethod(with_versioning))
 
 
 def _functions_keep_layers_and_architectures() -> None:

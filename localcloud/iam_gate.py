@@ -28,11 +28,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from localcloud import iam
+from localcloud import iam, owner
 from localcloud.iam_requests import Call, Check, Requests
 from localcloud.policies import LOOPBACK_REQUEST
 
@@ -71,9 +72,14 @@ class Session:
 class Gate:
     """The account's IAM: issued sessions, decisions and their log."""
 
-    def __init__(self, account: str, region: str, log: Path, enforcing: bool = True) -> None:
-        """`enforcing=False` (for measuring what enforcement costs): every caller is the operator."""
+    def __init__(self, account: str, region: str, log: Path, enforcing: bool = True,
+                 operator: owner.Operator | None = None) -> None:
+        """`enforcing=False` (for measuring what enforcement costs): every caller is the operator.
+        `operator`: the session's operator credentials; with them, only the owner is answered
+        (owner.py): every request signed with them or an issued session's, on the owner's
+        connection. Without (tests of the gate alone), any other credentials are the operator."""
         self.account, self.region, self.log_path, self.enforcing = account, region, log, enforcing
+        self.operator = operator
         self._sessions: dict[str, Session] = {}  # access key -> session
         self._by_role: dict[tuple[str, str], Session] = {}
         self._lock = threading.Lock()
@@ -91,7 +97,8 @@ class Gate:
         it); `source_arn`: the resource the service acts for (a state machine), which it names in
         `aws:SourceArn` and `aws:SourceAccount` as AWS's services do against confused deputies."""
         if not self.enforcing:
-            return Session(role_arn, service, "local", "local", "")
+            keys = (self.operator.access_key, self.operator.secret_key) if self.operator else ("local", "local")
+            return Session(role_arn, service, *keys, "")
         with self._lock:
             found = self._by_role.get((role_arn, service))
         if found:
@@ -117,6 +124,14 @@ class Gate:
 
     def session_of(self, access_key: str | None) -> Session | None:
         return self._sessions.get(access_key or "")
+
+    def secret_of(self, access_key: str) -> str | None:
+        """The secret of credentials this cloud knows: the operator's, an issued session's, or
+        what its STS or IAM API gave out (cdklocal assumes the bootstrap roles, say)."""
+        if self.operator is not None and access_key == self.operator.access_key:
+            return self.operator.secret_key
+        session = self._sessions.get(access_key)
+        return session.secret_key if session is not None else _issued_by_moto(self.account, access_key)
 
     def current_session(self) -> Session | None:
         """The session whose request this server thread is answering (None: the operator's)."""
@@ -218,6 +233,20 @@ def _statement_json(statement: dict | None) -> str:
     return cached[1]
 
 
+def _issued_by_moto(account: str, access_key: str) -> str | None:
+    """The secret of an unexpired STS session or an active IAM user key of the account."""
+    from moto.core.utils import utcnow
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    for known in {account, *sts_backends.keys()}:  # an STS session lives in its role's account
+        assumed = sts_backends[known]["aws"].get_assumed_role_from_access_key(access_key)
+        if assumed is not None:
+            return assumed.secret_access_key if assumed.expiration > utcnow() else None
+    return next((key.secret_access_key for user in iam_backends[account]["global"].users.values()
+                 for key in user.access_keys if key.access_key_id == access_key and key.status == "Active"), None)
+
+
 def _operator(request: iam.Request, resource_policy: iam.Policy | None) -> iam.Decision:
     """The account's operator (administrator credentials): only a resource policy's deny binds it."""
     if resource_policy is not None:
@@ -275,12 +304,19 @@ def install(gate: Gate, requests: Requests) -> None:
 
     def call(self, environ, start_response):
         credential = Call.from_environ(environ, b"").credential()
+        service = credential[1] if credential else ""
+        body = b"" if service == "s3" else environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if service != "s3":
+            environ["wsgi.input"] = io.BytesIO(body)
+        if _gate.operator is not None:
+            try:
+                _owners_request(environ, None if service == "s3" else body)
+            except owner.Refused as refused:
+                return _not_the_owner(Call.from_environ(environ, body), service, refused, start_response)
+            start_response = _without_cors(start_response)
         session = _gate.session_of(credential[0]) if credential else None
         if session is None:
             return moto_call(self, environ, start_response)
-        body = b"" if credential[1] == "s3" else environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        if credential[1] != "s3":
-            environ["wsgi.input"] = io.BytesIO(body)
         request = Call.from_environ(environ, body)
         started = time.thread_time()
         checks = _requests.describe(request, credential[1])
@@ -299,18 +335,46 @@ def install(gate: Gate, requests: Requests) -> None:
     DomainDispatcherApplication.__call__ = call
 
 
-def _refused(request: Call, service: str, denied: AccessDenied, start_response):
+def _owners_request(environ: dict, body: bytes | None) -> None:
+    """owner.Refused unless the cloud's owner sent it: their connection, this host, a signature
+    made with credentials the cloud knows (and, for an issued session, its token)."""
+    owner.check_connection(environ.get("werkzeug.socket"))
+    owner.check_host(environ.get("HTTP_HOST", ""), int(environ.get("SERVER_PORT") or 0))
+    access_key = owner.check_signature(environ, body, _gate.secret_of)
+    session = _gate.session_of(access_key)
+    given = environ.get("HTTP_X_AMZ_SECURITY_TOKEN") or parse_qs(environ.get("QUERY_STRING", "")).get(
+        "X-Amz-Security-Token", [""])[0]
+    if session is not None and session.token and given != session.token:
+        raise owner.Refused("InvalidClientTokenId", "The security token included in the request is invalid.")
+
+
+def _without_cors(start_response):
+    """No answer tells a browser that another origin may read it."""
+    def respond(status, headers, *args):
+        return start_response(status, [(k, v) for k, v in headers if not k.lower().startswith("access-control-")],
+                              *args)
+    return respond
+
+
+def _not_the_owner(request: Call, service: str, refused: owner.Refused, start_response):
+    return _refused(request, service, refused, start_response, code=refused.code)
+
+
+def _refused(request: Call, service: str, denied: Exception, start_response, code: str = "AccessDenied"):
     """The denial as the service answers it."""
     message, request_id = str(denied), str(uuid.uuid4())
     if service == "s3":
         status, kind = "403 Forbidden", "application/xml"
-        body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>{escape(message)}'
+        body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{escape(message)}'
                 f"</Message><RequestId>{request_id}</RequestId></Error>")
     elif request.headers.get("x-amz-target"):
         status, kind = "400 Bad Request", "application/x-amz-json-1.1"
-        body = json.dumps({"__type": "AccessDeniedException", "message": message})
+        json_code = "AccessDeniedException" if code == "AccessDenied" else (
+            "UnrecognizedClientException" if code == "InvalidAccessKeyId" else code)
+        body = json.dumps({"__type": json_code, "message": message})
     elif request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        code = "AuthorizationError" if service == "sns" else "AccessDenied"
+        code = "AuthorizationError" if service == "sns" and code == "AccessDenied" else (
+            "InvalidClientTokenId" if code == "InvalidAccessKeyId" else code)
         status, kind = "403 Forbidden", "text/xml"
         body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message>"
                 f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>")

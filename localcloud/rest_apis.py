@@ -8,8 +8,10 @@ Then, as API Gateway does:
 
 - an unknown stage, path or method: 403 `Missing Authentication Token`;
 - an `AWS_IAM` method without a Signature Version 4 `Authorization` for execute-api in this
-  region: 403 `Missing Authentication Token`. The signature's form is checked, not its value:
-  the local cloud accepts any credentials (moto has no secret keys to check it against);
+  region: 403 `Missing Authentication Token`; signed with credentials the cloud does not know, or
+  a signature that does not match (recomputed with the secret, as AWS does): 403;
+- only the cloud's owner is answered (owner.py): another user's connection, or a Host that is not
+  the loopback address served: 403;
 - an `AWS_PROXY` Lambda integration gets the REST API's proxy event (payload 1.0), but only if the
   function's resource policy lets apigateway.amazonaws.com invoke it for this route's
   execute-api ARN; otherwise 500 (`Invalid permissions on Lambda function` in the API's log);
@@ -44,6 +46,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from localcloud import owner
 from localcloud.limits import ServiceError
 
 INTEGRATION_TIMEOUT_S = 29  # API Gateway's default (and, for REST APIs, its usual maximum)
@@ -67,6 +70,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     source_ip: str
+    target: str = ""  # the request line's target, as signed: /{api_id}/{stage}/{path}?{query}
 
 
 class Refused(Exception):
@@ -183,7 +187,11 @@ def proxy_answer(result: object) -> Answer:
 class RestApis:
     """Serves the REST APIs deployed in moto's `account`/`region` on 127.0.0.1:`port`."""
 
-    def __init__(self, *, account: str, region: str, invoke: Invoke, log_dir: Path) -> None:
+    def __init__(self, *, account: str, region: str, invoke: Invoke, log_dir: Path,
+                 secret_of: Callable[[str], str | None] | None = None) -> None:
+        """`secret_of`: the secret of an access key the cloud knows (None: the signature's form is
+        checked, not its value, and anyone may connect — for tests of the routing alone)."""
+        self.secret_of = secret_of
         self.account, self.region, self.invoke, self.log_dir = account, region, invoke, log_dir
         self.server: ThreadingHTTPServer | None = None
         self.endpoint: str | None = None
@@ -265,6 +273,13 @@ class RestApis:
                                                                                                  "execute-api"):
             raise Refused(403, "Missing Authentication Token", "AWS_IAM method without a SigV4 signature for "
                                                                f"execute-api in {self.region}")
+        if self.secret_of is not None:
+            try:
+                owner.check_signature(_environ(request), request.body, self.secret_of)
+            except owner.Refused as refused:
+                message = ("The security token included in the request is invalid." if refused.code ==
+                           "InvalidAccessKeyId" else str(refused))
+                raise Refused(403, message, f"{refused.code}: {refused}") from None
 
     @staticmethod
     def _validate_body(api, method, request: Request) -> None:
@@ -310,6 +325,15 @@ class RestApis:
             log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
 
 
+def _environ(request: Request) -> dict:
+    """The request as owner.check_signature reads it (WSGI's names)."""
+    environ = {"REQUEST_METHOD": request.method, "RAW_URI": request.target, "QUERY_STRING": request.query}
+    for name, value in request.headers.items():
+        key = name.upper().replace("-", "_")
+        environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"] = value
+    return environ
+
+
 def _handler(apis: RestApis) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _serve(self) -> None:
@@ -317,14 +341,24 @@ def _handler(apis: RestApis) -> type[BaseHTTPRequestHandler]:
             api_id, _, rest = url.path.lstrip("/").partition("/")
             stage, _, path = rest.partition("/")
             try:
+                if apis.secret_of is not None:
+                    self._check_owner()
                 length = _content_length(self.headers.get("Content-Length"))
             except Refused as refused:
                 apis.refused(api_id, f"{self.command} {url.path}", refused)
                 self.close_connection = True  # the body's end is unknown (or not worth reading)
                 return self._send(refused.answer)
             request = Request(method=self.command, path="/" + path, query=url.query, headers=dict(self.headers),
-                              body=self.rfile.read(length) if length else b"", source_ip=self.client_address[0])
+                              body=self.rfile.read(length) if length else b"", source_ip=self.client_address[0],
+                              target=self.path)
             self._send(apis.answer(api_id, stage, request))
+
+        def _check_owner(self) -> None:
+            try:
+                owner.check_connection(self.connection)
+                owner.check_host(self.headers.get("Host", ""), self.server.server_address[1])
+            except owner.Refused as refused:
+                raise Refused(403, "Forbidden", f"not the owner: {refused}") from None
 
         def _send(self, answer: Answer) -> None:
             self.send_response(answer.status)
@@ -355,15 +389,15 @@ def _content_length(header: str | None) -> int:
     return length
 
 
-def call(url: str, method: str = "GET", body: dict | None = None, *, signed: bool = False,
+def call(url: str, method: str = "GET", body: dict | None = None, *, signed: Credentials | None = None,
          region: str = "us-east-1") -> tuple[int, dict]:
-    """An HTTP call as a client makes it; `signed`: SigV4 for execute-api with the local cloud's
-    credentials, as an IAM-authorized call is. Returns the status and the JSON body."""
+    """An HTTP call as a client makes it; `signed`: the credentials to sign it with (SigV4 for
+    execute-api), as an IAM-authorized call is. Returns the status and the JSON body."""
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json"}
-    if signed:
+    if signed is not None:
         request = AWSRequest(method=method, url=url, data=data, headers=headers)
-        SigV4Auth(Credentials("local", "local"), "execute-api", region).add_auth(request)
+        SigV4Auth(signed, "execute-api", region).add_auth(request)
         headers = dict(request.headers)
     try:
         with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method, headers=headers)) as answer:

@@ -1,6 +1,7 @@
--- The run's customers as the models saw them, de-identified: every model feature and every actual
--- label, no name, email or signup date (not even as tokens), age only as a band. The assistant
--- answers questions about the data itself from it. The run's folder becomes the run's partition of
+-- The run's customers as the models saw them, pseudonymised: every model feature and every actual
+-- label under the customer id, no name, email or signup date (not even as tokens), age only as a
+-- band. The assistant reads it without the id (view_assistant_customers.sql). The run's folder
+-- becomes the run's partition of
 -- engagement_analytics.customer_features_by_run (RegisterRunTables).
 CREATE TABLE {customer_features_table}
 WITH (

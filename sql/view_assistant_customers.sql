@@ -1,4 +1,4 @@
--- What the assistant reads: one row per customer of the published run, every de-identified feature
+-- What the assistant reads: one row per customer of the published run, every feature
 -- and label beside the run's predictions, and no customer id or run id, so no row can be joined
 -- back to a customer (pseudonymised: the rows are still individual customers, which is why the
 -- assistant's tools return only aggregates of at least engagement.assistant_tools.MIN_GROUP_SIZE).

@@ -1,4 +1,5 @@
--- The published run's de-identified customer features and actual labels (no PII, no tokens).
+-- The published run's pseudonymised customer features and actual labels (no PII, no tokens;
+-- the customer id stays).
 CREATE OR REPLACE VIEW engagement_analytics.customer_features AS
 SELECT r.*
 FROM engagement_analytics.customer_features_by_run AS r

@@ -75,6 +75,10 @@ class AiStack(cdk.Stack):
         self.api.add_post_route("predict", function=predict, request_schema=prediction_api.REQUEST_SCHEMA)
         self.api.add_post_route("ask", function=assistant, request_schema=ask_api.REQUEST_SCHEMA)
         cdk.CfnOutput(self, "ApiUrl", value=self.api.api.url)
+        # What the erasure tool (engagement.erasure) erases besides the data stack's stores.
+        cdk.CfnOutput(self, "AnswerCacheTableName", value=self.answer_cache.table.table_name)
+        cdk.CfnOutput(self, "KnowledgeBaseId", value=self.knowledge_base.knowledge_base_id)
+        cdk.CfnOutput(self, "KnowledgeBaseDataSourceId", value=self.knowledge_base.data_source_id)
 
     def _function(self, construct_id: str, handler: str, description: str, *, seconds: int, memory_mb: int,
                   environment: dict[str, str] | None = None) -> lambda_.Function:

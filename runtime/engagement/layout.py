@@ -70,6 +70,14 @@ class Place:
         """Every key of every run here, for IAM resources and list conditions."""
         return self.key.replace(RUN, "*") + ("*" if self.is_prefix else "")
 
+    def run_of(self, key: str) -> str | None:
+        """The run a key here belongs to (None: a place not per run, or a key not of this place)."""
+        if not self.per_run:
+            return None
+        pattern = re.escape(self.key).replace(re.escape(RUN), "(?P<run>[^/]+)") + (".*" if self.is_prefix else "")
+        match = re.fullmatch(pattern, key)
+        return match.group("run") if match else None
+
     @property
     def folder(self) -> str:
         """The folder holding the place, for every run: "bronze/customers/run_id=*/"."""
@@ -109,7 +117,7 @@ PLACES = {
     "predictions": Place("predictions", f"predictions/run_id={RUN}/"),
     "human_review": Place("qa", f"human_review/run_id={RUN}/"),
     "final_results": Place("results", f"final_results/run_id={RUN}/"),
-    "customer_features": Place("results", f"customer_features/run_id={RUN}/"),  # de-identified
+    "customer_features": Place("results", f"customer_features/run_id={RUN}/"),  # pseudonymised
     "knowledge_base_documents": Place("knowledge_base", f"runs/{RUN}/"),
     # the drift baseline of a run; kept with the results, which never expire
     "feature_profile": Place("results", f"profiles/run_id={RUN}/feature_profile.json"),

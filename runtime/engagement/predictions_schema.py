@@ -40,7 +40,7 @@ PREDICTION_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 PREDICTION_COLUMN_NAMES = tuple(name for name, _, _ in PREDICTION_COLUMNS)
 
-# The prediction outputs the assistant reads beside the de-identified features (its view,
+# The prediction outputs the assistant reads beside the features (no PII) (its view,
 # sql/view_assistant_customers.sql, holds no customer id).
 ASSISTANT_PREDICTIONS = ("predicted_engagement_score", "predicted_engagement_category", "prediction_quality",
                          "churn_probability", "churn_flag", "churn_risk_tier", "ltv_p10_usd", "ltv_p50_usd",

@@ -167,7 +167,7 @@ AGE_BAND = "age_band"  # all that analytics sees of age (sql/customer_features.s
 
 
 def deidentified_columns() -> dict[str, ColumnType]:
-    """The measures of the de-identified customer-features view: every feature and every label, age
+    """The measures of the pseudonymised customer-features view: every feature and every label, age
     replaced by its band (sql/customer_features.sql; the view adds the customer id and run id)."""
     measures = {name: BY_NAME[name].type for name in (*FEATURE_COLUMNS, *TARGET_COLUMNS)}
     return {(AGE_BAND if name == "age" else name): (ColumnType.STRING if name == "age" else type_)

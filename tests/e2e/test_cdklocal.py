@@ -33,15 +33,16 @@ def empty_cloud(tmp_path_factory, local_images):
     while not state.is_file():
         assert server.poll() is None and time.monotonic() < deadline, server.stdout.read() if server.poll() else "slow"
         time.sleep(0.2)
-    endpoint = json.loads(state.read_text())["endpoint"].replace("127.0.0.1", "localhost")
-    yield endpoint
+    served = json.loads(state.read_text())
+    yield {"AWS_ENDPOINT_URL": served["endpoint"].replace("127.0.0.1", "localhost"), **served["credentials"]}
     server.terminate()
     server.wait(timeout=30)
 
 
-def cdklocal(endpoint: str, *args: str) -> str:
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "test",
-           "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+def cdklocal(cloud: dict, *args: str) -> str:
+    """cdklocal as `up` tells its owner to run it: the endpoint and this session's keys."""
+    env = {**os.environ, **cloud, "AWS_ENDPOINT_URL_S3": cloud["AWS_ENDPOINT_URL"], "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENVAR_ALLOWLIST": "AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_DEFAULT_REGION",
            "PATH": f"{CDKLOCAL.parent}:{os.environ['PATH']}"}
     result = subprocess.run([str(CDKLOCAL), *args, "--no-notices"], cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=600)
@@ -49,9 +50,9 @@ def cdklocal(endpoint: str, *args: str) -> str:
     return result.stdout + result.stderr
 
 
-def client(endpoint: str, service: str):
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
-                        aws_secret_access_key="test")
+def client(cloud: dict, service: str):
+    return boto3.client(service, endpoint_url=cloud["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                        aws_access_key_id=cloud["AWS_ACCESS_KEY_ID"], aws_secret_access_key=cloud["AWS_SECRET_ACCESS_KEY"])
 
 
 def changed_copy(assembly: Path, target: Path) -> Path:

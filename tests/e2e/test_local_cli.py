@@ -102,11 +102,11 @@ def test_up_serves_the_deployed_app_to_aws_clients_until_down(local_assembly, tm
     while not state.is_file() and server.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert state.is_file(), server.stdout.read() if server.poll() is not None else "no server.json in 120 s"
-    endpoint = json.loads(state.read_text())["endpoint"]
+    endpoint, keys = json.loads(state.read_text())["endpoint"], json.loads(state.read_text())["credentials"]
 
     def client(service: str):
         return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
-                            aws_access_key_id="local", aws_secret_access_key="local")
+                            aws_access_key_id=keys["AWS_ACCESS_KEY_ID"], aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"])
 
     machines = client("stepfunctions").list_state_machines()["stateMachines"]
     assert [m["name"].split("-")[:2] for m in machines] == [["EngagementPipeline", "PipelineStateMachine1814BD05"]]

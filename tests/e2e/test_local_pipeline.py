@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import boto3
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
@@ -24,7 +25,7 @@ from datagen.generator import GeneratorConfig
 from datagen.writer import write_dataset
 from engagement import cache
 from engagement.layout import BUCKETS, PUBLISHED_VIEWS, Buckets, run_id_from_execution
-from engagement.schema import PII_COLUMNS
+from engagement.schema import ID_COLUMN, PII_COLUMNS
 from localcloud import functions, rest_apis
 from localcloud.cloud import LocalCloud
 from localcloud.progress import Progress
@@ -74,7 +75,7 @@ def predict(cloud, customer_id: str = "CUST-00000001") -> dict | None:
     [table] = [t for t in cloud.client("dynamodb").list_tables()["TableNames"] if "PredictionCache" in t]
     s3 = cloud.client("s3")
     resource = boto3.resource("dynamodb", endpoint_url=cloud.endpoint, region_name="us-east-1",
-                              aws_access_key_id="local", aws_secret_access_key="local").Table(table)
+                              aws_access_key_id=cloud.operator.access_key, aws_secret_access_key=cloud.operator.secret_key).Table(table)
     return cache.published_prediction(s3, resource, buckets(cloud), customer_id)
 
 
@@ -452,32 +453,12 @@ def test_generated_parquet_has_no_pii_in_predictions(cloud):
     assert not set(pq.read_schema(io.BytesIO(body)).names) & set(PII_COLUMNS)
 
 
-def test_erasing_a_customer_removes_them_from_every_view_and_the_cache(cloud):
-    """Last in the module: it changes what the first run published (as erasure must)."""
-    from engagement.erasure import erase_customer
-
-    resource = boto3.resource("dynamodb", endpoint_url=cloud.endpoint, region_name="us-east-1",
-                              aws_access_key_id="local", aws_secret_access_key="local")
-    tables = cloud.client("dynamodb").list_tables()["TableNames"]
-    [cache_table] = [resource.Table(t) for t in tables if "PredictionCache" in t]
-    [ledger] = [resource.Table(t) for t in tables if "RunLedger" in t]
-    victim = "CUST-00000042"
-    assert cloud.query(f"SELECT count(*) FROM engagement_analytics.final_results WHERE customer_id = '{victim}'") == [(1,)]
-    result = erase_customer(cloud.client("s3"), cache_table, ledger, buckets(cloud), victim)
-    assert result["rows_removed"] > 0 and result["cache_items_deleted"] >= 1
-    for view in ("engagement_analytics.final_results", "engagement_predictions.predictions",
-                 "engagement_raw.customers", "engagement_raw.customers_bronze"):
-        assert cloud.query(f"SELECT count(*) FROM {view} WHERE customer_id = '{victim}'") == [(0,)], view
-    assert predict(cloud, victim) is None
-    assert cloud.query("SELECT count(*) FROM engagement_analytics.final_results") == [(ROWS - 1,)]
-
-
 def test_athena_api_answers_plain_boto3_with_athena_pages(cloud):
     athena = cloud.client("athena")
 
     def finished(sql: str, **context) -> dict:
         execution_id = athena.start_query_execution(QueryString=sql, **context)["QueryExecutionId"]
-        return athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
+        return settled(athena, execution_id)
 
     execution = finished("SELECT customer_id, churn_probability FROM predictions ORDER BY customer_id LIMIT 2500",
                          QueryExecutionContext={"Database": "engagement_predictions"})
@@ -493,6 +474,32 @@ def test_athena_api_answers_plain_boto3_with_athena_pages(cloud):
     assert failed["Status"]["State"] == "FAILED" and "no_such_table" in failed["Status"]["StateChangeReason"]
     with pytest.raises(athena.exceptions.InvalidRequestException, match="FAILED"):
         athena.get_query_results(QueryExecutionId=failed["QueryExecutionId"])
+
+
+def settled(athena, execution_id: str, seconds: float = 30) -> dict:
+    """The execution once it has left QUEUED and RUNNING, polled as a client polls Athena."""
+    deadline = time.monotonic() + seconds
+    while (execution := athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"])["Status"][
+            "State"] in ("QUEUED", "RUNNING") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return execution
+
+
+def test_athena_queries_run_side_by_side_and_stop_when_asked(cloud):
+    """StartQueryExecution answers at once; a slow query blocks no other and StopQueryExecution
+    ends it (CANCELLED), as on Athena."""
+    athena = cloud.client("athena")
+    slow = athena.start_query_execution(QueryString=(
+        "SELECT count(*) FROM engagement_analytics.customer_features a JOIN engagement_analytics.customer_features b "
+        "ON a.avg_daily_logins <> b.avg_daily_logins JOIN engagement_analytics.customer_features c "
+        "ON b.total_connections <> c.total_connections"))["QueryExecutionId"]
+    fast = athena.start_query_execution(QueryString="SELECT count(*) FROM engagement_analytics.final_results")
+    assert settled(athena, fast["QueryExecutionId"])["Status"]["State"] == "SUCCEEDED"
+    assert athena.get_query_execution(QueryExecutionId=slow)["QueryExecution"]["Status"]["State"] == "RUNNING"
+    athena.stop_query_execution(QueryExecutionId=slow)
+    assert settled(athena, slow)["Status"]["State"] == "CANCELLED"
+    with pytest.raises(athena.exceptions.InvalidRequestException):
+        athena.get_query_results(QueryExecutionId=slow)
 
 
 def test_lambda_invoke_from_plain_boto3_runs_the_function(cloud, tmp_path):
@@ -520,7 +527,7 @@ def test_predict_is_served_from_the_published_run_through_the_deployed_api(cloud
     """The AI stack's API as CloudFormation created it: IAM-signed, the body checked against the
     model before the function runs, the answer read from the published run's cache."""
     [url] = [url for name, url in cloud.apis.urls().items() if name.endswith("/v1")]
-    status, answer = rest_apis.call(f"{url}/predict", "POST", {"customer_id": "CUST-00000001"}, signed=True)
+    status, answer = rest_apis.call(f"{url}/predict", "POST", {"customer_id": "CUST-00000001"}, signed=cloud.operator.credentials)
     assert status == 200 and answer["run_id"] == pointer(cloud)["run_id"] and answer == predict(cloud)
     assert [len(answer["reasons"][model]) for model in ("engagement", "churn")] == [5, 5]
     assert 0 <= answer["churn_probability"] <= 1 and answer["segment_name"] and answer["model_version"]
@@ -528,8 +535,8 @@ def test_predict_is_served_from_the_published_run_through_the_deployed_api(cloud
     unsigned = rest_apis.call(f"{url}/predict", "POST", {"customer_id": "CUST-00000001"})
     assert unsigned == (403, {"message": "Missing Authentication Token"})
     for bad in ({"customer_id": "CUST 1; DROP TABLE"}, {"customer": "CUST-00000001"}, {"customer_id": 7}):
-        assert rest_apis.call(f"{url}/predict", "POST", bad, signed=True) == (400, {"message": "Invalid request body"})
-    missing = rest_apis.call(f"{url}/predict", "POST", {"customer_id": "CUST-99999999"}, signed=True)
+        assert rest_apis.call(f"{url}/predict", "POST", bad, signed=cloud.operator.credentials) == (400, {"message": "Invalid request body"})
+    missing = rest_apis.call(f"{url}/predict", "POST", {"customer_id": "CUST-99999999"}, signed=cloud.operator.credentials)
     assert missing == (404, {"message": "customer_id 'CUST-99999999' is not in the published run"})
 
 
@@ -538,7 +545,7 @@ def test_ask_answers_from_the_published_views_through_the_deployed_api(cloud):
     query run through the Athena API as its own role; the answer's numbers are the view's."""
     [url] = [url for name, url in cloud.apis.urls().items() if name.endswith("/v1")]
     question = {"question": "Do mobile users engage more than desktop users?"}
-    status, reply = rest_apis.call(f"{url}/ask", "POST", question, signed=True)
+    status, reply = rest_apis.call(f"{url}/ask", "POST", question, signed=cloud.operator.credentials)
     assert status == 200 and reply["complete"], reply
     [tool_call] = reply["tool_calls"]
     assert tool_call["tool"] == "query_athena" and reply["sources"] == [tool_call["output"]["source"]]
@@ -546,10 +553,10 @@ def test_ask_answers_from_the_published_views_through_the_deployed_api(cloud):
     for device, customers in expected:
         assert f"- {device}: " in reply["answer"] and f"{customers:,} customers" in reply["answer"]
     status, reply = rest_apis.call(f"{url}/ask", "POST", {"question": "Explain the predictions for CUST-00000001"},
-                                   signed=True)
+                                   signed=cloud.operator.credentials)
     assert status == 200 and reply["tool_calls"][0]["tool"] == "explain_prediction"
     assert "Top reasons (churn)" in reply["answer"]
-    assert rest_apis.call(f"{url}/ask", "POST", {"question": ""}, signed=True) == (
+    assert rest_apis.call(f"{url}/ask", "POST", {"question": ""}, signed=cloud.operator.credentials) == (
         400, {"message": "Invalid request body"})
 
 
@@ -560,7 +567,7 @@ def test_the_seed_questions_are_answered_with_the_published_runs_numbers(cloud):
     data = seed_answers.read_published(cloud.client("s3"), buckets(cloud), pointer(cloud)["run_id"])
     failures = []
     for question, check in zip(seed_answers.QUESTIONS, seed_answers.CHECKS, strict=True):
-        status, reply = rest_apis.call(f"{url}/ask", "POST", {"question": question}, signed=True)
+        status, reply = rest_apis.call(f"{url}/ask", "POST", {"question": question}, signed=cloud.operator.credentials)
         try:
             assert status == 200 and reply["complete"] and reply["tool_calls"], reply
             assert not [c for c in reply["tool_calls"] if "error" in (c["output"] or {})], reply["tool_calls"]
@@ -574,17 +581,17 @@ def test_the_seed_questions_are_answered_with_the_published_runs_numbers(cloud):
 def test_rest_api_routes_are_served_as_api_gateway_serves_them(cloud):
     """A test-only CDK API (Lambda proxy; one IAM-authorized route, one open) deployed through
     CloudFormation and called over HTTP: routing, path parameters, SigV4 auth, errors, permissions."""
-    cloud.client("cloudformation").create_stack(StackName="TestOnlyApi", TemplateBody=json.dumps(test_only_api()),
+    cloud.client("cloudformation").create_stack(StackName="TestOnlyApi", TemplateBody=json.dumps(test_only_api_template()),
                                                 Capabilities=["CAPABILITY_IAM"])
     [url] = [url for name, url in cloud.apis.urls().items() if name == "TestOnlyApi/prod"]
     status, answer = rest_apis.call(f"{url}/items/42?verbose=1")
     assert status == 200 and answer["resource"] == "/items/{id}" and answer["pathParameters"] == {"id": "42"}
     assert answer["query"] == {"verbose": "1"} and answer["stage"] == "prod"
     assert rest_apis.call(f"{url}/echo", "POST", {"n": 1}) == (403, {"message": "Missing Authentication Token"})
-    status, answer = rest_apis.call(f"{url}/echo", "POST", {"n": 1}, signed=True)
-    assert status == 200 and answer["body"] == {"n": 1} and answer["accessKey"] == "local"
+    status, answer = rest_apis.call(f"{url}/echo", "POST", {"n": 1}, signed=cloud.operator.credentials)
+    assert status == 200 and answer["body"] == {"n": 1} and answer["accessKey"] == cloud.operator.access_key
     assert rest_apis.call(f"{url}/nowhere")[0] == 403 and rest_apis.call(f"{url}/items/42", "DELETE")[0] == 403
-    failed = rest_apis.call(f"{url}/echo", "POST", {"fail": True}, signed=True)
+    failed = rest_apis.call(f"{url}/echo", "POST", {"fail": True}, signed=cloud.operator.credentials)
     assert failed == (502, {"message": "Internal server error"})
     lam = cloud.client("lambda")
     [function] = [f["FunctionName"] for f in lam.list_functions()["Functions"] if f["FunctionName"].startswith("TestOnlyApi-")]
@@ -596,7 +603,7 @@ def test_rest_api_routes_are_served_as_api_gateway_serves_them(cloud):
     assert "Invalid permissions on Lambda function" in api_log and "Lambda function failed" in api_log
 
 
-def test_only_api() -> dict:
+def test_only_api_template() -> dict:
     import aws_cdk as cdk
     from aws_cdk import aws_apigateway as apigateway
     from aws_cdk import aws_lambda as lambda_
@@ -624,3 +631,80 @@ def test_only_api() -> dict:
     return app.synth().get_stack_by_name("TestOnlyApi").template
 
 
+def test_erasing_a_customer_leaves_nothing_of_them_anywhere(cloud):
+    """Last in the module: it changes what the first run published (as erasure must). Buckets are
+    versioned, as the templates version them; afterwards every version of every object, every
+    DynamoDB item, the knowledge base and every local file is searched for the customer's id,
+    name and e-mail, and /predict and /ask know nothing of them."""
+    from engagement.erasure import Stores, erase_customer
+    from engagement.knowledge_base import Index
+
+    victim = "CUST-00000042"
+    person = pl.read_parquet(cloud.state_dir / "data" / "customers.parquet").filter(pl.col(ID_COLUMN) == victim)
+    traces = [victim, *(str(person[column][0]) for column in ("full_name", "email"))]
+    s3 = cloud.client("s3")
+    assert s3.get_bucket_versioning(Bucket=buckets(cloud).raw)["Status"] == "Enabled"
+    [url] = [url for name, url in cloud.apis.urls().items() if name.endswith("/v1")]
+    explain = {"question": f"Explain the predictions for {victim}"}
+    assert rest_apis.call(f"{url}/ask", "POST", explain, signed=cloud.operator.credentials)[1]["tool_calls"][0]["output"]["customer_id"] == victim
+    assert rest_apis.call(f"{url}/ask", "POST", explain, signed=cloud.operator.credentials)[1]["cached"] is True
+    outputs = {o["OutputKey"]: o["OutputValue"]
+               for o in cloud.client("cloudformation").describe_stacks(StackName="EngagementAi")["Stacks"][0]["Outputs"]}
+    resource = boto3.resource("dynamodb", endpoint_url=cloud.endpoint, region_name="us-east-1",
+                              aws_access_key_id=cloud.operator.access_key, aws_secret_access_key=cloud.operator.secret_key)
+    tables = cloud.client("dynamodb").list_tables()["TableNames"]
+    stores = Stores(s3, buckets(cloud), *(resource.Table(next(t for t in tables if part in t))
+                                          for part in ("PredictionCache", "AnswerCache", "RunLedger")),
+                    cloud.client("bedrock-agent"), Index(outputs["KnowledgeBaseId"], outputs["KnowledgeBaseDataSourceId"]))
+    assert stores.answer_cache.table_name == outputs["AnswerCacheTableName"]
+    copies = tuple(cloud.state_dir / folder / f"customers.{kind}" for folder in ("data", "small") for kind in ("csv", "parquet"))
+    result = erase_customer(stores, victim, local_copies=copies)
+    assert result["rows_removed"] > 0 and result["cache_items_deleted"] >= 1 and result["answers_deleted"] >= 1
+    assert result["old_versions_deleted"] > 0 and all(result["local_copies"].values())
+    found = [*_stored_objects_naming(s3, traces), *_items_naming(cloud, traces), *_files_naming(cloud.state_dir, traces)]
+    assert not found, found
+    assert predict(cloud, victim) is None
+    assert rest_apis.call(f"{url}/predict", "POST", {"customer_id": victim}, signed=cloud.operator.credentials)[0] == 404
+    status, reply = rest_apis.call(f"{url}/ask", "POST", explain, signed=cloud.operator.credentials)
+    assert status == 200 and reply["cached"] is False and "is not in the published run" in reply["answer"]
+    for view in ("engagement_analytics.final_results", "engagement_predictions.predictions",
+                 "engagement_raw.customers", "engagement_raw.customers_bronze"):
+        assert cloud.query(f"SELECT count(*) FROM {view} WHERE customer_id = '{victim}'") == [(0,)], view
+    assert cloud.query("SELECT count(*) FROM engagement_analytics.final_results") == [(ROWS - 1,)]
+
+
+def _names(text: str, traces: list[str]) -> list[str]:
+    return [trace for trace in traces if trace in text]
+
+
+def _stored_objects_naming(s3, traces: list[str]) -> list[str]:
+    """Every version of every object in every bucket (Parquet read as its values)."""
+    found = []
+    for bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for version in page.get("Versions", []):
+                body = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+                named = _names(_readable(body), traces)
+                found += [f"s3://{bucket}/{version['Key']}?versionId={version['VersionId']}: {named}"] if named else []
+    return found
+
+
+def _readable(body: bytes) -> str:
+    if body[:4] == b"PAR1":
+        return json.dumps(pq.read_table(io.BytesIO(body)).to_pylist(), default=str)
+    return body.decode("utf-8", "replace")
+
+
+def _items_naming(cloud, traces: list[str]) -> list[str]:
+    dynamodb, found = cloud.client("dynamodb"), []
+    for table in dynamodb.list_tables()["TableNames"]:
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+            found += [f"{table}: {_names(json.dumps(item), traces)}" for item in page["Items"]
+                      if _names(json.dumps(item), traces)]
+    return found
+
+
+def _files_naming(root: Path, traces: list[str]) -> list[str]:
+    """Every local file the run left: the generated data, the Athena mirror, logs."""
+    return [f"{path}: {named}" for path in root.rglob("*") if path.is_file() and path.suffix != ".duckdb"
+            and (named := _names(_readable(path.read_bytes()), traces))]

@@ -4,6 +4,7 @@ publish protocol's guarantees (nothing a run does before PublishLatest changes w
 
 import io
 import json
+from types import SimpleNamespace
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -550,21 +551,50 @@ def test_a_header_that_cannot_satisfy_the_contract_refuses_the_file_and_writes_o
         assert aws.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0, bucket
 
 
-def test_a_customer_is_erased_from_every_run_and_every_old_version(aws, csvs):
+def test_a_customer_is_erased_from_every_place_every_run_and_every_old_version(aws, csvs, tmp_path):
+    """Every place of erasure.ERASED: objects in every version (also an old version whose object no
+    longer holds the customer), both caches, knowledge-base documents, a local copy."""
+    from engagement.erasure import ERASED, S3_PLACES, Stores, erase_customer
+    from engagement.knowledge_base import Index
+
     first = run_pipeline(aws, csvs[0], "before-erasure")
     lines = csvs[0].split(b"\n")
     victim = lines[5].split(b",")[0].strip(b'"').decode()
     quarantined = b"\n".join([*lines[:5], lines[5].replace(b",", b";", 2), *lines[6:]])  # their row, malformed
     second = stage_run(aws, quarantined, "with-quarantine")
     publish_run(aws, second, "with-quarantine")
-    from engagement.erasure import erase_customer
+    aws.s3.put_object(Bucket="raw", Key="customers/customers.csv", Body=b"\n".join([*lines[:5], *lines[6:]]))
+    documents = f"runs/{second['start']['run_id']}/notes.md"
+    aws.s3.put_object(Bucket=BUCKETS.knowledge_base, Key=documents, Body=f"- kept\n- about {victim}\n".encode())
+    answers = answer_table()
+    for run, reply in ((first, "aggregate"), (second, "aggregate"), ({"start": {"run_id": "other"}}, victim),
+                       ({"start": {"run_id": "other"}}, "unrelated")):
+        answers.put_item(Item={"question_id": reply + run["start"]["run_id"], "run_id": run["start"]["run_id"],
+                               "reply": json.dumps({"answer": reply})})
+    copy = tmp_path / "customers.csv"
+    copy.write_bytes(csvs[0])
+    synced = []
 
-    dry = erase_customer(aws.s3, aws.table, aws.ledger, BUCKETS, victim, dry_run=True)
-    assert dry["rows_removed"] >= 4 and dry["old_versions_deleted"] == 0
-    done = erase_customer(aws.s3, aws.table, aws.ledger, BUCKETS, victim)
+    class Agent:
+        exceptions = SimpleNamespace(ConflictException=KeyError)
+
+        def start_ingestion_job(self, **request):
+            synced.append(request)
+            return {"ingestionJob": {"ingestionJobId": "job"}}
+
+    stores = Stores(aws.s3, BUCKETS, aws.table, answers, aws.ledger, Agent(), Index("KB", "DS"))
+    dry = erase_customer(stores, victim, dry_run=True, local_copies=(copy,))
+    assert dry["rows_removed"] >= 4 and dry["old_versions_deleted"] == 0 and dry["answers_deleted"] == 3
+    assert copy.read_bytes() == csvs[0] and synced == []
+    done = erase_customer(stores, victim, local_copies=(copy,))
     assert done["rows_removed"] == dry["rows_removed"] and done["cache_items_deleted"] == 2
     assert "s3://raw/quarantine/run_id=" + second["start"]["run_id"] + "/customers.jsonl" in done["objects"]
-    assert done["old_versions_deleted"] >= 1  # the upload was overwritten once: its old version held them too
+    assert "s3://raw/customers/customers.csv" not in done["objects"]  # its current version no longer holds them...
+    assert done["old_versions_deleted"] >= 3  # ...but its earlier versions did, and are gone
+    assert done["runs"] == sorted({first["start"]["run_id"], second["start"]["run_id"]})
+    assert [item["reply"] for item in answers.scan()["Items"]] == [json.dumps({"answer": "unrelated"})]
+    assert done["knowledge_base_synced"] and synced[0]["knowledgeBaseId"] == "KB"
+    assert victim.encode() not in copy.read_bytes() and done["local_copies"] == {str(copy): 1}
     for bucket in vars(BUCKETS).values():  # no object, in any version, still names the customer
         for version in aws.s3.list_object_versions(Bucket=bucket).get("Versions", []):
             body = aws.s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
@@ -573,8 +603,9 @@ def test_a_customer_is_erased_from_every_run_and_every_old_version(aws, csvs):
             else:
                 assert victim.encode() not in body, version["Key"]
     assert served(aws, victim) is None and served(aws)["run_id"] == second["start"]["run_id"]
-    assert first["start"]["run_id"] != second["start"]["run_id"]
     assert "Item" not in aws.ledger.get_item(Key={"record_id": "lock"}), "the erasure released the run lock"
+    assert {f"s3:{place}" for place in S3_PLACES} | {"prediction_cache", "answer_cache", "knowledge_base_index",
+                                                     "local_copies"} == set(ERASED)
 
 
 def test_cache_documents_are_valid_json_whatever_the_values():
