@@ -7,8 +7,9 @@ can read or change it.
   credentials the cloud issued to a role, and the signature is checked as AWS checks it (SigV4:
   recomputed with the secret; presigned URLs too, and their expiry): an unsigned request, an
   unknown key or a wrong signature is refused as AWS refuses it.
-- On Linux, a connection is refused unless the connecting socket belongs to the same user
-  (`/proc/net/tcp`): another user cannot even ask. Elsewhere the credentials alone decide.
+- On Linux, a connection is refused unless the connecting socket belongs to the same user (the
+  kernel's socket table, by sock_diag or /proc/net/tcp): another user cannot even ask. Elsewhere
+  the credentials alone decide.
 - The Host header must name the loopback address the cloud listens on (a DNS-rebinding page
   names its own host), and no answer carries CORS headers, so a page's script reads nothing.
 """
@@ -18,6 +19,7 @@ import hashlib
 import os
 import secrets
 import socket
+import struct
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,10 +90,38 @@ def check_connection(connection: socket.socket | None) -> None:
 
 
 def _peer_uid(connection: socket.socket) -> int | None:
+    """The user owning the other end of a loopback TCP connection: the kernel's socket table,
+    asked for that one socket (sock_diag netlink: microseconds), else read whole from /proc."""
     try:
         peer, local = connection.getpeername(), connection.getsockname()
     except OSError:
         return None
+    try:
+        return _sock_diag_uid(peer, local)
+    except OSError:
+        return _proc_uid(peer, local)
+
+
+NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, NLMSG_ERROR = 4, 20, 1, 2
+
+
+def _sock_diag_uid(peer: tuple, local: tuple) -> int | None:
+    """inet_diag_req_v2 for the socket whose source is the peer and destination this server."""
+    family = socket.AF_INET6 if ":" in peer[0] else socket.AF_INET
+    source, destination = (socket.inet_pton(family, address[0]).ljust(16, b"\0") for address in (peer, local))
+    request = (struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 0xFFFFFFFF)
+               + struct.pack(">HH", peer[1], local[1]) + source + destination
+               + struct.pack("=III", 0, 0xFFFFFFFF, 0xFFFFFFFF))  # any interface, no cookie
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as netlink:
+        netlink.sendto(struct.pack("=IHHII", 16 + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, 1, 0) + request,
+                       (0, 0))
+        answer = netlink.recv(65536)
+    if struct.unpack_from("=IH", answer)[1] == NLMSG_ERROR:
+        return None
+    return struct.unpack_from("=I", answer, 16 + 4 + 48 + 12)[0]  # nlmsghdr, 4 bytes, sockid, 3 counters, uid
+
+
+def _proc_uid(peer: tuple, local: tuple) -> int | None:
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]

@@ -34,7 +34,7 @@ from engagement.sql_guard import GROUP_SIZE, UnsafeQuery, aggregate_select
 
 MAX_ROWS = 200  # rows a query returns to the model
 MIN_GROUP_SIZE = 10  # customers behind every row a tool returns (k-anonymity of the output)
-POLL_SECONDS = 0.2
+POLL_SECONDS = (0.025, 0.05, 0.1)  # then every 0.1 s: a short query is seen soon, a long one not polled hard
 QUERY_TIMEOUT_S = 20.0
 CUSTOMERS = ASSISTANT_VIEW.qualified  # no PII, no tokens, no customer id
 READABLE_TABLES = frozenset({CUSTOMERS})
@@ -56,7 +56,7 @@ class AthenaRunner:
     def rows(self, sql: str, seconds_left: float) -> tuple[list[str], list[list[str | None]]]:
         limit = min(self.timeout_s, seconds_left)
         query_id = self.athena.start_query_execution(QueryString=sql, WorkGroup=self.workgroup)["QueryExecutionId"]
-        finished, ends = False, self.clock() + limit
+        finished, ends, polls = False, self.clock() + limit, 0
         try:
             while True:
                 status = self.athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
@@ -67,7 +67,8 @@ class AthenaRunner:
                     raise ToolRefused(f"the query failed: {status.get('StateChangeReason', status['State'])}")
                 if self.clock() >= ends:
                     raise ToolRefused(f"the query took longer than {limit:.3g} s and was stopped")
-                self.sleep(POLL_SECONDS)
+                self.sleep(POLL_SECONDS[min(polls, len(POLL_SECONDS) - 1)])
+                polls += 1
         finally:
             if not finished:
                 self.athena.stop_query_execution(QueryExecutionId=query_id)

@@ -6,6 +6,8 @@ import json
 import os
 import socket
 import stat
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -98,13 +100,27 @@ def test_no_cors_and_no_other_host(served):
 
 def test_a_connection_from_another_user_is_refused(monkeypatch):
     listener = socket.create_server(("127.0.0.1", 0))
-    with listener, socket.create_connection(listener.getsockname()) as client:
+    with listener, socket.create_connection(listener.getsockname()):
         accepted, _ = listener.accept()
         with accepted:
-            assert owner._peer_uid(accepted) == os.getuid()  # /proc/net/tcp names the connecting socket's owner
+            assert owner._peer_uid(accepted) == os.getuid()  # the kernel names the connecting socket's owner
+            assert owner._proc_uid(accepted.getpeername(), accepted.getsockname()) == os.getuid()
             monkeypatch.setattr(owner.os, "getuid", lambda: os.geteuid() + 1)
             with pytest.raises(owner.Refused, match="this connection is user"):
                 owner.check_connection(accepted)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="becoming another user needs root")
+def test_another_user_cannot_even_ask(served):
+    """A process of user nobody connects to the served cloud: refused before anything is read."""
+    endpoint, _ = served
+    port = int(endpoint.rsplit(":", 1)[1])
+    script = ("import encodings.idna, os, socket; os.setgid(65534); os.setuid(65534); "
+              f"s = socket.create_connection(('127.0.0.1', {port})); "
+              f"s.sendall(b'GET / HTTP/1.1\\r\\nHost: 127.0.0.1:{port}\\r\\n\\r\\n'); "
+              "print(s.recv(200).split(b'\\r\\n')[0].decode())")
+    answer = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert answer.stdout.strip() == "HTTP/1.1 403 Forbidden", answer.stdout + answer.stderr
 
 
 def test_the_state_is_private(tmp_path):
