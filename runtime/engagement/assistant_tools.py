@@ -86,9 +86,12 @@ def aggregates(runner: AthenaRunner, sql: str, seconds_left: float) -> dict:
     except UnsafeQuery as unsafe:
         raise ToolRefused(str(unsafe)) from None
     columns, rows = runner.rows(guarded, seconds_left)
-    size = columns.index(GROUP_SIZE, len(columns) - 1)
-    kept = [row[:size] for row in rows if row[size] is not None and int(row[size]) >= MIN_GROUP_SIZE]
-    return {"columns": columns[:size], "rows": kept, "suppressed_groups": len(rows) - len(kept),
+    if GROUP_SIZE not in columns:
+        raise ToolRefused(f"the query's result lost the {GROUP_SIZE} column: select it (or *) from the aggregate")
+    size = columns.index(GROUP_SIZE)
+    kept = [row[:size] + row[size + 1:] for row in rows
+            if row[size] is not None and int(row[size]) >= MIN_GROUP_SIZE]
+    return {"columns": columns[:size] + columns[size + 1:], "rows": kept, "suppressed_groups": len(rows) - len(kept),
             "source": guarded}
 
 

@@ -106,6 +106,8 @@ def _limited(query: exp.Query, max_rows: int) -> exp.Query:
 # --- every output row an aggregate ------------------------------------------------------------
 
 def _with_group_sizes(query: exp.Query) -> exp.Query:
+    if any(identifier.name.lower() == GROUP_SIZE for identifier in query.find_all(exp.Identifier)):
+        raise UnsafeQuery(f"{GROUP_SIZE} is the name of the column the guard adds: use another name")
     between: list[exp.SetOperation] = []
     outputs = _output_aggregates(query, query, between)
     for node in query.find_all(exp.Join, exp.Values, exp.Unnest, exp.Lateral):

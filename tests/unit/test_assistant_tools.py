@@ -77,6 +77,8 @@ def test_query_athena_runs_the_guarded_sql_in_the_workgroup_and_suppresses_small
     (f"SELECT max(a.total_connections) FROM {CUSTOMERS} a JOIN {CUSTOMERS} b ON a.gender = b.gender", "never multiplied"),
     (f"SELECT count(*), (SELECT max(total_connections) FROM {CUSTOMERS} WHERE location = 'X') FROM {CUSTOMERS}",
      "a subquery among an aggregate's columns"),
+    (f"SELECT 100 AS rows_in_group, max(total_connections) FROM {CUSTOMERS} WHERE location = 'X'",
+     "the name of the column the guard adds"),
 ])
 def test_query_athena_returns_only_aggregates_of_customer_rows(sql, reason):
     athena = FakeAthena()
