@@ -230,6 +230,9 @@ class LocalCloud:
         self.apis.stop()
         self.workers.close()
         self.iam.close()
+        iam_gate.uninstall(self.iam)  # moto's server application is process-wide: stop deciding for it
+        if MotoS3Store._active is not None and self._athena is not None and MotoS3Store._active is self._athena.store:
+            MotoS3Store._active = None
         if self._athena is not None:
             self._athena.close()
             self._athena = None

@@ -303,6 +303,8 @@ def install(gate: Gate, requests: Requests) -> None:
     moto_call = DomainDispatcherApplication.__call__
 
     def call(self, environ, start_response):
+        if _gate is None:  # the cloud that installed the gate has stopped
+            return moto_call(self, environ, start_response)
         credential = Call.from_environ(environ, b"").credential()
         service = credential[1] if credential else ""
         body = b"" if service == "s3" else environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
@@ -333,6 +335,13 @@ def install(gate: Gate, requests: Requests) -> None:
 
     call.iam_gate = True
     DomainDispatcherApplication.__call__ = call
+
+
+def uninstall(gate: Gate) -> None:
+    """Stop deciding with `gate` (its cloud stopped); another gate installed since stays."""
+    global _gate, _requests
+    if _gate is gate:
+        _gate, _requests = None, None
 
 
 def _owners_request(environ: dict, body: bytes | None) -> None:

@@ -27,12 +27,10 @@ def served(tmp_path_factory):
     server.start()
     port = server.get_host_and_port()[1]
     operator = owner.Operator.new()
-    logs = tmp_path_factory.mktemp("logs")
-    iam_gate.install(iam_gate.Gate("000000000000", "us-east-1", logs / "iam.jsonl", operator=operator),
-                     Requests("000000000000", "us-east-1"))
+    gate = iam_gate.Gate("000000000000", "us-east-1", tmp_path_factory.mktemp("logs") / "iam.jsonl", operator=operator)
+    iam_gate.install(gate, Requests("000000000000", "us-east-1"))
     yield f"http://127.0.0.1:{port}", operator
-    iam_gate.install(iam_gate.Gate("000000000000", "us-east-1", logs / "plain.jsonl"),  # as the other tests expect
-                     Requests("000000000000", "us-east-1"))
+    iam_gate.uninstall(gate)  # moto's server application is process-wide: other tests' servers answer anyone
     server.stop()
 
 
