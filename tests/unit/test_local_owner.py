@@ -30,6 +30,11 @@ def served(tmp_path_factory):
     gate = iam_gate.Gate("000000000000", "us-east-1", tmp_path_factory.mktemp("logs") / "iam.jsonl", operator=operator)
     iam_gate.install(gate, Requests("000000000000", "us-east-1"))
     yield f"http://127.0.0.1:{port}", operator
+    owners = s3(f"http://127.0.0.1:{port}", operator.access_key, operator.secret_key)
+    for bucket in ("owners", "presigned"):  # moto's backends are process-wide: leave them as found
+        for item in owners.list_objects_v2(Bucket=bucket).get("Contents", []):
+            owners.delete_object(Bucket=bucket, Key=item["Key"])
+        owners.delete_bucket(Bucket=bucket)
     iam_gate.uninstall(gate)  # moto's server application is process-wide: other tests' servers answer anyone
     server.stop()
 
