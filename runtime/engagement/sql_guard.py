@@ -10,7 +10,7 @@ runs is the parsed one, rendered, parsed again and checked again, so nothing the
 see (a second statement after a comment, say) can reach Athena.
 
 `aggregate_select` adds the rule the assistant's tools live under: every row a query returns is
-an aggregate over customers, and carries how many rows it aggregates (`GROUP_SIZE`, added last)
+an aggregate over customers, and carries how many rows it aggregates (a `GROUP_SIZE` column)
 so the caller can suppress small groups. The rows under an aggregate are customer rows, never
 multiplied: no join, set operation, VALUES or UNNEST below it; no aggregate that lists values.
 """
@@ -40,10 +40,16 @@ def safe_select(sql: str, *, allowed_tables: frozenset[str] | set[str], max_rows
 
 
 def aggregate_select(sql: str, *, allowed_tables: frozenset[str] | set[str], max_rows: int) -> str:
-    """As `safe_select`, for a query whose every row is an aggregate: the SQL that runs returns
-    `GROUP_SIZE` as its last column (the rows each output row aggregates)."""
+    """As `safe_select`, for a query whose every row is an aggregate: the SQL that runs returns a
+    `GROUP_SIZE` column (the rows each output row aggregates)."""
     query = _checked(sql, frozenset(allowed_tables))
-    return _rendered(_limited(_with_group_sizes(query), max_rows), frozenset(allowed_tables))
+    try:
+        sized = _with_group_sizes(query)
+    except UnsafeQuery:
+        raise
+    except Exception as error:  # noqa: BLE001 - a shape the analysis cannot take is a refusal, not a 502
+        raise UnsafeQuery(f"cannot analyse the query: {error}") from None
+    return _rendered(_limited(sized, max_rows), frozenset(allowed_tables))
 
 
 def _rendered(query: exp.Query, allowed_tables: frozenset[str]) -> str:
