@@ -200,10 +200,11 @@ def _sql_through_athena(query: str, server: dict) -> int:
     """StartQueryExecution in the platform's workgroup, polled, its results paged (Athena's API)."""
     import boto3
 
-    credentials = server["credentials"]
+    from localcloud.owner import Operator
+
+    keys = Operator.from_environment(server["credentials"])
     athena = boto3.client("athena", endpoint_url=server["endpoint"], region_name="us-east-1",
-                          aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"])
+                          aws_access_key_id=keys.access_key, aws_secret_access_key=keys.secret_key)
     started = athena.start_query_execution(QueryString=query, WorkGroup=server.get("workgroup", "primary"))
     query_id = started["QueryExecutionId"]
     while (status := athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"])[
@@ -413,9 +414,11 @@ def _route(endpoint: str, keys: dict[str, str], stage_urls: dict[str, str], path
     """The stage URL + `path` of the REST API that declares `path`; `keys`: the operator's."""
     import boto3
 
+    from localcloud.owner import Operator
+
+    operator = Operator.from_environment(keys)
     apigateway = boto3.client("apigateway", endpoint_url=endpoint, region_name="us-east-1",
-                              aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
-                              aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"])
+                              aws_access_key_id=operator.access_key, aws_secret_access_key=operator.secret_key)
     for stage_url in stage_urls.values():
         api_id = stage_url.rstrip("/").split("/")[-2]
         if any(resource["path"] == path for resource in apigateway.get_resources(restApiId=api_id)["items"]):

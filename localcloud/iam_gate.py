@@ -314,7 +314,7 @@ def install(gate: Gate, requests: Requests) -> None:
             try:
                 _owners_request(environ, None if service == "s3" else body)
             except owner.Refused as refused:
-                return _not_the_owner(Call.from_environ(environ, body), service, refused, start_response)
+                return _refused(Call.from_environ(environ, body), service, refused, start_response, code=refused.code)
             start_response = _without_cors(start_response)
         session = _gate.session_of(credential[0]) if credential else None
         if session is None:
@@ -365,10 +365,6 @@ def _without_cors(start_response):
     return respond
 
 
-def _not_the_owner(request: Call, service: str, refused: owner.Refused, start_response):
-    return _refused(request, service, refused, start_response, code=refused.code)
-
-
 def _refused(request: Call, service: str, denied: Exception, start_response, code: str = "AccessDenied"):
     """The denial as the service answers it."""
     message, request_id = str(denied), str(uuid.uuid4())
@@ -378,8 +374,8 @@ def _refused(request: Call, service: str, denied: Exception, start_response, cod
                 f"</Message><RequestId>{request_id}</RequestId></Error>")
     elif request.headers.get("x-amz-target"):
         status, kind = "400 Bad Request", "application/x-amz-json-1.1"
-        json_code = "AccessDeniedException" if code == "AccessDenied" else (
-            "UnrecognizedClientException" if code == "InvalidAccessKeyId" else code)
+        json_code = {"AccessDenied": "AccessDeniedException", "InvalidAccessKeyId": "UnrecognizedClientException",
+                     "RequestTimeTooSkewed": "InvalidSignatureException"}.get(code, code)
         body = json.dumps({"__type": json_code, "message": message})
     elif request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         code = "AuthorizationError" if service == "sns" and code == "AccessDenied" else (

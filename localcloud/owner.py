@@ -157,6 +157,7 @@ def check_signature(environ: dict, body: bytes | None, secret_of, now: datetime.
         scope, signed, signature, timestamp = (fields.get("Credential", ""), fields.get("SignedHeaders", ""),
                                                fields.get("Signature", ""), headers.get("x-amz-date", ""))
         presigned = False
+        _check_skew(timestamp, now)
     elif dict(query).get("X-Amz-Algorithm") == "AWS4-HMAC-SHA256":
         given = dict(query)
         scope, signed, signature, timestamp = (given.get("X-Amz-Credential", ""), given.get("X-Amz-SignedHeaders", ""),
@@ -207,6 +208,20 @@ def _signature(environ: dict, headers: dict, query: list, body: bytes | None, si
 def _verifier(service: str, payload: str) -> type:
     """botocore's signer for the service, with the payload hash the request stated or carried."""
     return type("Verifier", (S3SigV4Auth if service == "s3" else SigV4Auth,), {"payload": lambda self, request: payload})
+
+
+MAX_SKEW = datetime.timedelta(minutes=15)  # how far a header-signed request's time may be from the server's
+
+
+def _check_skew(timestamp: str, now: datetime.datetime | None) -> None:
+    """A signed request dated more than 15 minutes from now is refused, as AWS refuses it."""
+    try:
+        signed_at = datetime.datetime.strptime(timestamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC)
+    except ValueError:
+        raise Refused("IncompleteSignature", "X-Amz-Date is missing or malformed") from None
+    if abs((now or datetime.datetime.now(datetime.UTC)) - signed_at) > MAX_SKEW:
+        raise Refused("RequestTimeTooSkewed", "The difference between the request time and the current time is "
+                                              "too large.")
 
 
 def _check_expiry(timestamp: str, expires: str, now: datetime.datetime | None) -> None:

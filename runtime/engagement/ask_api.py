@@ -23,7 +23,7 @@ def answer(model_for: ModelFor, tools: list[Tool], s3, buckets: Buckets, answers
            body: str | None, limits: Limits = Limits()) -> Answer:
     """`model_for`: a Bedrock client bounded by the seconds left; `answers`: the answer cache's table."""
     try:
-        question = answer_cache.normalised(_question(body))  # what is answered is what is keyed
+        question = _question(body)
     except BadRequest as error:
         return Answer(400, {"message": str(error)})
     pointer = publish.read_pointer(s3, buckets)
@@ -43,10 +43,12 @@ def answer(model_for: ModelFor, tools: list[Tool], s3, buckets: Buckets, answers
 
 
 def _question(body: str | None) -> str:
+    """The question, normalised once: the text that is answered is the text that is keyed."""
     request = json_object(body, max_bytes=MAX_BODY_BYTES, example='{"question": "..."}')
     question = request.get("question") if set(request) == {"question"} else None
-    if not isinstance(question, str) or not answer_cache.normalised(question):
-        raise BadRequest('the body must be a JSON object with one field, "question", a non-empty string')
-    if len(question) > MAX_QUESTION_CHARS:
+    if len(question if isinstance(question, str) else "") > MAX_QUESTION_CHARS:
         raise BadRequest(f"the question is over {MAX_QUESTION_CHARS} characters")
-    return question
+    normalised = answer_cache.normalised(question) if isinstance(question, str) else ""
+    if not normalised:
+        raise BadRequest('the body must be a JSON object with one field, "question", a non-empty string')
+    return normalised

@@ -157,3 +157,16 @@ def test_credentials_its_sts_and_iam_gave_out_are_known(served):
     assert "Buckets" in as_role.list_buckets()
     with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
         s3(endpoint, assumed["AccessKeyId"], "not-its-secret").list_buckets()
+
+
+def test_a_request_signed_long_ago_is_refused_as_aws_refuses_it(served, monkeypatch):
+    """AWS refuses a header-signed request dated more than 15 minutes from its clock."""
+    import botocore.auth
+
+    endpoint, operator = served
+    client = s3(endpoint, operator.access_key, operator.secret_key)
+    stale = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(minutes=20)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *args, **kwargs: stale)
+    with pytest.raises(ClientError) as refused:
+        client.list_buckets()
+    assert refused.value.response["Error"]["Code"] == "RequestTimeTooSkewed"
