@@ -1,5 +1,6 @@
 """Task settings, as an ECS task passes them: environment variables (overridable per run)."""
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -43,6 +44,9 @@ class InferConfig:
     predictions_uri: str
     output_uri: str | None = None
     threads: int | None = None
+    # One manifest item of engagement.shards ({"shard", "uri", "first_row", "rows"}); None: every
+    # row under inference_data_uri.
+    shard: dict | None = None
 
 
 def available_cpus() -> int:
@@ -81,7 +85,26 @@ def infer_config(env: Mapping[str, str]) -> InferConfig:
         predictions_uri=_required(env, "PREDICTIONS_URI"),
         output_uri=env.get("INFERENCE_OUTPUT_URI"),
         threads=_int(env, "THREADS"),
+        shard=_shard(env, "INFERENCE_SHARD"),
     )
+
+
+SHARD_FIELDS = {"shard": str, "uri": str, "first_row": int, "rows": int}
+
+
+def _shard(env: Mapping[str, str], name: str) -> dict | None:
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        shard = json.loads(text)
+    except ValueError as error:
+        raise ConfigError(f"{name} must be a JSON object, got {text[:200]!r}") from error
+    wrong = [f for f, kind in SHARD_FIELDS.items() if not isinstance(shard, dict) or not isinstance(shard.get(f), kind)]
+    if wrong:
+        raise ConfigError(f"{name} needs {', '.join(f'{f} ({k.__name__})' for f, k in SHARD_FIELDS.items())}; "
+                          f"wrong or missing: {', '.join(wrong)}")
+    return shard
 
 
 class ConfigError(Exception):

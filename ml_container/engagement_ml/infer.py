@@ -1,4 +1,5 @@
-"""Inference: score everyone with every model, attach top-5 reasons, write one predictions table."""
+"""Inference: score one shard of the run's customers (or all of them) with every model, attach
+top-5 reasons, write the shard's predictions file and its summary part (engagement.shards)."""
 
 import time
 from datetime import UTC, datetime
@@ -9,12 +10,10 @@ import polars as pl
 import engagement_ml.models as models
 from engagement.predictions_schema import PREDICTION_COLUMN_NAMES
 from engagement.schema import ID_COLUMN
+from engagement.shards import engagement_histogram
 from engagement_ml import explain, registry, storage, what_if
 from engagement_ml.config import InferConfig, available_cpus
 from engagement_ml.features import FeatureState, build_features
-
-TOP_ANOMALIES = 100
-
 
 def infer(config: InferConfig) -> dict:
     started = time.perf_counter()
@@ -22,9 +21,13 @@ def infer(config: InferConfig) -> dict:
     timings: dict[str, float] = {}
     loaded = {name: registry.load(config.model_registry_uri, name, config.model_version)
               for name in registry.MODEL_NAMES}
-    frame = storage.read_parquet(config.inference_data_uri)
+    if config.shard is None:
+        frame = storage.read_parquet(config.inference_data_uri)
+    else:
+        frame = storage.read_parquet_rows(config.shard["uri"], first_row=config.shard["first_row"],
+                                          rows=config.shard["rows"])
     if frame.height == 0:
-        raise ValueError(f"no rows to score at {config.inference_data_uri}")
+        raise ValueError(f"no rows to score at {config.inference_data_uri} (shard {config.shard})")
     timings["load"] = round(time.perf_counter() - started, 3)
 
     t = time.perf_counter()
@@ -38,8 +41,7 @@ def infer(config: InferConfig) -> dict:
     top_content, top_content_p = models.top_categories(model["content"], X, threads)
     classes = np.array(settings["content"]["classes"], dtype=object)
     anomaly = models.anomaly_scores(model["anomaly"], X)
-    anomaly_rank = np.empty(len(anomaly), dtype=np.int64)
-    anomaly_rank[np.argsort(-anomaly, kind="stable")] = np.arange(1, len(anomaly) + 1)
+    anomalous = anomaly >= settings["anomaly"]["threshold"]  # fitted in training: the same in every shard
     segment = models.segment_ids(model["segments"], X)
     personas = np.array(settings["segments"]["personas"], dtype=object)
     timings["score"] = round(time.perf_counter() - t, 3)
@@ -67,8 +69,7 @@ def infer(config: InferConfig) -> dict:
         **{f"content_interest_{i + 1}": classes[top_content[:, i]].tolist() for i in range(3)},
         "content_interest_1_probability": top_content_p[:, 0].astype(np.float64),
         "anomaly_score": anomaly.astype(np.float64),
-        "anomaly_rank": anomaly_rank,
-        "anomaly_flag": anomaly_rank <= TOP_ANOMALIES,
+        "anomaly_flag": anomalous,
         "segment_id": segment.astype(np.int64),
         "segment_name": personas[segment].tolist(),
         **engagement_reasons,
@@ -79,13 +80,16 @@ def infer(config: InferConfig) -> dict:
     storage.write_parquet(config.predictions_uri, predictions.select(PREDICTION_COLUMN_NAMES))
     timings["write"] = round(time.perf_counter() - t, 3)
     timings["total"] = round(time.perf_counter() - started, 3)
-    summary = {
+    summary = {  # sums and counts, so shards add up (engagement.shards.merge_inference)
+        "shard": (config.shard or {}).get("shard"),
         "rows_scored": predictions.height,
         "model_version": config.model_version,
         "predictions_uri": config.predictions_uri,
-        "engagement_range": _range(engagement),
+        "engagement": {"sum": float(engagement.sum()), "min": float(engagement.min()), "max": float(engagement.max()),
+                       "histogram": engagement_histogram(engagement)},
         "churn_flagged": int((churn >= settings["churn"]["threshold"]).sum()),
-        "anomalies_flagged": int(min(TOP_ANOMALIES, len(anomaly))),
+        "anomalies_flagged": int(anomalous.sum()),
+        "anomaly_threshold": settings["anomaly"]["threshold"],
         "segments": {name: int(count) for name, count in zip(*np.unique(personas[segment], return_counts=True))},
         "what_if": scenarios,
         "threads": threads,
@@ -95,7 +99,3 @@ def infer(config: InferConfig) -> dict:
         storage.write_json(config.output_uri, summary)
     return summary
 
-
-def _range(values: np.ndarray) -> dict:
-    return {"min": round(float(values.min()), 4), "max": round(float(values.max()), 4),
-            "mean": round(float(values.mean()), 4), "median": round(float(np.median(values)), 4)}

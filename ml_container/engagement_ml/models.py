@@ -191,19 +191,27 @@ def top_categories(booster: xgb.Booster, X, threads: int, k: int = 3) -> tuple[n
 
 # --- anomalies --------------------------------------------------------------------------------
 
+ANOMALY_SHARE = 0.01  # flagged as anomalous: about this share of customers
+
+
 def fit_anomaly(X, X_test, feature_index: list[int], threads: int, anomalous_test: np.ndarray | None) -> Fitted:
     started = time.perf_counter()
     params = {"n_estimators": 200, "max_samples": 4096, "random_state": 0}
     forest = IsolationForest(**params, n_jobs=threads).fit(_anomaly_inputs(X, feature_index))
     model = {"forest": forest, "feature_index": feature_index}
     scores = anomaly_scores(model, X_test)
-    metrics = {"mean_score": round(float(scores.mean()), 5), "p99_score": round(float(np.quantile(scores, 0.99)), 5)}
+    # The flag's threshold, fitted here so that every shard of a run flags alike: the score of the
+    # top ANOMALY_SHARE of the held-out customers.
+    threshold = float(np.quantile(scores, 1 - ANOMALY_SHARE))
+    metrics = {"mean_score": round(float(scores.mean()), 5), "p99_score": round(float(np.quantile(scores, 0.99)), 5),
+               "threshold": round(threshold, 5), "flagged_share": round(float((scores >= threshold).mean()), 5)}
     if anomalous_test is not None:
         top = np.argsort(-scores)[:100]
         metrics["precision_at_100"] = round(float(anomalous_test[top].mean()), 5)
         metrics["labelled_anomalies"] = int(anomalous_test.sum())
         metrics["labelled_found_in_top_100"] = round(float(anomalous_test[top].sum() / max(anomalous_test.sum(), 1)), 5)
-    return Fitted("anomaly", "Isolation Forest", model, params, metrics, time.perf_counter() - started)
+    return Fitted("anomaly", "Isolation Forest", model, params, metrics, time.perf_counter() - started,
+                  settings={"threshold": threshold, "share": ANOMALY_SHARE})
 
 
 def anomaly_scores(model: dict, X: np.ndarray) -> np.ndarray:

@@ -89,3 +89,39 @@ def _keys_under(location: S3Uri) -> list[str]:
             if item["Size"] > 0 and not name.startswith(("_", ".")) and not item["Key"].endswith("/"):
                 keys.append(item["Key"])
     return sorted(keys)
+
+
+def read_parquet_rows(uri: str, *, first_row: int, rows: int) -> pl.DataFrame:
+    """Rows [first_row, first_row + rows) of one Parquet object: the object is downloaded to a
+    temporary file and only the row groups holding the range are read, a batch at a time."""
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with tempfile.NamedTemporaryFile(suffix=".parquet") as local:
+        if is_s3(uri):
+            location = S3Uri.parse(uri)
+            _s3().download_fileobj(location.bucket, location.key, local)
+            local.flush()
+            path = local.name
+        else:
+            path = uri
+        parquet = pq.ParquetFile(path)
+        end, groups, position, start = first_row + rows, [], 0, None
+        for index in range(parquet.num_row_groups):  # the row groups overlapping the range
+            size = parquet.metadata.row_group(index).num_rows
+            if position + size > first_row and position < end:
+                groups.append(index)
+                start = position if start is None else start
+            position += size
+        batches, position = [], start or 0
+        for batch in parquet.iter_batches(batch_size=65_536, row_groups=groups):
+            low, high = max(first_row - position, 0), min(end - position, batch.num_rows)
+            if high > low:
+                batches.append(batch.slice(low, high - low))
+            position += batch.num_rows
+            if position >= end:
+                break
+        table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
+    return pl.from_arrow(table)

@@ -1,8 +1,8 @@
 """The what-if scenarios (engagement.scenarios) scored with the run's trained models.
 
 Each scenario changes its column for the customers it picks; only those rows are scored again,
-through the same feature function as every prediction. The result compares the models' outputs
-before and after, over everyone and over the changed customers.
+through the same feature function as every prediction. The result holds the sums of the models'
+outputs before and after, over everyone and over the changed customers, so that shards add up.
 """
 
 import zlib
@@ -42,31 +42,19 @@ def score_scenarios(frame: pl.DataFrame, state: FeatureState, model: dict, basel
 
 def _scored(frame, scenario: Scenario, state, model, baseline, threads) -> dict:
     after_frame, picked = changed(frame, scenario)
-    X = build_features(after_frame.filter(pl.Series(picked)), state)
-    after = {"engagement": models.engagement_scores(model["engagement"], X, threads),
-             "churn": models.predict(model["churn"], X, threads),
-             "ltv_p50": models.ltv_quantiles(model["ltv"], X, threads)[1]}
+    if picked.any():
+        X = build_features(after_frame.filter(pl.Series(picked)), state)
+        after = {"engagement": models.engagement_scores(model["engagement"], X, threads),
+                 "churn": models.predict(model["churn"], X, threads),
+                 "ltv_p50": models.ltv_quantiles(model["ltv"], X, threads)[1]}
+    else:  # a shard may hold none of whom a scenario picks
+        after = {name: np.zeros(0) for name in baseline}
     before = {name: values[picked] for name, values in baseline.items()}
-    customers, changed_count = frame.height, int(picked.sum())
-
-    def overall_mean(name: str, values: np.ndarray) -> float:
-        return float((baseline[name].sum() - before[name].sum() + values.sum()) / customers)
-
-    def mean(values: np.ndarray) -> float | None:
-        return round(float(values.mean()), 5) if len(values) else None
-
+    # Sums, not means: shards' scenarios add up (engagement.shards.merge_inference turns them into means).
     return {
-        "name": scenario.name, "description": scenario.description, "customers": customers,
-        "customers_changed": changed_count,
-        "mean_engagement_before": round(float(baseline["engagement"].mean()), 5),
-        "mean_engagement_after": round(overall_mean("engagement", after["engagement"]), 5),
-        "engagement_change": round(overall_mean("engagement", after["engagement"])
-                                   - float(baseline["engagement"].mean()), 5),
-        "changed_mean_engagement_before": mean(before["engagement"]),
-        "changed_mean_engagement_after": mean(after["engagement"]),
-        "expected_churners_before": round(float(baseline["churn"].sum()), 1),
-        "expected_churners_after": round(float(baseline["churn"].sum() - before["churn"].sum()
-                                               + after["churn"].sum()), 1),
-        "expected_churners_change": round(float(after["churn"].sum() - before["churn"].sum()), 1),
-        "ltv_p50_change_usd": round(float(after["ltv_p50"].sum() - before["ltv_p50"].sum()), 2),
+        "name": scenario.name, "description": scenario.description, "customers": frame.height,
+        "customers_changed": int(picked.sum()),
+        "engagement_sum": float(baseline["engagement"].sum()), "churn_sum": float(baseline["churn"].sum()),
+        **{f"changed_{name}_{when}_sum": float(values[name].sum())
+           for when, values in (("before", before), ("after", after)) for name in ("engagement", "churn", "ltv_p50")},
     }

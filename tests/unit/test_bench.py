@@ -31,7 +31,7 @@ def test_ml_benchmark_prints_the_figures_the_issue_names(tmp_path):
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     required = {"rows", "train_seconds_total", "score_and_explain_seconds", "engagement_r2", "engagement_r2_ceiling",
                 "churn_roc_auc", "churn_roc_auc_ceiling", "churn_recall_at_threshold", "ltv_p10_p90_coverage",
-                "anomaly_precision_at_100", "explanation_top5_overlap_vs_exact", "peak_rss_mb"}
+                "anomalies_flagged", "anomaly_flag_precision", "anomaly_flag_recall", "explanation_top5_overlap_vs_exact", "peak_rss_mb"}
     assert required <= set(figures) and figures["rows"] == 4000
     assert (tmp_path / "card" / "model_card.md").exists()
 

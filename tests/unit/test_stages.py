@@ -613,7 +613,7 @@ def test_cache_documents_are_valid_json_whatever_the_values():
     names = [name for name, _, _ in PREDICTION_COLUMNS]
     row = {name: None for name in names}
     row.update(customer_id="CUST-1", predicted_engagement_score=float("nan"), churn_probability=1 / 3,
-               ltv_p50_usd=float("inf"), ltv_p90_usd=1e-9, segment_name='Quote " and \\ back\\slash', anomaly_rank=12,
+               ltv_p50_usd=float("inf"), ltv_p90_usd=1e-9, segment_name='Quote " and \\ back\\slash', segment_id=12,
                anomaly_flag=False, reason_1_feature="é", model_version="v1",
                scored_at=datetime(2026, 11, 23, 10, 0, 5, 123456, tzinfo=UTC))
     schema = pa.schema([(name, {"string": pa.string(), "double": pa.float64(), "boolean": pa.bool_(),
@@ -625,7 +625,7 @@ def test_cache_documents_are_valid_json_whatever_the_values():
     assert outputs["predicted_engagement_score"] is None and outputs["ltv_p50_usd"] is None
     assert outputs["churn_probability"] == 0.333333 and outputs["ltv_p90_usd"] == 0.0
     assert outputs["segment_name"] == 'Quote " and \\ back\\slash' and outputs["anomaly_flag"] is False
-    assert outputs["anomaly_rank"] == 12 and outputs["churn_flag"] is None
+    assert outputs["segment_id"] == 12 and outputs["churn_flag"] is None
     assert document["reasons"]["engagement"][0] == ["é", None, None]
     assert (document["model_version"], document["scored_at"]) == ("v1", "2026-11-23T10:00:05")
 
