@@ -85,7 +85,7 @@ def infer(config: InferConfig) -> dict:
         "rows_scored": predictions.height,
         "model_version": config.model_version,
         "predictions_uri": config.predictions_uri,
-        "engagement": {"sum": float(engagement.sum()), "min": float(engagement.min()), "max": float(engagement.max()),
+        "engagement": {"sum": float(engagement.sum(dtype=np.float64)), "min": float(engagement.min()), "max": float(engagement.max()),
                        "histogram": engagement_histogram(engagement)},
         "churn_flagged": int((churn >= settings["churn"]["threshold"]).sum()),
         "anomalies_flagged": int(anomalous.sum()),

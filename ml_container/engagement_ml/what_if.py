@@ -54,7 +54,8 @@ def _scored(frame, scenario: Scenario, state, model, baseline, threads) -> dict:
     return {
         "name": scenario.name, "description": scenario.description, "customers": frame.height,
         "customers_changed": int(picked.sum()),
-        "engagement_sum": float(baseline["engagement"].sum()), "churn_sum": float(baseline["churn"].sum()),
-        **{f"changed_{name}_{when}_sum": float(values[name].sum())
+        "engagement_sum": float(baseline["engagement"].sum(dtype=np.float64)),
+        "churn_sum": float(baseline["churn"].sum(dtype=np.float64)),
+        **{f"changed_{name}_{when}_sum": float(values[name].sum(dtype=np.float64))
            for when, values in (("before", before), ("after", after)) for name in ("engagement", "churn", "ltv_p50")},
     }
