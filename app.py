@@ -37,6 +37,9 @@ CONTEXT = {"athenaBytesScannedCutoff": ("athena_bytes_scanned_cutoff", int),
            "mlImageUri": ("ml_image_uri", str),
            "assistantModelId": ("assistant_model_id", str),
            "reserveConcurrency": ("reserve_concurrency", flag),
+           "shardRows": ("shard_rows", int),
+           "inferenceConcurrency": ("inference_concurrency", int),
+           "cacheLoadConcurrency": ("cache_load_concurrency", int),
            "profile": ("profile", profile)}
 
 app = cdk.App()

@@ -1,9 +1,15 @@
 """The `engagement-ml-pipeline` state machine (ARCHITECTURE.md section 4).
 
 ClaimRun (the run lock; a new run id) -> Ingest -> DataPreparation (three Athena CTAS) ->
-Parallel(DataValidation, Training) -> QualityGate -> Inference -> RegisterPredictions ->
-Parallel(QA table, results table, cache, knowledge base) -> RegisterOutputs -> the published
-views -> PublishLatest -> ReleaseRunLock -> NotifySuccess.
+Parallel(DataValidation, Training) -> QualityGate -> PlanShards -> ScoreShards (a Distributed Map:
+one Inference task per shard) -> MergeInference -> RegisterPredictions -> Parallel(QA table,
+results table, LoadCacheShards (a Distributed Map: one CacheLoad per shard) -> CheckCacheLoad,
+knowledge base) -> RegisterOutputs -> the published views -> PublishLatest -> ReleaseRunLock ->
+NotifySuccess.
+
+A shard is at most `shard_rows` customers (engagement.shards). A shard that fails is caught inside
+its child execution and reported; the merge step after each map fails the run naming it, so the
+run publishes all shards or nothing.
 
 Everything before PublishLatest writes only the run's own places and tables (engagement.layout);
 the published views read whatever run the published pointer names, so PublishLatest's one
@@ -30,13 +36,18 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 from constructs.ml_task import MlTask
 from constructs.nag import acknowledge_wildcard_resources
+from engagement.cache import CacheWriteThrottled
 from engagement.knowledge_base import IngestionJobBusy
 from engagement.layout import PLACES, PUBLISHED_VIEWS, Buckets, Run, sql_values
+from engagement.shards import SHARD_FILES
 
 import sql
 
 RUN_ID = "$.run.run_id"
 KNOWLEDGE_BASE_BUSY = IngestionJobBusy.__name__  # Lambda names an error by its exception class
+CACHE_THROTTLED = CacheWriteThrottled.__name__
+SHARD = "$.shard.shard"  # inside a shard's child execution: the manifest item's id (ItemSelector)
+CHILD_RUN_ID = "$.run_id"
 EXECUTION = "$$.Execution.Name"
 
 
@@ -64,6 +75,16 @@ MACHINE_TIMEOUT = cdk.Duration.hours(2)
 
 
 @dataclass(frozen=True, kw_only=True)
+class FanOut:
+    """The shards' size, and how many run at once: Inference tasks (Fargate vCPUs) and CacheLoad
+    invocations (the cache table's write throughput)."""
+
+    shard_rows: int
+    inference_concurrency: int
+    cache_load_concurrency: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class EngagementPipelineProps:
     functions: dict[str, lambda_.IFunction]  # by stage: claim_run, ingest, validate, cache_load, …
     cluster: ecs.ICluster
@@ -76,6 +97,9 @@ class EngagementPipelineProps:
     run_ledger: dynamodb.ITable
     topic: sns.ITopic
     encryption_key: kms.IKey
+    fan_out: FanOut
+
+
 
 
 class EngagementPipeline(Construct):
@@ -96,10 +120,13 @@ class EngagementPipeline(Construct):
         preparation = self._prepare_data()
         checks = self._validate_and_train()
         publish = self._chain([
-            self._ml_task("Inference", props.inference, TIMEOUTS["inference"], {
-                "INFERENCE_DATA_URI": "inference_data", "MODEL_REGISTRY_URI": "models",
-                "PREDICTIONS_URI": ("predictions", "predictions.parquet"), "INFERENCE_OUTPUT_URI": "inference_summary",
-            }),
+            self._lambda("PlanShards", "plan_shards", {"run_id": sfn.JsonPath.string_at(RUN_ID)},
+                         ("shards", "rows", "manifest"), result_path="$.shards"),
+            self._score_shards(),
+            self._lambda("MergeInference", "merge_shards", {
+                "run_id": sfn.JsonPath.string_at(RUN_ID), "stage": "Inference",
+                "results": sfn.JsonPath.list_at("$.shard_results")}, ("rows_scored", "shards"),
+                result_path="$.inference"),
             self._register("RegisterPredictions", ["predictions"]),
             self._build_outputs(),
             self._register("RegisterOutputs", ["human_review", "final_results", "customer_features"]),
@@ -145,8 +172,11 @@ class EngagementPipeline(Construct):
         outputs.branch(self._athena("CreateResultsTable", "final_results", "engagement_analytics", protect=False))
         outputs.branch(self._athena("CreateCustomerFeaturesTable", "customer_features", "engagement_analytics",
                                     protect=False))
-        outputs.branch(self._lambda("CacheLoad", "cache_load", {"run_id": sfn.JsonPath.string_at(RUN_ID)},
-                                    ("items_written",), protect=False))
+        outputs.branch(self._load_cache_shards().next(self._lambda("CheckCacheLoad", "merge_shards", {
+            "run_id": sfn.JsonPath.string_at(RUN_ID), "stage": "CacheLoad",
+            "results": sfn.JsonPath.list_at("$.cache_results"),
+            "rows_scored": sfn.JsonPath.number_at("$.inference.rows_scored")}, ("items_written", "shards"),
+            protect=False)))
         documents = self._lambda("KnowledgeBaseDocuments", "knowledge_base", {"run_id": sfn.JsonPath.string_at(RUN_ID)},
                                  ("documents", "location"), protect=False)
         # Bedrock refuses a sync while the data source's previous one runs: wait it out (about 2 h in all).
@@ -174,6 +204,74 @@ class EngagementPipeline(Construct):
                 "cache_items": sfn.JsonPath.number_at("$.outputs.cache.items_written"),
             },
         }, ("previous_run_id", "pointer"), result_path="$.published")
+
+    # --- fanned out over shards ---------------------------------------------------------------
+
+    def _score_shards(self):
+        """One Inference task per shard: it scores and explains its rows and writes its
+        predictions file and summary part, both named by the shard."""
+        environment = {
+            "INFERENCE_DATA_URI": self._child_uri("inference_data"), "MODEL_REGISTRY_URI": self.run.uri("models").rstrip("/"),
+            "PREDICTIONS_URI": self._child_uri("predictions", SHARD_FILES["predictions"]),
+            "INFERENCE_OUTPUT_URI": self._child_uri("inference_shard_summaries", SHARD_FILES["inference_shard_summaries"]),
+            "INFERENCE_SHARD": "States.JsonToString($.shard)", "MODEL_VERSION": CHILD_RUN_ID,
+        }
+        task = self._ml_task_json(self.props.inference, TIMEOUTS["inference"], environment)
+        return self._distributed_map("ScoreShards", "ScoreShard", task, "$.shard_results",
+                                     self.props.fan_out.inference_concurrency)
+
+    def _load_cache_shards(self):
+        """One CacheLoad invocation per shard's predictions file. DynamoDB's throughput, not
+        Lambda, bounds the pace: a throttled shard backs off and is retried whole."""
+        task = {
+            "Type": "Task",
+            "Resource": f"arn:{cdk.Aws.PARTITION}:states:::lambda:invoke",
+            "Parameters": {"FunctionName": self.props.functions["cache_load"].function_arn,
+                           "Payload": {"run_id.$": CHILD_RUN_ID, "shard.$": SHARD}},
+            "ResultSelector": {"items_written.$": "$.Payload.items_written"},
+            "ResultPath": "$.loaded",
+            "Retry": [_retry(TRANSIENT["lambda"], 5, 3), _retry([CACHE_THROTTLED], 15, 4)],
+        }
+        return self._distributed_map("LoadCacheShards", "LoadCacheShard", task, "$.cache_results",
+                                     self.props.fan_out.cache_load_concurrency,
+                                     done={"shard.$": SHARD, "items_written.$": "$.loaded.items_written"},
+                                     protect=False)
+
+    def _distributed_map(self, state_id: str, task_id: str, task: dict, result_path: str, concurrency: int,
+                         done: dict | None = None, protect: bool = True):
+        """A Distributed Map over the run's shard manifest; each child runs `task` and returns
+        {"shard", ...}, or {"shard", "failed": {Error, Cause}} when the task failed after its
+        retries (the merge step after the map fails the run naming the shard)."""
+        manifest = self.run.location("shard_manifest")
+        child = {"StartAt": task_id, "States": {
+            task_id: {**task, "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ShardFailed"}],
+                      "Next": "ShardDone"},
+            "ShardDone": {"Type": "Pass", "Parameters": done or {"shard.$": SHARD}, "End": True},
+            "ShardFailed": {"Type": "Pass", "Parameters": {"shard.$": SHARD, "failed.$": "$.error"}, "End": True},
+        }}
+        state = sfn.CustomState(self, state_id, state_json={
+            "Type": "Map",
+            "Label": state_id,
+            "ItemReader": {
+                "Resource": f"arn:{cdk.Aws.PARTITION}:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "JSON"},
+                "Parameters": {"Bucket": manifest.bucket,
+                               "Key.$": sfn.JsonPath.format(manifest.key, sfn.JsonPath.string_at(RUN_ID))},
+            },
+            "ItemSelector": {"run_id.$": RUN_ID, "shard.$": "$$.Map.Item.Value"},
+            "MaxConcurrency": concurrency,
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, **child},
+            "ResultPath": result_path,
+        })
+        if protect:
+            self._protect(state)
+        return state
+
+    def _child_uri(self, place: str, file: str = "") -> str:
+        """A place's URI inside a shard's child execution (its input: run_id and shard)."""
+        uri = self.run.uri(place) + file
+        values = [sfn.JsonPath.string_at(CHILD_RUN_ID)] + ([sfn.JsonPath.string_at(SHARD)] if file else [])
+        return sfn.JsonPath.format(uri, *values)
 
     # --- terminal paths -----------------------------------------------------------------------
 
@@ -303,16 +401,23 @@ class EngagementPipeline(Construct):
         return state
 
     def _ml_task(self, state_id: str, ml: MlTask, timeout: cdk.Duration, places: dict, protect: bool = True):
-        """ecs:runTask.sync, written as the state itself. It names the task definition's family, so
-        it runs the latest revision: the ML stack registers a new one for every image without the
-        pipeline depending on (and CloudFormation locking) a revision's ARN. Its permissions are
-        the stack's (family-wide RunTask, this cluster's tasks only). The container's S3 locations
-        are run-layout places (or a file in one)."""
+        """The ML task as a state of the run: its container's S3 locations are run-layout places
+        (or a file in one)."""
         environment = {name: self._uri(*((place,) if isinstance(place, str) else place))
                        for name, place in places.items()}
         environment["MODEL_VERSION"] = sfn.JsonPath.string_at(RUN_ID)
+        state = sfn.CustomState(self, state_id, state_json=self._ml_task_json(ml, timeout, environment))
+        if protect:
+            self._protect(state)
+        return state
+
+    def _ml_task_json(self, ml: MlTask, timeout: cdk.Duration, environment: dict[str, str]) -> dict:
+        """ecs:runTask.sync, written as the state itself. It names the task definition's family, so
+        it runs the latest revision: the ML stack registers a new one for every image without the
+        pipeline depending on (and CloudFormation locking) a revision's ARN. Its permissions are
+        the stack's (family-wide RunTask, this cluster's tasks only)."""
         subnets = self.props.cluster.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids
-        state = sfn.CustomState(self, state_id, state_json={
+        return {
             "Type": "Task",
             "Resource": f"arn:{cdk.Aws.PARTITION}:states:::ecs:runTask.sync",
             "Parameters": {
@@ -325,8 +430,7 @@ class EngagementPipeline(Construct):
                     "AssignPublicIp": "DISABLED"}},
                 "Overrides": {"ContainerOverrides": [{
                     "Name": ml.container.container_name,
-                    "Environment": [{"Name": name, ("Value.$" if sfn.JsonPath.is_encoded_json_path(value)
-                                                    else "Value"): value} for name, value in environment.items()],
+                    "Environment": [{"Name": name, **_value(value)} for name, value in environment.items()],
                 }]},
             },
             # The task's ARN (to find its logs), not the whole description of the stopped task that
@@ -334,11 +438,8 @@ class EngagementPipeline(Construct):
             "ResultSelector": {"task_arn.$": "$.TaskArn"},
             "ResultPath": "$.last_task",
             "TimeoutSeconds": timeout.to_seconds(),
-        })
-        state.add_retry(errors=TRANSIENT["ecs"], interval=cdk.Duration.seconds(30), max_attempts=2, backoff_rate=2)
-        if protect:
-            self._protect(state)
-        return state
+            "Retry": [_retry(TRANSIENT["ecs"], 30, 2)],
+        }
 
     def _read_training_summary(self):
         location = self.run.location("training_summary")
@@ -364,6 +465,16 @@ class EngagementPipeline(Construct):
     def _uri(self, place: str, file: str = "") -> str:
         uri = self.run.uri(place).rstrip("/") if place == "models" else self.run.uri(place) + file
         return sfn.JsonPath.format(uri, sfn.JsonPath.string_at(RUN_ID)) if "{}" in uri else uri
+
+
+def _value(value: str) -> dict:
+    """An ECS environment value: a path or intrinsic function (`Value.$`), or a literal."""
+    dynamic = sfn.JsonPath.is_encoded_json_path(value) or value.startswith(("$", "States."))
+    return {"Value.$": value} if dynamic else {"Value": value}
+
+
+def _retry(errors: list[str], interval_s: int, attempts: int) -> dict:
+    return {"ErrorEquals": errors, "IntervalSeconds": interval_s, "MaxAttempts": attempts, "BackoffRate": 2}
 
 
 def _view_state(view: str) -> str:

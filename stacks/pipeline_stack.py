@@ -15,7 +15,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.access import allow_athena_buckets, allow_key, allow_places, allow_tables
 from constructs.encryption_key import EncryptionKey
-from constructs.engagement_pipeline import MACHINE_TIMEOUT, EngagementPipeline, EngagementPipelineProps
+from constructs.engagement_pipeline import MACHINE_TIMEOUT, EngagementPipeline, EngagementPipelineProps, FanOut
 from constructs.knowledge_base import KnowledgeBase
 from constructs.nag import acknowledge, acknowledge_checkov, acknowledge_wildcard_resources
 from constructs.stage_function import StageFunction, StageFunctionProps
@@ -30,7 +30,11 @@ STAGES = {
     "claim_run": ("handlers.claim_run.handler", "ClaimRun: take the run lock; refuse a run id already used", 2, 512),
     "ingest": ("handlers.ingest.handler", "Ingest: raw CSV to validated bronze Parquet with quarantine", 15, 3008),
     "validate": ("handlers.validate.handler", "DataValidation: quality report and drift (PSI)", 10, 3008),
-    "cache_load": ("handlers.cache_load.handler", "CacheLoad: stage the run's predictions in DynamoDB", 15, 1024),
+    "plan_shards": ("handlers.plan_shards.handler", "PlanShards: the run's shards, from the inference data's footers",
+                    2, 512),
+    "merge_shards": ("handlers.merge_shards.handler", "MergeShards: a fanned-out stage's shards, checked and merged",
+                     2, 512),
+    "cache_load": ("handlers.cache_load.handler", "CacheLoad: stage one shard's predictions in DynamoDB", 15, 1024),
     "knowledge_base": ("handlers.knowledge_base.handler", "Knowledge-base documents for the assistant", 5, 512),
     "register_run_tables": ("handlers.register_run_tables.handler",
                             "RegisterRunTables: the run's outputs as partitions of the by-run tables", 2, 512),
@@ -42,7 +46,7 @@ ATHENA_ACTIONS = ["athena:StartQueryExecution", "athena:GetQueryExecution", "ath
 
 class PipelineStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, data: DataRefs, network: NetworkStack | None,
-                 ml: MlStack, lambda_layer_dir: Path, min_rows: int, knowledge_base: KnowledgeBase,
+                 ml: MlStack, lambda_layer_dir: Path, min_rows: int, knowledge_base: KnowledgeBase, fan_out: FanOut,
                  stage_concurrency: int | None = None, notification_key_arn: str | None = None, **kwargs) -> None:
         """`network`: the VPC the stage Lambdas run in (None: outside any VPC); `stage_concurrency`:
         executions reserved for each stage function (None: none); `notification_key_arn`: a key for
@@ -51,6 +55,7 @@ class PipelineStack(cdk.Stack):
         data_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
         self._stage_concurrency = stage_concurrency
         functions = self._stage_functions(data, network, lambda_layer_dir, min_rows, data_key)
+        functions["plan_shards"].add_environment("SHARD_ROWS", str(fan_out.shard_rows))
         documents = functions["knowledge_base"]  # it starts the knowledge base's sync of the run's documents
         documents.add_environment("KNOWLEDGE_BASE_ID", knowledge_base.knowledge_base_id)
         documents.add_environment("KNOWLEDGE_BASE_DATA_SOURCE_ID", knowledge_base.data_source_id)
@@ -71,6 +76,7 @@ class PipelineStack(cdk.Stack):
             functions=functions, cluster=ml.cluster, training=ml.training, inference=ml.inference,
             task_security_group=ml.task_security_group, buckets=data.bucket_names, bucket_arns=data.bucket_arns,
             workgroup_name=data.workgroup_name, run_ledger=ledger, topic=self.topic, encryption_key=data_key,
+            fan_out=fan_out,
         ))
         self._grant_state_machine(data, topic_key)
         self._grant_ml_tasks(ml)
@@ -127,6 +133,7 @@ class PipelineStack(cdk.Stack):
             service="athena", resource="workgroup", resource_name=data.workgroup_name)]))
         allow_key(state_machine, data.key_arn)
         allow_key(state_machine, topic_key.key_arn)
+        self._grant_distributed_maps()
         reason = ("The one statement on Resource * holds X-Ray's PutTraceSegments, PutTelemetryRecords,"
                   " GetSamplingRules and GetSamplingTargets and CloudWatch Logs' CreateLogDelivery, GetLogDelivery,"
                   " UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy,"
@@ -134,6 +141,24 @@ class PipelineStack(cdk.Stack):
                   " permissions. No data action is on *.")
         acknowledge(self.pipeline, reason, "AwsSolutions-IAM5[Resource::*]")
         acknowledge_checkov(state_machine.role, reason, "CKV_AWS_111")
+
+    def _grant_distributed_maps(self) -> None:
+        """A Distributed Map runs each shard as a child execution of this state machine, as its role:
+        it starts them, watches and stops them, and invokes CacheLoad (a state written as JSON, so
+        no task construct grants it). Its own policy, apart from the role's default one: the
+        state machine depends on that, and this one names the state machine."""
+        state_machine = self.pipeline.state_machine
+        children = self.format_arn(service="states", resource="execution", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                                   resource_name=f"{state_machine.state_machine_name}/*")
+        policy = iam.Policy(self, "DistributedMapPolicy", roles=[state_machine.role], statements=[
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine.state_machine_arn]),
+            iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"], resources=[children]),
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"],
+                                resources=[self.pipeline.props.functions["cache_load"].function_arn]),
+        ])
+        acknowledge_wildcard_resources(
+            policy, "The Distributed Maps' child executions of this state machine (execution ARNs are"
+            " made by Step Functions: <machine>/<map run>:<id>).", children)
 
     def _grant_ml_tasks(self, ml: MlStack) -> None:
         """What ecs:runTask.sync needs: run any revision of the two families (the state names the

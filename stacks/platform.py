@@ -11,6 +11,7 @@ from stacks.ai_stack import AiStack
 from stacks.data_stack import CACHE_TTL_ATTRIBUTE, DataStack
 from stacks.ml_stack import MlStack
 from stacks.network_stack import TASK_ENDPOINTS, NetworkStack
+from constructs.engagement_pipeline import FanOut
 from stacks.pipeline_stack import PipelineStack
 
 
@@ -38,6 +39,12 @@ class PlatformSettings:
     # Reserve concurrency for the stage (2 each) and API (10 each) functions: 34 executions, which an
     # account's quota must leave 100 unreserved above (README: Deploy to AWS).
     reserve_concurrency: bool = False
+    # Shards (engagement.shards): customers per Inference task and CacheLoad invocation, and how many
+    # run at once. Inference: 20 tasks of 2 vCPU; CacheLoad: 4 writers reach a new on-demand table's
+    # 4,000 writes/s (python -m cost --rows N checks both against their limits).
+    shard_rows: int = 250_000
+    inference_concurrency: int = 20
+    cache_load_concurrency: int = 4
 
 
 STAGE_RESERVED_CONCURRENCY = 2  # a stage function: one run at a time (the run lock), plus a retry
@@ -119,6 +126,8 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         stage_concurrency=STAGE_RESERVED_CONCURRENCY if settings.reserve_concurrency else None,
         knowledge_base=ai.knowledge_base,
         notification_key_arn=data_refs.key_arn if profile.one_key else None,
+        fan_out=FanOut(shard_rows=settings.shard_rows, inference_concurrency=settings.inference_concurrency,
+                       cache_load_concurrency=settings.cache_load_concurrency),
     )
     consumers = (ml, pipeline, ai, *((network,) if profile.one_key else ()))
     for consumer in consumers:  # imports by export name carry no implicit dependency

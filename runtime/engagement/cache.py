@@ -50,6 +50,11 @@ OUTPUT_FIELDS = tuple(name for name in PREDICTION_COLUMN_NAMES
 PREDICTION_FIELDS = (*OUTPUT_FIELDS, *_REASON_ORDER, "model_version", "scored_at")  # read, in the document's order
 
 
+class CacheWriteThrottled(Exception):
+    """DynamoDB left items unprocessed through every attempt: the shard is retried whole (its
+    puts are idempotent), never dropped."""
+
+
 @dataclass(frozen=True)
 class CacheTable:
     """Where CacheLoad writes: a low-level DynamoDB client (thread-safe) and the table's name."""
@@ -112,7 +117,8 @@ def _write(table: CacheTable, puts: list[dict]) -> int:
         if not pending:
             return len(puts)
         time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
-    raise RuntimeError(f"{len(pending)} cache items still unprocessed after {WRITE_ATTEMPTS} attempts")
+    raise CacheWriteThrottled(f"{len(pending)} cache items still unprocessed after {WRITE_ATTEMPTS} attempts "
+                              "(the table's write throughput; the state machine retries the shard)")
 
 
 def published_prediction(s3, table, buckets: Buckets, customer_id: str) -> dict | None:

@@ -110,6 +110,9 @@ PLACES = {
     "inference_data": Place("processed", f"runs/{RUN}/inference/"),
     "training_summary": Place("processed", f"runs/{RUN}/training_summary.json"),
     "inference_summary": Place("processed", f"runs/{RUN}/inference_summary.json"),
+    # the shards both Distributed Maps fan out over, and each Inference shard's summary part
+    "shard_manifest": Place("processed", f"runs/{RUN}/shards.json"),
+    "inference_shard_summaries": Place("processed", f"runs/{RUN}/inference_shards/"),
     # models: the registry (models/<model>/<run id>/…) and each run's model card
     "models": Place("models", "models/"),
     "model_card": Place("models", f"model_cards/{RUN}/"),
@@ -208,8 +211,11 @@ S3_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     "training": {"training_data": (READ,), "test_data": (READ,), "models": (READ, WRITE),
                  "model_card": (WRITE,), "training_summary": (WRITE,)},
     "inference": {"inference_data": (READ,), "models": (READ,), "predictions": (WRITE,),
-                  "inference_summary": (WRITE,)},
-    "state_machine": {"bronze": (READ,), "predictions": (READ,), "training_summary": (READ,),
+                  "inference_shard_summaries": (WRITE,)},
+    "plan_shards": {"inference_data": (READ,), "shard_manifest": (WRITE,)},
+    "merge_shards": {"inference_shard_summaries": (READ,), "inference_summary": (WRITE,)},
+    # the state machine's Distributed Maps read the manifest (ItemReader)
+    "state_machine": {"bronze": (READ,), "predictions": (READ,), "training_summary": (READ,), "shard_manifest": (READ,),
                "query_results": (READ, WRITE), **{name: (READ, WRITE) for name in _ATHENA_CREATED}},
     "cache_load": {"predictions": (READ,)},
     "knowledge_base": {"ingest_report": (READ,), "validation_report": (READ,), "training_summary": (READ,),

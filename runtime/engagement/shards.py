@@ -24,6 +24,10 @@ PARQUET_TAIL = 8  # a Parquet file ends with its footer's length (4 bytes, littl
 FOOTER_READ = 64 * 1024  # the first guess at the footer's size (one ranged GET covers most)
 
 
+# A shard's files in a per-run folder (engagement.layout), named by the shard's id.
+SHARD_FILES = {"predictions": "shard-{}.parquet", "inference_shard_summaries": "shard-{}.json"}
+
+
 class ShardsFailed(Exception):
     """Some shards failed: the run stops before anything is published."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 
-from engagement import cache, claim, knowledge_base, publish, run_tables, validation
+from engagement import cache, claim, knowledge_base, publish, run_tables, shards, validation
 from engagement.ingest import IngestError
 from engagement.ingest_job import IngestLocations, ingest_s3
 from engagement.layout import Buckets, Run, run_id_from_execution
@@ -31,6 +31,7 @@ class Settings:
     max_quarantine_share: float = 0.05
     min_rows: int = 1_000
     cache_ttl_attribute: str = "expires_at"
+    shard_rows: int = 250_000  # the most customers one Inference task or CacheLoad invocation takes
     run_lock_lease_seconds: int = 2 * 3600 + 600  # the state machine's timeout, and some slack
 
 
@@ -87,11 +88,48 @@ def _baseline(s3, buckets: Buckets) -> tuple[dict | None, str | None, str | None
     return _read_json(s3, location), pointer["run_id"], None
 
 
-def load_cache(s3, table: cache.CacheTable, settings: Settings, *, run_id: str) -> dict:
+def plan_shards(s3, settings: Settings, *, run_id: str) -> dict:
+    """The manifest of the run's shards: the inference data's files cut into row ranges."""
     run = Run(run_id, settings.buckets)
-    written = cache.load_cache(s3, table, run.location("predictions"), run_id=run_id,
+    data = run.location("inference_data")
+    keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=data.bucket, Prefix=data.key)
+            for item in page.get("Contents", []) if item["Size"] > 0 and not item["Key"].rsplit("/", 1)[-1].startswith(("_", "."))]
+    if not keys:
+        raise StageFailed(f"no inference data under {data}")
+    files = [(str(S3Uri(data.bucket, key)), shards.parquet_rows(s3, data.bucket, key)) for key in sorted(keys)]
+    planned = shards.plan([(uri, rows) for uri, rows in files if rows], settings.shard_rows)
+    manifest = run.location("shard_manifest")
+    s3.put_object(Bucket=manifest.bucket, Key=manifest.key, Body=shards.manifest_text(planned),
+                  ContentType="application/json")
+    return {"shards": len(planned), "rows": sum(rows for _, rows in files), "files": len(files),
+            "shard_rows": settings.shard_rows, "manifest": str(manifest)}
+
+
+def merge_inference(s3, settings: Settings, *, run_id: str, results: list[dict]) -> dict:
+    """The run's inference summary from its shards' parts; fails naming any shard that failed."""
+    shards.check(results, "Inference")
+    run = Run(run_id, settings.buckets)
+    parts = [_read_json(s3, shard_location(run, "inference_shard_summaries", result["shard"])) for result in results]
+    summary = shards.merge_inference(parts)
+    _write_json(s3, run.location("inference_summary"), summary)
+    return {"rows_scored": summary["rows_scored"], "shards": summary["shards"], "summary": run.uri("inference_summary")}
+
+
+def check_cache_load(*, results: list[dict], rows_scored: int) -> dict:
+    """Every shard's items written, and as many as customers scored."""
+    shards.check(results, "CacheLoad")
+    written = sum(result["items_written"] for result in results)
+    if written != rows_scored:
+        raise StageFailed(f"CacheLoad wrote {written:,} items for {rows_scored:,} customers scored")
+    return {"items_written": written, "shards": len(results)}
+
+
+def load_cache(s3, table: cache.CacheTable, settings: Settings, *, run_id: str, shard: str) -> dict:
+    """One shard's predictions into the cache, under the run's sort key."""
+    run = Run(run_id, settings.buckets)
+    written = cache.load_cache(s3, table, shard_location(run, "predictions", shard), run_id=run_id,
                                ttl_attribute=settings.cache_ttl_attribute)
-    return {"items_written": written, "ttl_days": cache.CACHE_DAYS}
+    return {"shard": shard, "items_written": written, "ttl_days": cache.CACHE_DAYS}
 
 
 def write_knowledge_base(s3, agent, settings: Settings, *, run_id: str, index: knowledge_base.Index) -> dict:
@@ -114,6 +152,11 @@ def register_run_tables(glue, settings: Settings, *, run_id: str, outputs: list[
 
 def publish_run(s3, settings: Settings, *, run_id: str, execution_name: str, summary: dict) -> dict:
     return publish.publish(s3, Run(run_id, settings.buckets), execution=execution_name, summary=summary)
+
+
+def shard_location(run: Run, place: str, shard: str) -> S3Uri:
+    folder = run.location(place)
+    return S3Uri(folder.bucket, folder.key + shards.SHARD_FILES[place].format(shard))
 
 
 def _read_parquet(s3, location: S3Uri):

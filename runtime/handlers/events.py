@@ -56,3 +56,17 @@ class PublishEvent:
     run_id: str
     execution_name: str
     summary: dict = field(default_factory=dict, metadata={"type": dict})
+
+
+@dataclass(frozen=True)
+class ShardEvent:
+    run_id: str
+    shard: str  # a manifest item's id (engagement.shards)
+
+
+@dataclass(frozen=True)
+class MergeShardsEvent:
+    run_id: str
+    stage: str  # the fanned-out stage whose results these are: "Inference" or "CacheLoad"
+    results: list = field(metadata={"type": list})  # the Distributed Map's output, one entry per shard
+    rows_scored: int = field(default=0, metadata={"type": int})  # CacheLoad: the customers Inference scored

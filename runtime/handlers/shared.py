@@ -21,7 +21,7 @@ metrics = Metrics()
 # Settings the environment may override (the defaults live in Settings): field -> (variable, type).
 OVERRIDES = {"default_source_key": ("DEFAULT_SOURCE_KEY", str), "max_quarantine_share": ("MAX_QUARANTINE_SHARE", float),
              "min_rows": ("MIN_ROWS", int), "cache_ttl_attribute": ("CACHE_TTL_ATTRIBUTE", str),
-             "run_lock_lease_seconds": ("RUN_LOCK_LEASE_SECONDS", int)}
+             "run_lock_lease_seconds": ("RUN_LOCK_LEASE_SECONDS", int), "shard_rows": ("SHARD_ROWS", int)}
 
 
 def settings() -> Settings:
