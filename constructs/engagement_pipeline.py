@@ -125,7 +125,8 @@ class EngagementPipeline(Construct):
             self._score_shards(),
             self._lambda("MergeInference", "merge_shards", {
                 "run_id": sfn.JsonPath.string_at(RUN_ID), "stage": "Inference",
-                "results": sfn.JsonPath.list_at("$.shard_results")}, ("rows_scored", "shards"),
+                "results": sfn.JsonPath.list_at("$.shard_results")},
+                ("rows_scored", "shards", "task_seconds", "slowest_shard_seconds"),
                 result_path="$.inference"),
             self._register("RegisterPredictions", ["predictions"]),
             self._build_outputs(),
@@ -175,7 +176,8 @@ class EngagementPipeline(Construct):
         outputs.branch(self._load_cache_shards().next(self._lambda("CheckCacheLoad", "merge_shards", {
             "run_id": sfn.JsonPath.string_at(RUN_ID), "stage": "CacheLoad",
             "results": sfn.JsonPath.list_at("$.cache_results"),
-            "rows_scored": sfn.JsonPath.number_at("$.inference.rows_scored")}, ("items_written", "shards"),
+            "rows_scored": sfn.JsonPath.number_at("$.inference.rows_scored")},
+            ("items_written", "shards", "seconds", "slowest_shard_seconds"),
             protect=False)))
         documents = self._lambda("KnowledgeBaseDocuments", "knowledge_base", {"run_id": sfn.JsonPath.string_at(RUN_ID)},
                                  ("documents", "location"), protect=False)
@@ -228,13 +230,14 @@ class EngagementPipeline(Construct):
             "Resource": f"arn:{cdk.Aws.PARTITION}:states:::lambda:invoke",
             "Parameters": {"FunctionName": self.props.functions["cache_load"].function_arn,
                            "Payload": {"run_id.$": CHILD_RUN_ID, "shard.$": SHARD}},
-            "ResultSelector": {"items_written.$": "$.Payload.items_written"},
+            "ResultSelector": {"items_written.$": "$.Payload.items_written", "seconds.$": "$.Payload.seconds"},
             "ResultPath": "$.loaded",
             "Retry": [_retry(TRANSIENT["lambda"], 5, 3), _retry([CACHE_THROTTLED], 15, 4)],
         }
         return self._distributed_map("LoadCacheShards", "LoadCacheShard", task, "$.cache_results",
                                      self.props.fan_out.cache_load_concurrency,
-                                     done={"shard.$": SHARD, "items_written.$": "$.loaded.items_written"},
+                                     done={"shard.$": SHARD, "items_written.$": "$.loaded.items_written",
+                                           "seconds.$": "$.loaded.seconds"},
                                      protect=False)
 
     def _distributed_map(self, state_id: str, task_id: str, task: dict, result_path: str, concurrency: int,
@@ -243,11 +246,12 @@ class EngagementPipeline(Construct):
         {"shard", ...}, or {"shard", "failed": {Error, Cause}} when the task failed after its
         retries (the merge step after the map fails the run naming the shard)."""
         manifest = self.run.location("shard_manifest")
+        # State names are unique across the whole machine, child processors included.
         child = {"StartAt": task_id, "States": {
-            task_id: {**task, "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ShardFailed"}],
-                      "Next": "ShardDone"},
-            "ShardDone": {"Type": "Pass", "Parameters": done or {"shard.$": SHARD}, "End": True},
-            "ShardFailed": {"Type": "Pass", "Parameters": {"shard.$": SHARD, "failed.$": "$.error"}, "End": True},
+            task_id: {**task, "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
+                                         "Next": f"{task_id}Failed"}], "Next": f"{task_id}Done"},
+            f"{task_id}Done": {"Type": "Pass", "Parameters": done or {"shard.$": SHARD}, "End": True},
+            f"{task_id}Failed": {"Type": "Pass", "Parameters": {"shard.$": SHARD, "failed.$": "$.error"}, "End": True},
         }}
         state = sfn.CustomState(self, state_id, state_json={
             "Type": "Map",

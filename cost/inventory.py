@@ -48,6 +48,7 @@ class Inventory:
     lambda_states: dict[str, str] = field(default_factory=dict)  # state name -> function logical id
     athena_states: list[str] = field(default_factory=list)  # states that run a CTAS (billed by bytes)
     task_states: dict[str, str] = field(default_factory=dict)  # state name -> task definition logical id
+    fanned_out: set[str] = field(default_factory=set)  # states run once per shard (inside a Map's processor)
 
     def of_type(self, kind: str) -> list[Resource]:
         return [r for r in self.resources if r.type == kind]
@@ -73,8 +74,11 @@ def unpriced_types(inventory: Inventory, priced: set[str]) -> list[str]:
 
 def _states(definition: dict, inventory: Inventory) -> None:
     """Which function, task definition or Athena statement each Task state runs."""
-    for _, name, state in walk(definition):
+    maps = {name for _, name, state in walk(definition) if state["Type"] == "Map"}
+    for path, name, state in walk(definition):
         resource, parameters = str(state.get("Resource", "")), state.get("Parameters", {})
+        if maps & set(path):
+            inventory.fanned_out.add(name)
         if resource.endswith(":lambda:invoke"):
             inventory.lambda_states[name] = _logical_id(parameters.get("FunctionName", ""))
         elif resource.endswith(":ecs:runTask.sync"):

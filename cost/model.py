@@ -84,9 +84,11 @@ def _lambda(resources, inventory, usage, p):
         arm = function.properties.get("Architectures") == ["arm64"]
         price = p["lambda_gb_second_arm" if arm else "lambda_gb_second_x86"]
         seconds = usage.state_seconds.get(state, 0.0)
+        requests = usage.shards if state in inventory.fanned_out else 1
         lines.append(Line("Lambda", f"{state} ({memory_gb * 1024:.0f} MB, {'arm64' if arm else 'x86'})",
-                          f"{seconds:.1f} s x {memory_gb:.2f} GB x ${price}/GB-s + 1 request",
-                          per_run=seconds * memory_gb * price + p["lambda_request"]))
+                          f"{seconds:.1f} s x {memory_gb:.2f} GB x ${price}/GB-s + {requests:,} request"
+                          + ("s" if requests > 1 else ""),
+                          per_run=seconds * memory_gb * price + requests * p["lambda_request"]))
     return lines
 
 
@@ -96,18 +98,20 @@ def _fargate(resources, inventory, usage, p):
         task = _task_definition(reference, resources)
         vcpu, memory_gb = int(task.properties["Cpu"]) / 1024, int(task.properties["Memory"]) / 1024
         arm = task.properties.get("RuntimePlatform", {}).get("CpuArchitecture") == "ARM64"
-        seconds = fargate_seconds(usage.state_seconds.get(state, 0.0), usage.local_cpus, vcpu)
+        tasks = usage.shards if state in inventory.fanned_out else 1
+        seconds = fargate_seconds(usage.state_seconds.get(state, 0.0), usage.local_cpus, vcpu, tasks)
         rate = vcpu * p[f"fargate_vcpu_hour_{'arm' if arm else 'x86'}"] + memory_gb * p[
             f"fargate_gb_hour_{'arm' if arm else 'x86'}"]
-        lines.append(Line("Fargate", f"{state} task ({vcpu:g} vCPU, {memory_gb:g} GB, {'ARM' if arm else 'x86'})",
+        count = f"{tasks:,} tasks" if tasks > 1 else "task"
+        lines.append(Line("Fargate", f"{state} {count} ({vcpu:g} vCPU, {memory_gb:g} GB, {'ARM' if arm else 'x86'})",
                           f"{seconds:.0f} s billed x ${rate:.5f}/h", per_run=seconds / 3600 * rate))
     return lines
 
 
-def fargate_seconds(local_seconds: float, local_cpus: int, task_vcpus: float) -> float:
-    """Billed seconds of a stage measured locally, run on a task of `task_vcpus` (see cost.usage)."""
-    running = local_seconds * local_cpus / task_vcpus
-    return max(ASSUMPTIONS["fargate_minimum_seconds"], running + ASSUMPTIONS["fargate_startup_seconds"])
+def fargate_seconds(local_seconds: float, local_cpus: int, task_vcpus: float, tasks: int = 1) -> float:
+    """Billed seconds of a stage measured locally, run on `tasks` tasks of `task_vcpus` (see cost.usage)."""
+    running = local_seconds * local_cpus / task_vcpus / tasks
+    return tasks * max(ASSUMPTIONS["fargate_minimum_seconds"], running + ASSUMPTIONS["fargate_startup_seconds"])
 
 
 def _task_definition(reference: str, resources: list[Resource]) -> Resource:

@@ -5,7 +5,9 @@ run, the local machine's CPUs. Translated with stated assumptions (ASSUMPTIONS),
 number a reader can change and a test pins:
 - a Fargate stage's CPU time scales with the task's vCPUs (the ML code uses every CPU it has):
   seconds on a task = local seconds x local CPUs / task vCPUs, plus start-up, billed at least 60 s;
-- every measured quantity grows linearly with rows (the stages are linear scans and fits).
+- every measured quantity grows linearly with rows (the stages are linear scans and fits);
+- a state run once per shard (inside a Distributed Map) is measured as the sum of its shards'
+  seconds, which the merge step after the map reports; each shard's task starts on its own.
 """
 
 import json
@@ -35,10 +37,12 @@ class Usage:
     state_entries: int
     cache_items: int
     bucket_bytes: dict[str, int]  # bucket name -> bytes after the run
+    shards: int = 1  # the run's shards: tasks started per fanned-out state
 
     def scaled(self, rows: int) -> "Usage":
         factor = rows / self.rows
         return replace(self, rows=rows, state_seconds={s: t * factor for s, t in self.state_seconds.items()},
+                       shards=max(1, round(self.shards * factor)),
                        cache_items=round(self.cache_items * factor),
                        bucket_bytes={b: round(n * factor) for b, n in self.bucket_bytes.items()})
 
@@ -62,7 +66,13 @@ def read_usage(path: Path) -> Usage:
     if missing:
         raise RecordError(f"{path} lacks {', '.join(missing)}: written by an older local cloud; run again")
     output = record["output"]
+    if "inference" not in output:
+        raise RecordError(f"{path} was written before Inference fanned out over shards; run again")
+    # The fanned-out states' seconds: the sums the merge steps reported (a map's own seconds are
+    # its wall time, with shards side by side).
+    fanned_out = {"ScoreShard": output["inference"]["task_seconds"], "LoadCacheShard": output["outputs"]["cache"]["seconds"]}
     return Usage(rows=output["ingest"]["rows_accepted"], local_cpus=record["machine"]["cpus"],
-                 state_seconds={s["state"]: s["seconds"] for s in record["states"]},
-                 state_entries=len(record["states"]), cache_items=output["outputs"]["cache"]["items_written"],
-                 bucket_bytes=record["bucket_bytes"])
+                 state_seconds={**{s["state"]: s["seconds"] for s in record["states"]}, **fanned_out},
+                 state_entries=len(record["states"]) + 2 * output["inference"]["shards"] * len(fanned_out),
+                 cache_items=output["outputs"]["cache"]["items_written"], bucket_bytes=record["bucket_bytes"],
+                 shards=output["inference"]["shards"])

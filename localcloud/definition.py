@@ -46,7 +46,9 @@ def load_definition(state_machine: dict, resolve: Resolver = placeholder) -> dic
 
 
 # What the local cloud can run: these state types, and Task states with these integrations.
-STATE_TYPES = ("Task", "Pass", "Choice", "Parallel", "Succeed", "Fail", "Wait")
+STATE_TYPES = ("Task", "Pass", "Choice", "Parallel", "Map", "Succeed", "Fail", "Wait")
+# A Map's item sources the local cloud reads: inline arrays, and these ItemReader resources.
+ITEM_READERS = {"s3:getObject": "moto's interpreter (JSON, CSV and manifests)"}
 LOCAL_INTEGRATIONS = {
     "lambda:invoke": "the handler from its asset folder, in a subprocess",
     "ecs:runTask.sync": "the container command, in a subprocess",
@@ -65,6 +67,11 @@ def unsupported(definition: dict) -> list[str]:
         if state["Type"] not in STATE_TYPES:
             problems.append(f"state {where}: {state['Type']} states are not supported locally "
                             f"(supported: {', '.join(STATE_TYPES)})")
+        elif state["Type"] == "Map" and "ItemReader" in state:
+            reader = str(state["ItemReader"].get("Resource", "")).partition(":states:::")[2]
+            if reader not in ITEM_READERS:
+                problems.append(f"state {where}: ItemReader {reader or '?'} is not supported locally "
+                                f"(supported: {', '.join(ITEM_READERS)})")
         elif state["Type"] == "Task":
             resource = str(state.get("Resource", ""))
             if resource.partition(":states:::")[2] not in LOCAL_INTEGRATIONS:
@@ -74,8 +81,9 @@ def unsupported(definition: dict) -> list[str]:
 
 
 def walk(definition: dict, path: tuple[str, ...] = ()):
-    """Every state, Parallel branches included: (path of enclosing Parallel states, name, state)."""
+    """Every state, Parallel branches and Map processors included: (path of enclosing states, name,
+    state)."""
     for name, state in definition["States"].items():
         yield path, name, state
-        for branch in state.get("Branches", []):
+        for branch in [*state.get("Branches", []), *[state[k] for k in ("ItemProcessor", "Iterator") if k in state]]:
             yield from walk(branch, (*path, name))

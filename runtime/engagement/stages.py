@@ -112,7 +112,8 @@ def merge_inference(s3, settings: Settings, *, run_id: str, results: list[dict])
     parts = [_read_json(s3, shard_location(run, "inference_shard_summaries", result["shard"])) for result in results]
     summary = shards.merge_inference(parts)
     _write_json(s3, run.location("inference_summary"), summary)
-    return {"rows_scored": summary["rows_scored"], "shards": summary["shards"], "summary": run.uri("inference_summary")}
+    return {"rows_scored": summary["rows_scored"], "shards": summary["shards"], "summary": run.uri("inference_summary"),
+            "task_seconds": summary["seconds"]["all_shards"], "slowest_shard_seconds": summary["seconds"]["slowest_shard"]}
 
 
 def check_cache_load(*, results: list[dict], rows_scored: int) -> dict:
@@ -121,15 +122,18 @@ def check_cache_load(*, results: list[dict], rows_scored: int) -> dict:
     written = sum(result["items_written"] for result in results)
     if written != rows_scored:
         raise StageFailed(f"CacheLoad wrote {written:,} items for {rows_scored:,} customers scored")
-    return {"items_written": written, "shards": len(results)}
+    return {"items_written": written, "shards": len(results),
+            "seconds": round(sum(result["seconds"] for result in results), 3),
+            "slowest_shard_seconds": max(result["seconds"] for result in results)}
 
 
 def load_cache(s3, table: cache.CacheTable, settings: Settings, *, run_id: str, shard: str) -> dict:
     """One shard's predictions into the cache, under the run's sort key."""
-    run = Run(run_id, settings.buckets)
+    run, started = Run(run_id, settings.buckets), time.perf_counter()
     written = cache.load_cache(s3, table, shard_location(run, "predictions", shard), run_id=run_id,
                                ttl_attribute=settings.cache_ttl_attribute)
-    return {"shard": shard, "items_written": written, "ttl_days": cache.CACHE_DAYS}
+    return {"shard": shard, "items_written": written, "ttl_days": cache.CACHE_DAYS,
+            "seconds": round(time.perf_counter() - started, 3)}
 
 
 def write_knowledge_base(s3, agent, settings: Settings, *, run_id: str, index: knowledge_base.Index) -> dict:

@@ -17,9 +17,11 @@ REPO = Path(__file__).resolve().parents[2]
 VIEW_STATES = ["CreateFinalResultsView", "CreateHumanReviewView", "CreatePredictionsView",
                "CreateHighValueCustomersView", "CreateAtRiskCustomersView", "CreateModelPerformanceView",
                "CreateCustomerFeaturesView", "CreateAssistantCustomersView"]
-TOP_LEVEL = ["ClaimRun", "Ingest", "PrepareData", "ValidateAndTrain", "QualityGate", "Inference", "RegisterPredictions", "BuildOutputs", "RegisterOutputs",
+TOP_LEVEL = ["ClaimRun", "Ingest", "PrepareData", "ValidateAndTrain", "QualityGate", "PlanShards", "ScoreShards",
+             "MergeInference", "RegisterPredictions", "BuildOutputs", "RegisterOutputs",
              *VIEW_STATES, "PublishLatest", "ReleaseRunLock", "NotifySuccess", "Published"]
-LAMBDA_STATES = {"ClaimRun": "claim_run", "Ingest": "ingest", "DataValidation": "validate", "CacheLoad": "cache_load",
+LAMBDA_STATES = {"ClaimRun": "claim_run", "Ingest": "ingest", "DataValidation": "validate", "LoadCacheShard": "cache_load",
+                 "PlanShards": "plan_shards", "MergeInference": "merge_shards", "CheckCacheLoad": "merge_shards",
                  "KnowledgeBaseDocuments": "knowledge_base", "RegisterPredictions": "register_run_tables",
                  "RegisterOutputs": "register_run_tables", "PublishLatest": "publish"}
 
@@ -58,7 +60,7 @@ def test_parallel_branches(definition):
                 for _, name, state in walk(definition) if state["Type"] == "Parallel"}
     assert branches == {"PrepareData": ["PrepareTrainingData", "PrepareTestData", "PrepareInferenceData"],
                         "ValidateAndTrain": ["DataValidation", "Training"],
-                        "BuildOutputs": ["CreateQaTable", "CreateResultsTable", "CreateCustomerFeaturesTable", "CacheLoad",
+                        "BuildOutputs": ["CreateQaTable", "CreateResultsTable", "CreateCustomerFeaturesTable", "LoadCacheShards",
                                          "KnowledgeBaseDocuments"]}
 
 
@@ -68,7 +70,7 @@ def test_integrations_use_the_documented_resources(definition):
         assert resources[name].endswith(":states:::lambda:invoke"), name
     for name in ("PrepareTrainingData", "CreateQaTable", "CreateResultsTable", *VIEW_STATES):
         assert resources[name].endswith(":states:::athena:startQueryExecution.sync"), name
-    for name in ("Training", "Inference"):
+    for name in ("Training", "ScoreShard"):
         assert resources[name].endswith(":states:::ecs:runTask.sync"), name
     for name in ("ReleaseRunLock", "ReleaseRunLockOnFailure", "ReleaseRunLockOnGateFailure"):
         assert resources[name].endswith(":states:::dynamodb:deleteItem"), name
@@ -79,8 +81,9 @@ def test_integrations_use_the_documented_resources(definition):
 def test_every_task_retries_with_backoff(definition):
     for _, name, state in walk(definition):
         if state["Type"] == "Task" and not name.startswith("Notify"):
-            [retry, *waits] = state["Retry"]  # KnowledgeBaseDocuments also waits out a running sync
-            assert len(waits) == (name == "KnowledgeBaseDocuments"), name
+            # KnowledgeBaseDocuments also waits out a running sync, LoadCacheShard a throttled table
+            [retry, *waits] = state["Retry"]
+            assert len(waits) == (name in ("KnowledgeBaseDocuments", "LoadCacheShard")), name
             assert retry["BackoffRate"] == 2 and retry["MaxAttempts"] >= 2, name
             assert "States.ALL" not in retry["ErrorEquals"], name  # data errors must not be retried
 
@@ -100,7 +103,7 @@ def test_a_retried_athena_statement_finds_the_query_that_already_ran(definition)
 
 def test_container_tasks_have_their_own_time_limits(definition):
     tasks = {name: state for _, name, state in walk(definition) if state.get("Resource", "").endswith("ecs:runTask.sync")}
-    assert {name: state["TimeoutSeconds"] for name, state in tasks.items()} == {"Training": 3600, "Inference": 2400}
+    assert {name: state["TimeoutSeconds"] for name, state in tasks.items()} == {"Training": 3600, "ScoreShard": 2400}
     assert "HeartbeatSeconds" not in json.dumps(tasks)  # .sync integrations send none
 
 
@@ -116,6 +119,41 @@ def test_every_failure_path_releases_the_lock_notifies_and_publishes_nothing(def
     assert states["NotifyFailure"]["Next"] == "PipelineFailed" and states["PipelineFailed"]["Type"] == "Fail"
     # Publishing happens only after every output exists: no failure route passes through it.
     assert happy_path(definition).index("PublishLatest") > happy_path(definition).index("RegisterOutputs")
+
+
+def test_inference_and_cache_load_fan_out_over_the_shard_manifest(definition):
+    """Both Distributed Maps read the manifest PlanShards wrote; each child catches its task's
+    failure and reports the shard, which the merge step after the map turns into a failed run."""
+    states = definition["States"]
+    score, load = states["ScoreShards"], states["BuildOutputs"]["Branches"][3]["States"]["LoadCacheShards"]
+    for fan_out, result_path in ((score, "$.shard_results"), (load, "$.cache_results")):
+        assert fan_out["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+        assert fan_out["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
+        assert fan_out["ItemReader"]["Parameters"]["Key.$"] == "States.Format('runs/{}/shards.json', $.run.run_id)"
+        assert fan_out["ItemSelector"] == {"run_id.$": "$.run.run_id", "shard.$": "$$.Map.Item.Value"}
+        assert fan_out["ResultPath"] == result_path and fan_out["MaxConcurrency"] >= 1
+        children = fan_out["ItemProcessor"]["States"]
+        [(name, task)] = [(name, state) for name, state in children.items() if state["Type"] == "Task"]
+        assert task["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": f"{name}Failed"}]
+        assert children[f"{name}Failed"]["Parameters"] == {"shard.$": "$.shard.shard", "failed.$": "$.error"}
+    environment = {e["Name"]: e.get("Value.$", e.get("Value")) for e in
+                   score["ItemProcessor"]["States"]["ScoreShard"]["Parameters"]["Overrides"]["ContainerOverrides"][0]["Environment"]}
+    assert environment["INFERENCE_SHARD"] == "States.JsonToString($.shard)"
+    assert environment["PREDICTIONS_URI"].endswith("/predictions/run_id={}/shard-{}.parquet', $.run_id, $.shard.shard)")
+    assert states["MergeInference"]["Parameters"]["Payload"]["results.$"] == "$.shard_results"
+    check = states["BuildOutputs"]["Branches"][3]["States"]["CheckCacheLoad"]["Parameters"]["Payload"]
+    assert check["results.$"] == "$.cache_results" and check["rows_scored.$"] == "$.inference.rows_scored"
+
+
+def test_the_state_machine_may_run_its_own_child_executions_and_nothing_else(pipeline_template):
+    [policy] = [r for k, r in pipeline_template.to_json()["Resources"].items() if k.startswith("DistributedMapPolicy")]
+    by_action = {json.dumps(s["Action"]): json.dumps(s["Resource"]) for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert set(by_action) == {'"states:StartExecution"', '["states:DescribeExecution", "states:StopExecution"]',
+                              '"lambda:InvokeFunction"'}
+    assert by_action['"states:StartExecution"'].startswith('{"Ref": "PipelineStateMachine')  # itself, no wildcard
+    children = by_action['["states:DescribeExecution", "states:StopExecution"]']
+    assert ":execution:" in children and '"Fn::GetAtt": ["PipelineStateMachine' in children and "/*" in children
+    assert "CacheLoadFunction" in by_action['"lambda:InvokeFunction"']
 
 
 def test_every_terminal_path_releases_the_run_lock(definition):
@@ -145,7 +183,7 @@ def test_the_claim_and_the_release_name_the_execution_alike(definition):
 
 def test_quality_gate_reads_the_training_verdict(definition):
     gate = definition["States"]["QualityGate"]
-    assert gate["Choices"] == [{"Variable": "$.checks.training.passed", "BooleanEquals": True, "Next": "Inference"}]
+    assert gate["Choices"] == [{"Variable": "$.checks.training.passed", "BooleanEquals": True, "Next": "PlanShards"}]
     assert gate["Default"] == "ReleaseRunLockOnGateFailure"
     assert definition["States"]["NotifyQualityGateFailed"]["Next"] == "QualityGateFailed"
 
