@@ -113,7 +113,7 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
         source = source or _generated(state / "data", rows, seed)
         print(f"uploading {source} ({source.stat().st_size:,} bytes) as the run's input …", flush=True)
         cloud.upload_source(source)
-        progress = Progress()
+        progress = Progress(describe_map_run=lambda arn: cloud.client("stepfunctions").describe_map_run(mapRunArn=arn))
         name = datetime.now().strftime("local-%Y%m%d-%H%M%S")
         print(f"\nstarting execution {name}\n", flush=True)
         result = cloud.run(name=name, on_event=progress.event, on_poll=progress.heartbeat)

@@ -18,7 +18,11 @@ SHOWN_VALUE_CHARS = 100
 class Progress:
     HEARTBEAT_S = 30  # a line at least this often while tasks run (a 1M CacheLoad takes minutes)
 
-    def __init__(self) -> None:
+    def __init__(self, describe_map_run: Callable[[str], dict] | None = None) -> None:
+        """`describe_map_run`: Step Functions' DescribeMapRun, for the shards done of a fanned-out state."""
+        self.describe_map_run = describe_map_run
+        self.map_runs: dict[str, str] = {}  # Map state -> its map run's ARN, while it runs
+        self.shown_items: dict[str, tuple] = {}  # Map state -> the item counts last printed
         self.entered: dict[str, datetime] = {}
         self.states: list[dict] = []
         self.failures: dict[str, str] = {}
@@ -40,12 +44,17 @@ class Progress:
             self._print(f"  > {name}")
             return
         self.owner[event["id"]] = owner = self.owner.get(event.get("previousEventId"))
-        if kind == "TaskScheduled":
+        if kind == "MapRunStarted":
+            self.map_runs[owner] = event["mapRunStartedEventDetails"]["mapRunArn"]
+        elif kind == "TaskScheduled":
             self.parameters[owner] = json.loads(event["taskScheduledEventDetails"]["parameters"])
         elif kind == "TaskSucceeded":
             self.results[owner] = json.loads(event["taskSucceededEventDetails"]["output"])
         elif kind.endswith("StateExited"):
             name = event["stateExitedEventDetails"]["name"]
+            if name in self.map_runs:
+                self.shards_done()
+                del self.map_runs[name]
             seconds = (event["timestamp"] - self.entered.pop(name, event["timestamp"])).total_seconds()
             status = "FAILED" if name in self.failures else "ok"
             self.states.append({"state": name, "seconds": round(seconds, 2), "status": status})
@@ -56,8 +65,22 @@ class Progress:
             self.failures[last] = f"{details.get('error')}: {str(details.get('cause'))[:300]}"
             self._print(f"  ! {last}: {details.get('error')} {str(details.get('cause'))[:200]}")
 
+    def shards_done(self) -> None:
+        """A line for each fanned-out state whose items moved on: shards done / total."""
+        for state, arn in self.map_runs.items():
+            items = self.describe_map_run(arn)["itemCounts"] if self.describe_map_run else None
+            if not items:
+                continue
+            counts = (items["succeeded"], items["failed"] + items["timedOut"] + items["aborted"], items["total"])
+            if counts != self.shown_items.get(state) and counts[2]:
+                self.shown_items[state] = counts
+                failed = f", {counts[1]:,} failed" if counts[1] else ""
+                self._print(f"  … {state}: {counts[0]:,}/{counts[2]:,} shards done{failed}")
+
     def heartbeat(self, now: datetime | None = None) -> None:
-        """Between events: say which tasks are still running, at most every HEARTBEAT_S seconds."""
+        """Between events: the shards done of a fanned-out state as they move; which tasks are
+        still running, at most every HEARTBEAT_S seconds."""
+        self.shards_done()
         now = now or datetime.now(timezone.utc)
         if (now - self.last_line).total_seconds() < self.HEARTBEAT_S:
             return

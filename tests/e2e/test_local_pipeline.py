@@ -33,6 +33,7 @@ from tests.e2e import seed_answers
 
 ROWS = 10_000
 FAILING_ROWS = 4_000  # runs meant to fail need fewer customers
+SHARD_ROWS = 3_500  # as `-c shardRows=3500`: the first run fans out over 3 shards, the failing ones over 2
 FIRST = "first-run"
 
 
@@ -42,6 +43,7 @@ def cloud(local_assembly, local_images, tmp_path_factory):
     cloud = LocalCloud(state, images=local_images, converse=planner.converse)
     cloud.start()
     cloud.deploy(local_assembly, output=lambda line: None)
+    set_environment(cloud, stage_function(cloud, "PlanShards"), SHARD_ROWS=str(SHARD_ROWS))
     write_dataset(GeneratorConfig(rows=ROWS, seed=8), state / "data", progress=None)
     write_dataset(GeneratorConfig(rows=FAILING_ROWS, seed=9), state / "small", progress=None)
     cloud.upload_source(state / "data" / "customers.csv")
@@ -136,6 +138,12 @@ def wrap_function(cloud, tmp_path, function_name: str, body: str):
     return restore
 
 
+def set_environment(cloud, function_name: str, **variables: str) -> None:
+    lam = cloud.client("lambda")
+    current = lam.get_function_configuration(FunctionName=function_name)["Environment"]["Variables"]
+    lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": {**current, **variables}})
+
+
 def stage_function(cloud, prefix: str) -> str:
     names = [f["FunctionName"] for page in cloud.client("lambda").get_paginator("list_functions").paginate()
              for f in page["Functions"]]
@@ -197,8 +205,28 @@ def test_the_summary_reports_counts_per_state(cloud):
     assert rows("PrepareTrainingData") + rows("PrepareTestData") == ROWS
     assert rows("PrepareTrainingData") > 3 * rows("PrepareTestData")
     assert rows("CreateResultsTable") == ROWS
-    assert progress.counts("CacheLoad", count_rows) == f"items_written {ROWS:,}, ttl_days 21"
+    assert progress.counts("CheckCacheLoad", count_rows) == f"items_written {ROWS:,}, shards 3"
+    assert progress.counts("MergeInference", count_rows) == f"rows_scored {ROWS:,}, shards 3"
     assert 300 <= rows("CreateQaTable") <= 450
+
+
+def test_inference_and_the_cache_fan_out_over_the_shards_in_distributed_maps(cloud):
+    output = json.loads(cloud.first["output"])
+    assert output["shards"] == {"shards": 3, "rows": ROWS,
+                                "manifest": f"s3://{buckets(cloud).processed}/runs/{run_id_from_execution(FIRST)}/shards.json"}
+    assert output["inference"]["shards"] == output["outputs"]["cache"]["shards"] == 3
+    assert [r["shard"] for r in output["shard_results"]] == ["00000", "00001", "00002"]
+    sfn = cloud.client("stepfunctions")
+    map_runs = [e["mapRunStartedEventDetails"]["mapRunArn"] for e in cloud.first["events"] if e["type"] == "MapRunStarted"]
+    assert len(map_runs) == 2
+    for arn in map_runs:  # DescribeMapRun, in the shape AWS records (../shared/aws-recorded)
+        run = sfn.describe_map_run(mapRunArn=arn)
+        assert run["status"] == "SUCCEEDED" and run["itemCounts"]["succeeded"] == run["itemCounts"]["total"] == 3
+        assert run["executionArn"] == cloud.first["executionArn"]
+    listed = cloud.client("s3").list_objects_v2(Bucket=buckets(cloud).predictions,
+                                                Prefix=f"predictions/run_id={run_id_from_execution(FIRST)}/")
+    assert sorted(o["Key"].rsplit("/", 1)[-1] for o in listed["Contents"]) == [
+        "shard-00000.parquet", "shard-00001.parquet", "shard-00002.parquet"]
 
 
 def test_one_prediction_per_customer_and_no_pii(cloud):
@@ -295,18 +323,24 @@ def test_a_failed_quality_gate_publishes_nothing(cloud):
     assert_first_run_still_served(cloud)
 
 
-def test_a_failure_inside_build_outputs_after_the_cache_was_staged_changes_nothing_served(cloud, tmp_path):
+def test_a_failed_shard_fails_the_run_naming_it_after_the_others_were_staged_and_publishes_nothing(cloud, tmp_path):
+    """One CacheLoad shard fails after staging its items (the other succeeds): the run fails, the
+    notification names the shard, and readers keep the first run."""
     restore = wrap_function(cloud, tmp_path, stage_function(cloud, "CacheLoad"), (
         "def handler(event, context):\n"
         "    staged = real(event, context)\n"
-        "    raise RuntimeError(f\"injected after staging {staged['items_written']} cache items\")"))
+        "    if event['shard'] == '00001':\n"
+        "        raise RuntimeError(f\"injected after staging {staged['items_written']} cache items\")\n"
+        "    return staged"))
     try:
         result = cloud.run(name="fails-in-build-outputs", source_key="customers/small.csv", timeout_s=300)
     finally:
         restore()
     assert result["status"] == "FAILED"
     [failure] = notifications(cloud)
-    assert f"injected after staging {FAILING_ROWS} cache items" in failure["cause"]
+    assert failure["error"] == "ShardsFailed", failure
+    assert "CacheLoad: 1 of 2 shards failed; nothing was published. shard 00001: RuntimeError" in failure["cause"]
+    assert f"injected after staging {FAILING_ROWS - SHARD_ROWS} cache items" in failure["cause"]
     staged = run_id_from_execution("fails-in-build-outputs")
     [table] = [t for t in cloud.client("dynamodb").list_tables()["TableNames"] if "PredictionCache" in t]
     item = cloud.client("dynamodb").get_item(TableName=table, Key={"customer_id": {"S": "CUST-00000001"},

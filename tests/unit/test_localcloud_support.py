@@ -16,12 +16,18 @@ def test_states_the_local_cloud_cannot_run_are_named():
         "Prepare": {"Type": "Task", "Resource": TASK.format("athena:startQueryExecution.sync"), "Next": "Fan"},
         "Fan": {"Type": "Parallel", "Next": "Each", "Branches": [{"StartAt": "Etl", "States": {
             "Etl": {"Type": "Task", "Resource": TASK.format("glue:startJobRun.sync"), "End": True}}}]},
-        "Each": {"Type": "Map", "End": True, "ItemProcessor": {}},
+        "Each": {"Type": "Map", "Next": "Wait", "ItemReader": {"Resource": TASK.format("s3:listObjectsV2")},
+                 "ItemProcessor": {"StartAt": "Crawl", "States": {
+                     "Crawl": {"Type": "Task", "Resource": TASK.format("glue:startCrawler"), "End": True}}}},
+        "Wait": {"Type": "Wait", "Seconds": 1, "Next": "Poll"},
+        "Poll": {"Type": "Activity", "End": True},
     }}
     problems = unsupported(definition)
-    assert len(problems) == 2
+    assert len(problems) == 4, problems
     assert problems[0].startswith("state Fan / Etl: arn:aws:states:::glue:startJobRun.sync is not supported locally")
-    assert problems[1].startswith("state Each: Map states are not supported locally")
+    assert problems[1].startswith("state Each: ItemReader s3:listObjectsV2 is not supported locally")
+    assert problems[2].startswith("state Each / Crawl: arn:aws:states:::glue:startCrawler is not supported locally")
+    assert problems[3].startswith("state Poll: Activity states are not supported locally")
 
 
 def test_the_s3_mirror_refuses_keys_that_lead_outside_it(tmp_path):

@@ -19,7 +19,7 @@ from moto import mock_aws
 from datagen.generator import GeneratorConfig
 from datagen.writer import write_dataset
 from engagement.assistant import Tool
-from engagement import ask_api, cache, knowledge_base, prediction_api, publish, stages
+from engagement import ask_api, cache, knowledge_base, prediction_api, publish, shards, stages
 from engagement.claim import RunIdInUse, RunLocked, SourceMissing
 from engagement.ingest import ingest_csv
 from engagement.layout import Buckets, Run, run_id_from_execution
@@ -145,12 +145,16 @@ def stage_run(aws: Aws, csv: bytes, execution: str) -> dict:
     run = Run(run_id, BUCKETS)
     # A variant of a generated file (a corrupted row, say) borrows the first file's models.
     summary, predictions, inference = aws.models.get(csv) or next(iter(aws.models.values()))
-    for place, name, body in (("training_summary", "", summary), ("predictions", "predictions.parquet", predictions),
-                              ("inference_summary", "", inference)):
+    # Inference as one shard (the Distributed Map's child writes these two; tests/unit/test_shards.py
+    # and the e2e run cover several).
+    for place, name, body in (("training_summary", "", summary), ("predictions", "shard-00000.parquet", predictions),
+                              ("inference_shard_summaries", "shard-00000.json", inference)):
         location = run.location(place)
         aws.s3.put_object(Bucket=location.bucket, Key=location.key + name, Body=body)
-    results["cache"] = stages.load_cache(aws.s3, cache.CacheTable(boto3.client("dynamodb"), "cache"), SETTINGS,
-                                         run_id=run_id)
+    results["inference"] = stages.merge_inference(aws.s3, SETTINGS, run_id=run_id, results=[{"shard": "00000"}])
+    loaded = stages.load_cache(aws.s3, cache.CacheTable(boto3.client("dynamodb"), "cache"), SETTINGS,
+                               run_id=run_id, shard="00000")
+    results["cache"] = stages.check_cache_load(results=[loaded], rows_scored=results["inference"]["rows_scored"])
     results["knowledge_base"] = stages.write_knowledge_base(aws.s3, aws.agent, SETTINGS, run_id=run_id, index=INDEX)
     return results
 
@@ -384,7 +388,8 @@ def test_items_left_unprocessed_too_often_fail_the_load(aws, csvs, monkeypatch):
         def batch_write_item(self, RequestItems):
             return {"UnprocessedItems": RequestItems}
 
-    with pytest.raises(RuntimeError, match="still unprocessed after 8 attempts"):
+    # named, so the state machine retries the shard on exactly this error (LoadCacheShard's Retry)
+    with pytest.raises(cache.CacheWriteThrottled, match="still unprocessed after 8 attempts"):
         cache.load_cache(aws.s3, cache.CacheTable(AlwaysThrottled(), "cache"),
                          S3Uri.parse("s3://predictions/predictions/run_id=stuck/"), run_id="stuck",
                          ttl_attribute="expires_at")
@@ -642,3 +647,14 @@ def test_an_item_staged_in_the_earlier_shape_is_still_served(aws, csvs):
     assert answer["reasons"]["engagement"] == [{"feature": "avg_daily_logins", "value": None, "contribution": None},
                                                {"feature": "trust_score", "value": None, "contribution": None}]
     assert answer["reasons"]["churn"][0]["feature"] == "days_since_last_login"
+
+
+def test_a_failed_shard_fails_the_merge_naming_it_and_the_cache_check_counts_every_item():
+    results = [{"shard": "00000", "items_written": 5, "seconds": 1.0},
+               {"shard": "00001", "failed": {"Error": "Sandbox.Timedout", "Cause": "Task timed out after 900 s"}}]
+    with pytest.raises(shards.ShardsFailed, match=r"CacheLoad: 1 of 2 shards failed; nothing was published\. "
+                                                   r"shard 00001: Sandbox\.Timedout: Task timed out"):
+        stages.check_cache_load(results=results, rows_scored=10)
+    with pytest.raises(stages.StageFailed, match="wrote 5 items for 10 customers scored"):
+        stages.check_cache_load(results=results[:1], rows_scored=10)
+    assert stages.check_cache_load(results=results[:1], rows_scored=5)["items_written"] == 5
