@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 from engagement.data_dictionary import render as data_dictionary
 
-METADATA_SUFFIX = ".metadata.json"
+METADATA_SUFFIX = ".metadata.json"  # Bedrock's sidecar for an S3 data source's document
 DRIVERS_LISTED = 10  # at each end of the importance ranking
-DECILE_EDGES = 9  # a feature profile's inner decile edges, when all are distinct  # Bedrock's sidecar for an S3 data source's document
 
 
 @dataclass(frozen=True)
@@ -122,7 +121,7 @@ def _feature_statistics(run_id: str, validation: dict, profile: dict) -> str:
     drift profile): the run's statistics without a query."""
     columns = validation["quality"]["columns"]
     lines = [f"# Feature statistics, run {run_id}", "", f"{profile['rows']:,} customers. Numeric features: missing, "
-             "minimum, 10th / 50th / 90th percentile, maximum. Categorical: the share of each level.", ""]
+             "minimum, 10th / 50th / 90th percentile (read from a 1,000-bin histogram), maximum. Categorical: the share of each level.", ""]
     for name, spec in profile["features"].items():
         quality = columns.get(name, {})
         if "levels" in spec:
@@ -130,9 +129,8 @@ def _feature_statistics(run_id: str, validation: dict, profile: dict) -> str:
                                                                                key=lambda item: -item[1]))
             lines.append(f"- {name}: {quality.get('nulls', 0):,} missing; {shares}.")
         else:
-            edges = spec["edges"]
-            deciles = (f"{edges[0]:.4g} / {edges[4]:.4g} / {edges[8]:.4g}" if len(edges) == DECILE_EDGES
-                       else "deciles not distinct (few values)")
+            percentiles = spec["percentiles"]
+            deciles = " / ".join("n/a" if percentiles[p] is None else f"{percentiles[p]:.4g}" for p in ("p10", "p50", "p90"))
             lines.append(f"- {name}: {quality.get('nulls', 0):,} missing; min {quality.get('min', 'n/a')}, "
                          f"{deciles}, max {quality.get('max', 'n/a')}.")
     return "\n".join(lines) + "\n"

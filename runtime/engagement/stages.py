@@ -5,7 +5,6 @@ against moto. Return values are small JSON documents (counts and S3 URIs), never
 stage reads and writes is the run layout's business (`engagement.layout`).
 """
 
-import io
 import json
 import time
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from engagement import cache, claim, knowledge_base, publish, run_tables, shards
 from engagement.ingest import IngestError
 from engagement.ingest_job import IngestLocations, ingest_s3
 from engagement.layout import Buckets, Run, run_id_from_execution
+from engagement.s3file import S3ReadFile
 from engagement.s3uri import S3Uri
 from engagement.tokenize import Tokenizer
 
@@ -60,13 +60,20 @@ def ingest(s3, tokenizer: Tokenizer, settings: Settings, *, run_id: str, source_
     return {**result, "report": report, "bronze": run.uri("bronze")}
 
 
+VALIDATION_BATCH_ROWS = 100_000  # rows profiled at a time: memory stays flat in the run's size
+
+
 def validate(s3, settings: Settings, *, run_id: str) -> dict:
     run = Run(run_id, settings.buckets)
-    current = _read_parquet(s3, run.location("bronze"))
-    profile = validation.feature_profile(current)
-    _write_json(s3, run.location("feature_profile"), profile)
+    bronze = pq.ParquetFile(S3ReadFile(s3, run.location("bronze")))
+    profile = None
+    for batch in bronze.iter_batches(batch_size=VALIDATION_BATCH_ROWS):
+        profile = validation.merge(profile, validation.profile_batch(batch))
+    if profile is None:
+        profile = validation.profile_batch(bronze.schema_arrow.empty_table())
+    _write_json(s3, run.location("feature_profile"), validation.feature_profile(profile))
     baseline, baseline_run, note = _baseline(s3, settings.buckets)
-    report = validation.validate(current, baseline, baseline_run=baseline_run, min_rows=settings.min_rows,
+    report = validation.validate(profile, baseline, baseline_run=baseline_run, min_rows=settings.min_rows,
                                  baseline_note=note)
     _write_json(s3, run.location("validation_report"), report)
     if not report["passed"]:
@@ -161,11 +168,6 @@ def publish_run(s3, settings: Settings, *, run_id: str, execution_name: str, sum
 def shard_location(run: Run, place: str, shard: str) -> S3Uri:
     folder = run.location(place)
     return S3Uri(folder.bucket, folder.key + shards.SHARD_FILES[place].format(shard))
-
-
-def _read_parquet(s3, location: S3Uri):
-    body = s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
-    return pq.read_table(io.BytesIO(body))
 
 
 def _read_json(s3, location: S3Uri) -> dict:
