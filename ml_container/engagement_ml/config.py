@@ -32,6 +32,7 @@ class TrainConfig:
     # Models fit on at most this many training rows (a fixed-seed sample; 0 = all). Quality at
     # 800K rows equalled quality at 80K (README, bench/ml.py), while fitting took 20 times longer.
     max_training_rows: int = 250_000
+    max_test_rows: int = 250_000  # the held-out rows the metrics and fairness checks use (0 = all)
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     fairness: FairnessThresholds = field(default_factory=FairnessThresholds)
 
@@ -72,6 +73,7 @@ def train_config(env: Mapping[str, str]) -> TrainConfig:
         generator_manifest_uri=env.get("GENERATOR_MANIFEST_URI"),
         threads=_int(env, "THREADS"),
         max_training_rows=_count(env, "MAX_TRAINING_ROWS", default=TrainConfig.max_training_rows),
+        max_test_rows=_count(env, "MAX_TEST_ROWS", default=TrainConfig.max_test_rows),
         quality=_thresholds(QualityThresholds, env, "QUALITY_"),
         fairness=_thresholds(FairnessThresholds, env, "FAIRNESS_"),
     )

@@ -125,3 +125,44 @@ def read_parquet_rows(uri: str, *, first_row: int, rows: int) -> pl.DataFrame:
                 break
         table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
     return pl.from_arrow(table)
+
+
+def read_parquet_sample(uri: str, max_rows: int, seed: int = 0) -> tuple[pl.DataFrame, int]:
+    """At most `max_rows` rows (0: all) of the Parquet objects at `uri`, a fixed-seed sample drawn
+    without holding more than one batch beyond it; and how many rows there were in all."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = [pq.ParquetFile(source) for source in _sources(uri)]
+    if not files:
+        raise FileNotFoundError(f"no data {'objects' if is_s3(uri) else 'files'} under {uri}")
+    total = sum(f.metadata.num_rows for f in files)
+    if max_rows == 0 or total <= max_rows:
+        keep = None
+    else:
+        keep = np.sort(np.random.default_rng(seed).choice(total, size=max_rows, replace=False))
+    batches, position = [], 0
+    for parquet in files:
+        for batch in parquet.iter_batches(batch_size=65_536):
+            if keep is None:
+                batches.append(batch)
+            else:
+                low, high = np.searchsorted(keep, [position, position + batch.num_rows])
+                if high > low:
+                    batches.append(batch.take(pa.array(keep[low:high] - position)))
+            position += batch.num_rows
+    return pl.from_arrow(pa.Table.from_batches(batches, schema=files[0].schema_arrow)), total
+
+
+def _sources(uri: str) -> list:
+    """Each Parquet object at `uri` (a file, a folder or a prefix) as something pyarrow can open:
+    a path, or an S3 object read by ranges (engagement.s3file)."""
+    if not is_s3(uri):
+        path = Path(uri)
+        return sorted(str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith(("_", "."))) \
+            if path.is_dir() else [str(path)]
+    from engagement.s3file import S3ReadFile
+
+    location = S3Uri.parse(uri)
+    return [S3ReadFile(_s3(), S3Uri(location.bucket, key)) for key in _keys_under(location)]

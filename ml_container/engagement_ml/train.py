@@ -37,13 +37,12 @@ def train(config: TrainConfig) -> dict:
         timings[name] = round(time.perf_counter() - t, 3)
         return result
 
-    train_frame = timed("load_training", lambda: storage.read_parquet(config.training_data_uri))
-    test_frame = timed("load_test", lambda: storage.read_parquet(config.test_data_uri))
+    # At most the samples are read into memory, whatever the run's size.
+    train_frame, available_rows = timed("load_training", lambda: storage.read_parquet_sample(
+        config.training_data_uri, config.max_training_rows))
+    test_frame, _ = timed("load_test", lambda: storage.read_parquet_sample(config.test_data_uri, config.max_test_rows))
     _require_rows(train_frame, "training", config.training_data_uri)
     _require_rows(test_frame, "test", config.test_data_uri)
-    available_rows = train_frame.height
-    if 0 < config.max_training_rows < available_rows:
-        train_frame = train_frame.sample(n=config.max_training_rows, seed=0)
 
     # Features: proxies of protected attributes are found on the training data and dropped.
     initial_state = fit_feature_state(train_frame)

@@ -482,9 +482,10 @@ def test_limits_fail_locally_as_on_aws(cloud, tmp_path):
 def test_generated_parquet_has_no_pii_in_predictions(cloud):
     s3 = cloud.client("s3")
     run_id = run_id_from_execution(FIRST)
-    body = s3.get_object(Bucket=buckets(cloud).predictions,
-                         Key=f"predictions/run_id={run_id}/predictions.parquet")["Body"].read()
-    assert not set(pq.read_schema(io.BytesIO(body)).names) & set(PII_COLUMNS)
+    for shard in ("00000", "00001", "00002"):
+        body = s3.get_object(Bucket=buckets(cloud).predictions,
+                             Key=f"predictions/run_id={run_id}/shard-{shard}.parquet")["Body"].read()
+        assert not set(pq.read_schema(io.BytesIO(body)).names) & set(PII_COLUMNS)
 
 
 def test_athena_api_answers_plain_boto3_with_athena_pages(cloud):

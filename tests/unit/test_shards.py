@@ -16,9 +16,9 @@ BUCKETS = Buckets(raw="raw", processed="processed", models="models", predictions
                   qa="qa", knowledge_base="knowledge", athena_results="athena")
 
 
-def parquet(rows: int, row_group_size: int = 1_000) -> bytes:
+def parquet(rows: int, row_group_size: int = 1_000, first: int = 0) -> bytes:
     buffer = io.BytesIO()
-    pq.write_table(pa.table({"customer_id": [f"CUST-{i:08d}" for i in range(rows)]}), buffer,
+    pq.write_table(pa.table({"customer_id": [f"CUST-{i:08d}" for i in range(first, first + rows)]}), buffer,
                    row_group_size=row_group_size)
     return buffer.getvalue()
 
@@ -62,3 +62,18 @@ def test_a_shard_reads_exactly_its_rows(tmp_path):
     for first, rows in ((0, 1_000), (650, 100), (1_000, 1_600), (2_599, 1)):
         frame = storage.read_parquet_rows(str(tmp_path / "data.parquet"), first_row=first, rows=rows)
         assert frame["customer_id"].to_list() == [f"CUST-{i:08d}" for i in range(first, first + rows)]
+
+
+def test_training_reads_a_fixed_sample_of_exactly_its_size_across_files(tmp_path):
+    from engagement_ml import storage
+
+    for index, (first, rows) in enumerate(((0, 1_500), (1_500, 2_500))):
+        (tmp_path / f"part-{index}.parquet").write_bytes(parquet(rows, row_group_size=400, first=first))
+    sample, total = storage.read_parquet_sample(str(tmp_path), max_rows=1_000)
+    again, _ = storage.read_parquet_sample(str(tmp_path), max_rows=1_000)
+    assert total == 4_000 and sample.height == 1_000 and sample["customer_id"].n_unique() == 1_000
+    assert sample.equals(again)  # a fixed seed
+    from_second_file = sample.filter(sample["customer_id"] >= "CUST-00001500").height
+    assert 500 < from_second_file < 750  # about 2,500 / 4,000 of the sample
+    everything, _ = storage.read_parquet_sample(str(tmp_path), max_rows=0)
+    assert everything.height == 4_000
