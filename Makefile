@@ -22,6 +22,8 @@ RUN_SOURCE = $(if $(INPUT),--input $(INPUT),--rows $(ROWS))
 # Dockerfile (LOCAL_IMAGES).
 ML_IMAGE := engagement-ml:local
 LOCAL_CONTEXT := -c terminationProtection=false -c mlImageUri=$(ML_IMAGE)
+# More context for the local app (make synth-local CONTEXT="-c stageMemoryMb=1024 -c taskMemoryMib=4096").
+CONTEXT ?=
 LOCAL_IMAGES := --image $(ML_IMAGE)=ml_container/Dockerfile
 # There is no Bedrock locally: the assistant's Converse calls are answered by the deterministic
 # stand-in in planner/ (on AWS, the Bedrock model).
@@ -57,7 +59,7 @@ synth-lean: deps
 	$(CDK) synth --quiet --no-notices --output cdk.out.lean -c profile=lean
 
 synth-local: deps
-	$(CDK) synth --quiet --no-notices --output cdk.out.local $(LOCAL_CONTEXT)
+	$(CDK) synth --quiet --no-notices --output cdk.out.local $(LOCAL_CONTEXT) $(CONTEXT)
 
 # Generated documentation (tests fail when a committed copy is stale).
 docs: synth synth-lean

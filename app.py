@@ -40,6 +40,8 @@ CONTEXT = {"athenaBytesScannedCutoff": ("athena_bytes_scanned_cutoff", int),
            "shardRows": ("shard_rows", int),
            "inferenceConcurrency": ("inference_concurrency", int),
            "cacheLoadConcurrency": ("cache_load_concurrency", int),
+           "stageMemoryMb": ("stage_memory_mb", int),
+           "taskMemoryMib": ("task_memory_mib", int),
            "profile": ("profile", profile)}
 
 app = cdk.App()

@@ -1,13 +1,17 @@
-"""Local cloud benchmark: python bench/localcloud.py [--rows 100000] [--repeat 3] [--iam enforce|off]
+"""Local cloud benchmark: python bench/localcloud.py [--rows 100000 [1000000 ...]] [--repeat 3] [--iam enforce|off]
 
 Runs `python -m localcloud run` (deploy cdk.out.local with cdklocal, generate, execute the state
-machine) `--repeat` times and prints each run's execution time, its compute (the Training,
-Inference and Ingest stages, which do the work AWS would also do), the overhead ratio (execution /
-compute: the figure that holds on a noisy machine), the slowest states, and each function's and
-task's peak memory against its configured memory (the REPORT lines in .localcloud/logs). The
-last line is one JSON object: the median run's figures (`rows`, `execution_seconds`,
-`compute_seconds`, `overhead_ratio`, `states`), `peak_rss_mb` (the largest single process of any
-run) and every run. Synthesize first (make synth-local).
+machine) `--repeat` times per size and prints each run's execution time, its compute (the
+Training, Inference and Ingest stages, which do the work AWS would also do), the overhead ratio
+(execution / compute: the figure that holds on a noisy machine), the slowest states, and each
+function's and task's peak memory against its configured memory (the largest of its REPORT lines
+in .localcloud/logs written by the run: a fanned-out task's largest shard). Given two sizes or
+more, it prints each function's and task's peak at every size and the change from the smallest:
+memory that does not grow with customers changes by less than 10%. The last line is one JSON
+object: per size, the median run's figures (`execution_seconds`, `compute_seconds`,
+`overhead_ratio`, `states`, `max_memory_used`), and `peak_rss_mb` (the largest single process of
+any run). Synthesize first (make synth-local; smaller sizes: make synth-local
+CONTEXT="-c stageMemoryMb=1024 -c taskMemoryMib=4096").
 """
 
 import argparse
@@ -20,21 +24,31 @@ import time
 from pathlib import Path
 
 REPORT = re.compile(r"^REPORT .*Memory Size: (\d+) MB Max Memory Used: (\d+) MB", re.M)
-COMPUTE_STATES = ("Training", "Inference", "Ingest")
+COMPUTE_STATES = ("Training", "ScoreShards", "Ingest")
+LOGS = Path(".localcloud/logs")
+FLAT = 0.10  # memory that does not grow with customers changes by less than this between sizes
 
 
-def memory_reports(since: float) -> dict[str, str]:
-    """Each function's or task's last REPORT line written since `since`: 'used of size MB'."""
+def log_sizes() -> dict[Path, int]:
+    return {log: log.stat().st_size for log in LOGS.glob("*.log")} if LOGS.is_dir() else {}
+
+
+def memory_reports(before: dict[Path, int]) -> dict[str, dict]:
+    """Each function's or task's largest REPORT line written after `before` (the logs' sizes):
+    {"used": MB, "size": MB}. Names lose the deployment's random suffix, so sizes compare."""
     reports = {}
-    for log in sorted(Path(".localcloud/logs").glob("*.log")):
-        if log.stat().st_mtime >= since and (found := REPORT.findall(log.read_text(errors="replace"))):
-            size, used = found[-1]
-            reports[log.stem] = f"{used} of {size} MB"
+    for log in sorted(LOGS.glob("*.log")):
+        with log.open("rb") as file:
+            file.seek(before.get(log, 0))
+            found = REPORT.findall(file.read().decode(errors="replace"))
+        if found:
+            size, used = max(found, key=lambda report: int(report[1]))
+            reports[re.sub(r"[0-9A-F]{8}(-[0-9A-Z]+)?$", "", log.stem)] = {"used": int(used), "size": int(size)}
     return reports
 
 
 def one_run(rows: int, images: list[str], iam: str = "enforce") -> dict:
-    started = time.time()
+    before = log_sizes()
     subprocess.run([sys.executable, "-m", "localcloud", "run", "--rows", str(rows), "--iam", iam, *images],
                    check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     summary = json.loads(Path(".localcloud/last-run.json").read_text())
@@ -43,40 +57,62 @@ def one_run(rows: int, images: list[str], iam: str = "enforce") -> dict:
     return {"status": summary["status"], "execution_seconds": summary["execution_seconds"],
             "wall_seconds": summary["wall_seconds"], "compute_seconds": compute,
             "overhead_ratio": round(summary["execution_seconds"] / compute, 2) if compute else None,
-            "states": states, "max_memory_used": memory_reports(started), "iam": iam,
+            "states": states, "max_memory_used": memory_reports(before), "iam": iam,
             "iam_decisions": summary.get("iam", {}).get("decisions", 0),
             "iam_seconds": summary.get("iam", {}).get("seconds", 0.0)}
 
 
+def flatness(medians: dict[int, dict]) -> list[str]:
+    """Per function and task: its peak at each size and the change from the smallest size."""
+    sizes = sorted(medians)
+    names = sorted(set().union(*(medians[rows]["max_memory_used"] for rows in sizes)))
+    lines = ["peak memory by customers (MB): " + " | ".join(f"{rows:,}" for rows in sizes) + " | change | flat"]
+    for name in names:
+        used = [medians[rows]["max_memory_used"].get(name, {}).get("used") for rows in sizes]
+        if None in used:
+            continue
+        change = (used[-1] - used[0]) / used[0]
+        lines.append(f"  {name}: " + " | ".join(f"{u:,}" for u in used) + f" | {change:+.1%} | "
+                     + ("yes" if abs(change) < FLAT else "NO"))
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=1, help="runs; the median run is reported (default 1)")
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000], help="one size or more (default 100000)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size; the median run is reported (default 1)")
     parser.add_argument("--iam", choices=("enforce", "off"), default="enforce",
                         help="off: measure the same run without IAM enforcement (default: enforce)")
     args = parser.parse_args()
     images = subprocess.run(["make", "-s", "--no-print-directory", "print-LOCAL_IMAGES"], capture_output=True,
                             text=True, check=True).stdout.split()  # the images `make run` gives the local cloud
+    medians = {rows: measured(rows, args.repeat, images, args.iam) for rows in args.rows}
+    if len(medians) > 1:
+        print("\n".join(flatness(medians)))
+    peak = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    print(f"largest process peak RSS {peak} MB")
+    print(json.dumps({"benchmark": "localcloud", "iam": args.iam, "peak_rss_mb": peak,
+                      "by_rows": {str(rows): median for rows, median in medians.items()}}))
+
+
+def measured(rows: int, repeat: int, images: list[str], iam: str) -> dict:
     runs = []
-    for number in range(1, args.repeat + 1):
-        run = one_run(args.rows, images, args.iam)
+    for number in range(1, repeat + 1):
+        run = one_run(rows, images, iam)
         runs.append(run)
         slowest = sorted(run["states"].items(), key=lambda item: -item[1])[:5]
-        print(f"run {number}/{args.repeat}, {args.rows:,} customers, IAM {args.iam} ({run['iam_decisions']:,} "
+        print(f"run {number}/{repeat}, {rows:,} customers, IAM {iam} ({run['iam_decisions']:,} "
               f"decisions in {run['iam_seconds']} s): {run['status']} execution "
               f"{run['execution_seconds']} s, compute {run['compute_seconds']} s, overhead ratio "
               f"{run['overhead_ratio']} (wall {run['wall_seconds']} s); slowest: "
               + ", ".join(f"{name} {seconds} s" for name, seconds in slowest), flush=True)
-        print("  max memory used: " + ", ".join(f"{name} {used}" for name, used in run["max_memory_used"].items()))
+        print("  max memory used: " + ", ".join(f"{name} {m['used']:,} of {m['size']:,} MB"
+                                               for name, m in run["max_memory_used"].items()))
     median = sorted(runs, key=lambda run: run["execution_seconds"])[(len(runs) - 1) // 2]
-    peak = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-    print(f"median of {len(runs)}: execution {median['execution_seconds']} s, overhead ratio "
-          f"{median['overhead_ratio']}; largest process peak RSS {peak} MB")
-    print(json.dumps({"benchmark": "localcloud", "rows": args.rows, "iam": args.iam, "runs_succeeded": sum(
-        run["status"] == "SUCCEEDED" for run in runs), "execution_seconds": median["execution_seconds"],
-        "compute_seconds": median["compute_seconds"], "overhead_ratio": median["overhead_ratio"],
-        "execution_seconds_all": [run["execution_seconds"] for run in runs],
-        "peak_rss_mb": peak, "states": median["states"], "runs": runs}))
+    print(f"median of {len(runs)} at {rows:,}: execution {median['execution_seconds']} s, overhead ratio "
+          f"{median['overhead_ratio']}")
+    return {**median, "runs_succeeded": sum(run["status"] == "SUCCEEDED" for run in runs),
+            "execution_seconds_all": [run["execution_seconds"] for run in runs]}
 
 
 if __name__ == "__main__":

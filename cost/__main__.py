@@ -4,6 +4,8 @@
     python -m cost --compare cdk.out.lean   the lean profile's synthesis priced beside it
     python -m cost --refresh-prices      rebuild cost/prices/<region>.json (AWS credentials)
     python -m cost --actual              Cost Explorer's last 30 days of the tagged spend, beside it
+    python -m cost --rows 10000000       a run of that many customers: shards, each stage's time on AWS,
+                                         the limit check (refused, naming the setting, if one breaks), cost
 
 Reads every priced resource of the cloud assembly and the run record, prices them with
 cost/prices/<region>.json, and prints per service and item: fixed a month, variable a run, a month
@@ -17,11 +19,12 @@ from pathlib import Path
 
 from botocore.exceptions import NoCredentialsError
 
+from cost import limits
 from cost.actual import actual_by_service, side_by_side
 from cost.inventory import Inventory, read_inventory, unpriced_types
 from cost.model import RULES, Line, Prices, Unpriced, cost_lines, load_prices
 from cost.refresh import PRICING_REGION, refresh
-from cost.report import by_customers, by_service, compared, per_use, table
+from cost.report import by_customers, by_service, compared, per_use, table, totals
 from cost.usage import ASSUMPTIONS, RecordError, Usage, read_usage
 from localcloud.assembly import AssemblyError
 
@@ -40,12 +43,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="another synthesis (make synth-lean: cdk.out.lean) priced beside this one")
     parser.add_argument("--refresh-prices", action="store_true", help="rebuild the price file from the Price List API")
     parser.add_argument("--actual", action="store_true", help="Cost Explorer's last 30 days beside the estimate")
+    parser.add_argument("--rows", type=int, help="customers: each stage's time on AWS and its limits (cost.limits)")
     args = parser.parse_args(argv)
     args.assembly = args.assembly or next((a for a in DEFAULT_ASSEMBLIES if (a / "manifest.json").is_file()),
                                           DEFAULT_ASSEMBLIES[0])
     try:
         if args.refresh_prices:
             print("\n".join(refresh(_aws("pricing", PRICING_REGION), args.region)))
+        elif args.rows:
+            lines, broken = at_scale(args.assembly, args.run, args.region, args.schedule, args.rows)
+            print("\n".join(lines))
+            if broken:
+                print("\nrefused: " + "\n         ".join(broken), file=sys.stderr)
+                return 1
         elif args.actual:
             estimated = by_service(priced(args.assembly, args.run, args.region)[-1], args.schedule)
             print("\n".join(side_by_side(estimated, actual_by_service(_aws("ce", "us-east-1")))))
@@ -74,6 +84,13 @@ def priced(assembly: Path, run: Path, region: str) -> tuple[Inventory, Usage, Pr
         raise AssemblyError(f"{assembly} declares types with no price rule: {', '.join(unpriced)}")
     usage, prices = read_usage(run), load_prices(region)
     return inventory, usage, prices, cost_lines(inventory, usage, prices)
+
+
+def at_scale(assembly: Path, run: Path, region: str, schedule: str, rows: int) -> tuple[list[str], list[str]]:
+    inventory, usage, prices, _ = priced(assembly, run, region)
+    app = limits.read_app(inventory, inventory.definition)
+    per_run = totals(cost_lines(inventory, limits.scaled_usage(usage, app, rows), prices), schedule).per_run
+    return limits.render(app, usage, rows, per_run)
 
 
 def report(assembly: Path, run: Path, schedule: str, region: str) -> list[str]:

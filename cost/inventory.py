@@ -49,6 +49,7 @@ class Inventory:
     athena_states: list[str] = field(default_factory=list)  # states that run a CTAS (billed by bytes)
     task_states: dict[str, str] = field(default_factory=dict)  # state name -> task definition logical id
     fanned_out: set[str] = field(default_factory=set)  # states run once per shard (inside a Map's processor)
+    definition: dict = field(default_factory=dict)  # the state machine's
 
     def of_type(self, kind: str) -> list[Resource]:
         return [r for r in self.resources if r.type == kind]
@@ -64,7 +65,8 @@ def read_inventory(assembly: Path) -> Inventory:
             inventory.resources.append(Resource(stack.name, logical_id, resource["Type"],
                                                 resource.get("Properties", {})))
         for machine in state_machines(stack.template).values():
-            _states(load_definition(machine), inventory)
+            inventory.definition = load_definition(machine)
+            _states(inventory.definition, inventory)
     return inventory
 
 

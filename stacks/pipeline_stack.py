@@ -47,13 +47,15 @@ ATHENA_ACTIONS = ["athena:StartQueryExecution", "athena:GetQueryExecution", "ath
 class PipelineStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, data: DataRefs, network: NetworkStack | None,
                  ml: MlStack, lambda_layer_dir: Path, min_rows: int, knowledge_base: KnowledgeBase, fan_out: FanOut,
-                 stage_concurrency: int | None = None, notification_key_arn: str | None = None, **kwargs) -> None:
+                 stage_concurrency: int | None = None, notification_key_arn: str | None = None,
+                 stage_memory_mb: int | None = None, **kwargs) -> None:
         """`network`: the VPC the stage Lambdas run in (None: outside any VPC); `stage_concurrency`:
         executions reserved for each stage function (None: none); `notification_key_arn`: a key for
-        the notification topic instead of the stack's own (its policy must admit CloudWatch)."""
+        the notification topic instead of the stack's own (its policy must admit CloudWatch);
+        `stage_memory_mb`: every stage function's memory (None: each its own, STAGES)."""
         super().__init__(scope, construct_id, **kwargs)
         data_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
-        self._stage_concurrency = stage_concurrency
+        self._stage_concurrency, self._stage_memory_mb = stage_concurrency, stage_memory_mb
         functions = self._stage_functions(data, network, lambda_layer_dir, min_rows, data_key)
         functions["plan_shards"].add_environment("SHARD_ROWS", str(fan_out.shard_rows))
         documents = functions["knowledge_base"]  # it starts the knowledge base's sync of the run's documents
@@ -107,7 +109,8 @@ class PipelineStack(cdk.Stack):
                                          vpc=network and network.vpc,
                                          security_group=network and network.workload_security_group,
                                          encryption_key=data_key, environment=environment,
-                                         timeout=cdk.Duration.minutes(minutes), memory_mb=memory,
+                                         timeout=cdk.Duration.minutes(minutes),
+                                         memory_mb=self._stage_memory_mb or memory,
                                          reserved_concurrency=self._stage_concurrency))
             allow_places(function, function.function, stage, data.bucket_arns)
             allow_key(function.function, data.key_arn)

@@ -9,7 +9,7 @@ from cost.tags import COST_TAG
 from stacks.data_exports import DataRefs, import_data
 from stacks.ai_stack import AiStack
 from stacks.data_stack import CACHE_TTL_ATTRIBUTE, DataStack
-from stacks.ml_stack import MlStack
+from stacks.ml_stack import TASK_MEMORY_MIB, MlStack
 from stacks.network_stack import TASK_ENDPOINTS, NetworkStack
 from constructs.engagement_pipeline import FanOut
 from stacks.pipeline_stack import PipelineStack
@@ -45,6 +45,10 @@ class PlatformSettings:
     shard_rows: int = 250_000
     inference_concurrency: int = 20
     cache_load_concurrency: int = 4
+    # Sizes: every stage function's memory (None: each stage's own, pipeline_stack.STAGES) and the
+    # training and inference tasks' memory (2 vCPU take 4,096-16,384 MiB).
+    stage_memory_mb: int | None = None
+    task_memory_mib: int = TASK_MEMORY_MIB
 
 
 STAGE_RESERVED_CONCURRENCY = 2  # a stage function: one run at a time (the run lock), plus a retry
@@ -99,6 +103,7 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         security_group=network.workload_security_group,
         data=data_refs,
         image_uri=settings.ml_image_uri,
+        task_memory_mib=settings.task_memory_mib,
     )
     ai = AiStack(
         app,
@@ -123,6 +128,7 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         ml=ml,
         lambda_layer_dir=settings.lambda_layer_dir,
         min_rows=settings.min_rows,
+        stage_memory_mb=settings.stage_memory_mb,
         stage_concurrency=STAGE_RESERVED_CONCURRENCY if settings.reserve_concurrency else None,
         knowledge_base=ai.knowledge_base,
         notification_key_arn=data_refs.key_arn if profile.one_key else None,

@@ -1,0 +1,217 @@
+"""Whether a run of N customers fits what AWS allows, how long each stage takes there, and what it costs.
+
+    python -m cost --rows 10000000 [--assembly cdk.out] [--run .localcloud/last-run.json]
+
+From the synthesized app (each function's memory and timeout, each task's vCPUs and memory, each
+state's timeout, the maps' concurrency, the shard size, the workgroup's scan cutoff, the state
+machine's timeout) and the throughput each stage had in the last local run (seconds per customer,
+measured), it works out every stage's time on AWS at N customers and checks it against its limit.
+A size that breaks one is refused, naming the stage, the limit and the setting (CDK context) that
+lifts it. Scaling, stated once here:
+- a Lambda stage's time grows with customers, and with 1 / its vCPUs below one (Lambda gives a
+  function 1 vCPU at 1,769 MB, in proportion below that; the stages use one core);
+- a Fargate stage's CPU time grows with customers and divides by the task's vCPUs (cost.usage);
+  each shard's task starts in FARGATE_STARTUP_S;
+- a fanned-out stage runs its shards in waves of its map's concurrency;
+- CacheLoad is bound by the slower of its writers and the table's write throughput;
+- Training fits on at most its sample, so it stops growing past the sample's size;
+- an Athena statement scans the bronze rows (bytes grow with customers) at ATHENA_BYTES_PER_S.
+"""
+
+import math
+from dataclasses import dataclass, replace
+
+from cost.inventory import Inventory
+from cost.usage import ASSUMPTIONS, Usage
+
+LAMBDA_MAX_TIMEOUT_S = 900
+LAMBDA_MAX_MEMORY_MB = 10_240
+LAMBDA_MB_PER_VCPU = 1_769
+# A new on-demand table serves up to 4,000 writes/s at once (more once it has seen more traffic).
+DYNAMODB_NEW_ON_DEMAND_WRITES_PER_S = 4_000
+MAP_MAX_CONCURRENCY = 10_000  # a Distributed Map's child executions at once
+STATE_PAYLOAD_BYTES = 256 * 1024  # a state's input and output
+MAP_RESULT_BYTES = 120  # one shard's entry in a map's results ({"shard", "items_written", "seconds"})
+ATHENA_BYTES_PER_S = 200 * 1024**2  # an assumption: Athena's scan rate for one CTAS over Parquet
+FARGATE_STARTUP_S = ASSUMPTIONS["fargate_startup_seconds"]
+TRAINING_SHARE = 0.8  # the training split's share of customers (sql/prepare_training.sql)
+MAX_TRAINING_ROWS = 250_000  # engagement_ml.config.TrainConfig.max_training_rows
+
+# The context key that lifts each kind of limit (app.py's CONTEXT; a test ties the two).
+SETTINGS = {"shards": "shardRows", "inference": "inferenceConcurrency", "cache": "cacheLoadConcurrency",
+            "memory": "stageMemoryMb", "task_memory": "taskMemoryMib", "scan": "athenaBytesScannedCutoff"}
+
+
+@dataclass(frozen=True)
+class App:
+    """What the synthesized app sets, read from its templates."""
+
+    shard_rows: int
+    concurrency: dict[str, int]  # map state -> MaxConcurrency
+    function_memory_mb: dict[str, int]  # Lambda state -> its function's memory
+    function_timeout_s: dict[str, int]
+    task_vcpus: dict[str, float]  # ECS state -> its task's vCPUs
+    state_timeout_s: dict[str, int]  # Task states with a TimeoutSeconds
+    scan_cutoff_bytes: int
+    machine_timeout_s: int
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    seconds: float  # wall time on AWS
+    limit_s: float | None  # what one invocation, task or query may take (None: no per-unit limit)
+    unit_seconds: float  # one invocation, task or query
+    note: str = ""
+    breaks: str | None = None  # which limit it breaks and the setting that lifts it
+
+
+def read_app(inventory: Inventory, definition: dict) -> App:
+    from localcloud.definition import walk
+
+    functions = {r.logical_id: r.properties for r in inventory.of_type("AWS::Lambda::Function")}
+    tasks = {r.logical_id: r.properties for r in inventory.of_type("AWS::ECS::TaskDefinition")}
+    plan = functions[inventory.lambda_states["PlanShards"]]
+    states = {name: state for _, name, state in walk(definition)}
+    return App(
+        shard_rows=int(plan["Environment"]["Variables"]["SHARD_ROWS"]),
+        concurrency={name: s["MaxConcurrency"] for name, s in states.items() if s["Type"] == "Map"},
+        function_memory_mb={s: functions[f].get("MemorySize", 128) for s, f in inventory.lambda_states.items()},
+        function_timeout_s={s: functions[f].get("Timeout", 3) for s, f in inventory.lambda_states.items()},
+        task_vcpus={s: int(_task(tasks, t)["Cpu"]) / 1024 for s, t in inventory.task_states.items()},
+        state_timeout_s={name: s["TimeoutSeconds"] for name, s in states.items() if "TimeoutSeconds" in s},
+        scan_cutoff_bytes=min(r.properties["WorkGroupConfiguration"].get("BytesScannedCutoffPerQuery", 2**62)
+                              for r in inventory.of_type("AWS::Athena::WorkGroup")
+                              if "Assistant" not in r.logical_id),
+        machine_timeout_s=definition["TimeoutSeconds"],
+    )
+
+
+def _task(tasks: dict, reference: str) -> dict:
+    import re
+
+    stem = re.sub(r"[0-9A-F]{8}$", "", reference)
+    return next(p for logical_id, p in tasks.items() if stem.endswith(re.sub(r"[0-9A-F]{8}$", "", logical_id)))
+
+
+def stages(app: App, usage: Usage, rows: int) -> list[Stage]:
+    scale = rows / usage.rows
+    shards = math.ceil(rows / app.shard_rows)
+    return [
+        _lambda_stage(app, usage, "Ingest", usage.state_seconds["Ingest"] * scale,
+                      "one invocation for the upload", None),
+        _athena_stage(app, usage, scale),
+        _lambda_stage(app, usage, "DataValidation", usage.state_seconds["DataValidation"] * scale,
+                      "one invocation profiles every customer", None),
+        _training(app, usage, rows),
+        _inference(app, usage, rows, shards),
+        _cache_load(app, usage, rows, shards),
+    ]
+
+
+def _lambda_vcpus(memory_mb: int) -> float:
+    return min(1.0, memory_mb / LAMBDA_MB_PER_VCPU)
+
+
+def _lambda_stage(app: App, usage: Usage, state: str, local_seconds: float, note: str, fix: str | None) -> Stage:
+    memory = app.function_memory_mb[state]
+    seconds = local_seconds / _lambda_vcpus(memory)
+    limit = min(app.function_timeout_s[state], LAMBDA_MAX_TIMEOUT_S)
+    breaks = None
+    if seconds > limit:
+        breaks = (f"{state} needs {seconds:,.0f} s in one Lambda invocation, over its {limit} s limit; "
+                  + (fix or "no setting lifts it: this stage does not fan out yet"))
+    return Stage(state, seconds, limit, seconds, note, breaks)
+
+
+def _athena_stage(app: App, usage: Usage, scale: float) -> Stage:
+    bronze = usage.bytes_of("processedbucket") * ASSUMPTIONS["bronze_share_of_processed"] * scale
+    seconds = bronze / ATHENA_BYTES_PER_S
+    limit = app.state_timeout_s["PrepareTrainingData"]
+    breaks = None
+    if bronze > app.scan_cutoff_bytes:
+        breaks = (f"PrepareData scans {bronze / 1024**3:,.1f} GiB of bronze rows, over the workgroup's "
+                  f"{app.scan_cutoff_bytes / 1024**3:,.0f} GiB cutoff a query; raise {SETTINGS['scan']}")
+    elif seconds > limit:
+        breaks = f"PrepareData's statements need {seconds:,.0f} s, over the states' {limit} s timeout"
+    return Stage("PrepareData", seconds, limit, seconds, f"{bronze / 1024**3:,.2f} GiB scanned a statement", breaks)
+
+
+def _training(app: App, usage: Usage, rows: int) -> Stage:
+    sample = MAX_TRAINING_ROWS / TRAINING_SHARE  # customers past which the fit stops growing
+    local = usage.state_seconds["Training"] * min(rows, sample) / min(usage.rows, sample)
+    seconds = local * usage.local_cpus / app.task_vcpus["Training"] + FARGATE_STARTUP_S
+    limit = app.state_timeout_s["Training"]
+    breaks = f"Training needs {seconds:,.0f} s, over its {limit} s timeout" if seconds > limit else None
+    return Stage("Training", seconds, limit, seconds, f"fits on at most {MAX_TRAINING_ROWS:,} sampled rows", breaks)
+
+
+def _inference(app: App, usage: Usage, rows: int, shards: int) -> Stage:
+    per_row = usage.state_seconds["ScoreShard"] / usage.rows * usage.local_cpus  # CPU-seconds a customer
+    unit = min(rows, app.shard_rows) * per_row / app.task_vcpus["ScoreShard"] + FARGATE_STARTUP_S
+    concurrency = app.concurrency["ScoreShards"]
+    waves = math.ceil(shards / concurrency)
+    limit = app.state_timeout_s["ScoreShard"]
+    breaks = None
+    if unit > limit:
+        breaks = (f"ScoreShard needs {unit:,.0f} s a shard, over its {limit} s timeout; lower {SETTINGS['shards']}")
+    elif concurrency > MAP_MAX_CONCURRENCY:
+        breaks = f"ScoreShards runs {concurrency:,} tasks at once, over {MAP_MAX_CONCURRENCY:,}; lower {SETTINGS['inference']}"
+    return Stage("ScoreShards", waves * unit, limit, unit,
+                 f"{shards:,} shards, {waves:,} wave(s) of {min(concurrency, shards):,} tasks", breaks)
+
+
+def _cache_load(app: App, usage: Usage, rows: int, shards: int) -> Stage:
+    memory = app.function_memory_mb["LoadCacheShard"]
+    writer_rate = usage.cache_items / usage.state_seconds["LoadCacheShard"] * _lambda_vcpus(memory)  # items/s
+    writers = min(app.concurrency["LoadCacheShards"], shards)
+    rate = min(writers * writer_rate, DYNAMODB_NEW_ON_DEMAND_WRITES_PER_S)  # the table's throughput binds
+    unit = min(rows, app.shard_rows) / (rate / writers)
+    limit = min(app.function_timeout_s["LoadCacheShard"], LAMBDA_MAX_TIMEOUT_S)
+    bound = "the table's writes" if writers * writer_rate > DYNAMODB_NEW_ON_DEMAND_WRITES_PER_S else "the writers"
+    breaks = None
+    if unit > limit:
+        breaks = (f"LoadCacheShard needs {unit:,.0f} s a shard at {rate / writers:,.0f} items/s each, over the "
+                  f"{limit} s Lambda limit; lower {SETTINGS['shards']} (or {SETTINGS['cache']}, when the table binds)")
+    elif shards * MAP_RESULT_BYTES > STATE_PAYLOAD_BYTES:
+        breaks = (f"{shards:,} shards' results exceed Step Functions' {STATE_PAYLOAD_BYTES // 1024} KiB payload; "
+                  f"raise {SETTINGS['shards']}")
+    return Stage("LoadCacheShards", rows / rate, limit, unit,
+                 f"{rate:,.0f} items/s in all, bound by {bound}", breaks)
+
+
+def check(app: App, usage: Usage, rows: int) -> tuple[list[Stage], float, list[str]]:
+    """Every stage at `rows` customers, the run's wall time, and the limits broken (empty: it fits)."""
+    found = stages(app, usage, rows)
+    by_name = {stage.name: stage.seconds for stage in found}
+    measured_rest = sum(seconds for state, seconds in usage.state_seconds.items()
+                        if state in ("ClaimRun", "PlanShards", "MergeInference", "RegisterPredictions",
+                                     "RegisterOutputs", "PublishLatest"))
+    wall = (by_name["Ingest"] + by_name["PrepareData"] + max(by_name["DataValidation"], by_name["Training"])
+            + by_name["ScoreShards"] + max(by_name["LoadCacheShards"], by_name["PrepareData"]) + measured_rest)
+    broken = [stage.breaks for stage in found if stage.breaks]
+    if wall > app.machine_timeout_s:
+        broken.append(f"the run needs {wall / 60:,.0f} minutes, over the state machine's "
+                      f"{app.machine_timeout_s / 60:.0f}-minute timeout; raise {SETTINGS['inference']} "
+                      f"or {SETTINGS['cache']} where they bind")
+    return found, wall, broken
+
+
+def scaled_usage(usage: Usage, app: App, rows: int) -> Usage:
+    """The run's usage at `rows` customers, with the shards the app would cut."""
+    return replace(usage.scaled(rows), shards=math.ceil(rows / app.shard_rows))
+
+
+def render(app: App, usage: Usage, rows: int, cost_per_run: float) -> tuple[list[str], list[str]]:
+    found, wall, broken = check(app, usage, rows)
+    shards = math.ceil(rows / app.shard_rows)
+    out = [f"{rows:,} customers: {shards:,} shard(s) of at most {app.shard_rows:,} ({SETTINGS['shards']}); "
+           f"measured throughput from {usage.rows:,} customers on {usage.local_cpus} CPUs", "",
+           f"  {'stage':16} {'on AWS':>10} {'each unit':>10} {'unit limit':>10}  check  note"]
+    for stage in found:
+        limit = f"{stage.limit_s:,.0f} s" if stage.limit_s else "-"
+        out.append(f"  {stage.name:16} {stage.seconds:>8,.0f} s {stage.unit_seconds:>8,.0f} s {limit:>10}  "
+                   f"{'BREAKS' if stage.breaks else 'ok':5}  {stage.note}")
+    out += ["", f"  the run: about {wall / 60:,.0f} minutes (the state machine allows "
+                f"{app.machine_timeout_s / 60:.0f}); ${cost_per_run:,.2f} a run"]
+    return out, broken
