@@ -24,7 +24,10 @@ class RunCache(Construct):
         partition_key: str,
         rebuilt_by: str,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+        warm_writes_per_second: int | None = None,
     ) -> None:
+        """`warm_writes_per_second`: writes a second the table serves from the start (pre-warmed),
+        beyond the 4,000 a new on-demand table takes at once (None: not pre-warmed)."""
         super().__init__(scope, construct_id)
         self.ttl_attribute = ttl_attribute
         self.table = dynamodb.Table(
@@ -41,6 +44,8 @@ class RunCache(Construct):
             time_to_live_attribute=ttl_attribute,
             deletion_protection=removal_policy == cdk.RemovalPolicy.RETAIN,
             removal_policy=removal_policy,
+            warm_throughput=dynamodb.WarmThroughput(write_units_per_second=warm_writes_per_second)
+            if warm_writes_per_second else None,
         )
         acknowledge(
             self.table,

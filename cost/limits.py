@@ -27,8 +27,10 @@ from cost.usage import ASSUMPTIONS, Usage
 LAMBDA_MAX_TIMEOUT_S = 900
 LAMBDA_MAX_MEMORY_MB = 10_240
 LAMBDA_MB_PER_VCPU = 1_769
-# A new on-demand table serves up to 4,000 writes/s at once (more once it has seen more traffic).
+# A new on-demand table serves up to 4,000 writes/s at once (more once it has seen more traffic, or
+# pre-warmed); a table takes at most 40,000 a second (the default account quota per table).
 DYNAMODB_NEW_ON_DEMAND_WRITES_PER_S = 4_000
+DYNAMODB_TABLE_MAX_WRITES_PER_S = 40_000
 MAP_MAX_CONCURRENCY = 10_000  # a Distributed Map's child executions at once
 STATE_PAYLOAD_BYTES = 256 * 1024  # a state's input and output
 MAP_RESULT_BYTES = 120  # one shard's entry in a map's results ({"shard", "items_written", "seconds"})
@@ -39,7 +41,8 @@ MAX_TRAINING_ROWS = 250_000  # engagement_ml.config.TrainConfig.max_training_row
 
 # The context key that lifts each kind of limit (app.py's CONTEXT; a test ties the two).
 SETTINGS = {"shards": "shardRows", "inference": "inferenceConcurrency", "cache": "cacheLoadConcurrency",
-            "memory": "stageMemoryMb", "task_memory": "taskMemoryMib", "scan": "athenaBytesScannedCutoff"}
+            "memory": "stageMemoryMb", "task_memory": "taskMemoryMib", "scan": "athenaBytesScannedCutoff",
+            "table": "cacheWarmWritesPerSecond"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class App:
     state_timeout_s: dict[str, int]  # Task states with a TimeoutSeconds
     scan_cutoff_bytes: int
     machine_timeout_s: int
+    cache_writes_per_s: int  # what the prediction cache takes at once
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,9 @@ def read_app(inventory: Inventory, definition: dict) -> App:
                               for r in inventory.of_type("AWS::Athena::WorkGroup")
                               if "Assistant" not in r.logical_id),
         machine_timeout_s=definition["TimeoutSeconds"],
+        cache_writes_per_s=max(DYNAMODB_NEW_ON_DEMAND_WRITES_PER_S, *(
+            r.properties.get("WarmThroughput", {}).get("WriteUnitsPerSecond", 0)
+            for r in inventory.of_type("AWS::DynamoDB::Table") if "PredictionCache" in r.logical_id)),
     )
 
 
@@ -165,19 +172,23 @@ def _cache_load(app: App, usage: Usage, rows: int, shards: int) -> Stage:
     memory = app.function_memory_mb["LoadCacheShard"]
     writer_rate = usage.cache_items / usage.state_seconds["LoadCacheShard"] * _lambda_vcpus(memory)  # items/s
     writers = min(app.concurrency["LoadCacheShards"], shards)
-    rate = min(writers * writer_rate, DYNAMODB_NEW_ON_DEMAND_WRITES_PER_S)  # the table's throughput binds
+    rate = min(writers * writer_rate, app.cache_writes_per_s)  # the table's throughput binds
     unit = min(rows, app.shard_rows) / (rate / writers)
     limit = min(app.function_timeout_s["LoadCacheShard"], LAMBDA_MAX_TIMEOUT_S)
-    bound = "the table's writes" if writers * writer_rate > DYNAMODB_NEW_ON_DEMAND_WRITES_PER_S else "the writers"
+    table_binds = writers * writer_rate > app.cache_writes_per_s
+    bound = f"the table's {app.cache_writes_per_s:,} writes/s" if table_binds else f"{writers:,} writers"
     breaks = None
-    if unit > limit:
+    if app.cache_writes_per_s > DYNAMODB_TABLE_MAX_WRITES_PER_S:
+        breaks = (f"the cache table is pre-warmed to {app.cache_writes_per_s:,} writes/s, over the "
+                  f"{DYNAMODB_TABLE_MAX_WRITES_PER_S:,} a table takes (account quota); lower {SETTINGS['table']}")
+    elif unit > limit:
         breaks = (f"LoadCacheShard needs {unit:,.0f} s a shard at {rate / writers:,.0f} items/s each, over the "
                   f"{limit} s Lambda limit; lower {SETTINGS['shards']} (or {SETTINGS['cache']}, when the table binds)")
     elif shards * MAP_RESULT_BYTES > STATE_PAYLOAD_BYTES:
         breaks = (f"{shards:,} shards' results exceed Step Functions' {STATE_PAYLOAD_BYTES // 1024} KiB payload; "
                   f"raise {SETTINGS['shards']}")
-    return Stage("LoadCacheShards", rows / rate, limit, unit,
-                 f"{rate:,.0f} items/s in all, bound by {bound}", breaks)
+    return Stage("LoadCacheShards", rows / rate, limit, unit, f"{rate:,.0f} items/s in all, bound by {bound}"
+                 + (f" (raise {SETTINGS['table']})" if table_binds else f" (raise {SETTINGS['cache']})"), breaks)
 
 
 def check(app: App, usage: Usage, rows: int) -> tuple[list[Stage], float, list[str]]:
@@ -191,9 +202,10 @@ def check(app: App, usage: Usage, rows: int) -> tuple[list[Stage], float, list[s
             + by_name["ScoreShards"] + max(by_name["LoadCacheShards"], by_name["PrepareData"]) + measured_rest)
     broken = [stage.breaks for stage in found if stage.breaks]
     if wall > app.machine_timeout_s:
+        slowest = max(found, key=lambda stage: stage.seconds)
         broken.append(f"the run needs {wall / 60:,.0f} minutes, over the state machine's "
-                      f"{app.machine_timeout_s / 60:.0f}-minute timeout; raise {SETTINGS['inference']} "
-                      f"or {SETTINGS['cache']} where they bind")
+                      f"{app.machine_timeout_s / 60:.0f}-minute timeout; the slowest stage is {slowest.name} "
+                      f"({slowest.seconds / 60:,.0f} minutes: {slowest.note})")
     return found, wall, broken
 
 

@@ -144,12 +144,15 @@ def _dynamodb(resources, inventory, usage, p):
         raise Unpriced(f"provisioned-capacity tables are not modelled (on-demand only): {provisioned}")
     runs_kept = 3  # items expire 21 days after they are written: three weekly runs live at once
     stored_gb = usage.cache_items * 1024 * runs_kept / GB
+    warmed = [r.logical_id for r in resources if r.properties.get("WarmThroughput")]
     return [
         Line("DynamoDB", "prediction cache writes (one 1 KB item a customer)", f"{usage.cache_items:,} WRU x "
              f"${p['dynamodb_write_request']}", per_run=usage.cache_items * p["dynamodb_write_request"]),
         Line("DynamoDB", f"cache storage and PITR ({runs_kept} runs live)", f"{stored_gb:.3f} GB x "
              f"(${p['dynamodb_gb_month']} + ${p['dynamodb_pitr_gb_month']})",
              fixed_month=stored_gb * (p["dynamodb_gb_month"] + p["dynamodb_pitr_gb_month"])),
+        *[Line("DynamoDB", f"{table}: pre-warmed throughput (NOT PRICED here: a one-time charge, see AWS's "
+               "DynamoDB pricing)", "-", per_run=0.0) for table in warmed],
     ]
 
 

@@ -27,9 +27,10 @@ class DataStack(cdk.Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, athena_bytes_scanned_cutoff: int,
                  encrypt_glue_catalog: bool, upload_retention_days: int, quarantine_retention_days: int,
-                 termination_protection: bool, key_for_alarms: bool = False, **kwargs) -> None:
+                 termination_protection: bool, key_for_alarms: bool = False,
+                 cache_warm_writes_per_second: int | None = None, **kwargs) -> None:
         """`key_for_alarms`: CloudWatch alarms may publish to a topic encrypted with the data key (the
-        lean profile's one key)."""
+        lean profile's one key); `cache_warm_writes_per_second`: the prediction cache pre-warmed."""
         super().__init__(scope, construct_id, termination_protection=termination_protection, **kwargs)
 
         # CloudWatch Logs encrypts the platform's log groups (Glue crawler, Lambdas, tasks, state
@@ -80,7 +81,8 @@ class DataStack(cdk.Stack):
         self.tokenization_key = TokenizationKey(self, "TokenizationKey", encryption_key=self.key).secret
         self.prediction_cache = RunCache(
             self, "PredictionCache", encryption_key=self.key, ttl_attribute=CACHE_TTL_ATTRIBUTE,
-            partition_key=ID_COLUMN, rebuilt_by="reloaded from the predictions bucket by every pipeline run"
+            partition_key=ID_COLUMN, rebuilt_by="reloaded from the predictions bucket by every pipeline run",
+            warm_writes_per_second=cache_warm_writes_per_second,
         )
         self.run_ledger = RunLedger(self, "RunLedger", encryption_key=self.key)
         export_data(self, {name: getattr(self.lake, name) for name in BUCKETS}, {

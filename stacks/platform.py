@@ -49,6 +49,9 @@ class PlatformSettings:
     # training and inference tasks' memory (2 vCPU take 4,096-16,384 MiB).
     stage_memory_mb: int | None = None
     task_memory_mib: int = TASK_MEMORY_MIB
+    # The prediction cache's writes a second from the start (DynamoDB warm throughput; None: a new
+    # on-demand table's 4,000). CacheLoad's bound at 10M+ customers on a new table (python -m cost --rows).
+    cache_warm_writes_per_second: int | None = None
 
 
 STAGE_RESERVED_CONCURRENCY = 2  # a stage function: one run at a time (the run lock), plus a retry
@@ -156,5 +159,6 @@ def _data(app: cdk.App, settings: PlatformSettings, profile: Profile) -> tuple[D
         quarantine_retention_days=settings.quarantine_retention_days,
         termination_protection=settings.termination_protection,
         key_for_alarms=profile.one_key,
+        cache_warm_writes_per_second=settings.cache_warm_writes_per_second,
     )
     return data, import_data(data, CACHE_TTL_ATTRIBUTE)

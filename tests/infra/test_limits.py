@@ -1,0 +1,82 @@
+"""python -m cost --rows N: each stage's time on AWS at N customers, checked against its limit."""
+
+import ast
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from cost import limits
+from cost.inventory import read_inventory
+from cost.usage import Usage
+
+REPO = Path(__file__).resolve().parents[2]
+# A 100K run's figures, in the shape read_usage gives them (each stage's seconds on 4 CPUs).
+MEASURED = Usage(rows=100_000, local_cpus=4, state_seconds={
+    "Ingest": 5.0, "DataValidation": 2.5, "Training": 40.0, "ScoreShard": 12.0, "LoadCacheShard": 20.0,
+    "ClaimRun": 0.3, "PlanShards": 0.3, "MergeInference": 0.3, "RegisterPredictions": 0.3, "RegisterOutputs": 0.3,
+    "PublishLatest": 0.3}, state_entries=40, cache_items=100_000,
+    bucket_bytes={"engagementdata-processedbucket-x": 60 * 1024**2}, shards=1)
+
+
+@pytest.fixture(scope="module")
+def app(synthesized) -> limits.App:
+    inventory = read_inventory(synthesized.outdir)
+    return limits.read_app(inventory, inventory.definition)
+
+
+def test_the_app_is_read_from_its_templates(app):
+    assert app.shard_rows == 250_000
+    assert app.concurrency == {"ScoreShards": 20, "LoadCacheShards": 4}
+    assert app.function_memory_mb["LoadCacheShard"] == 1024 and app.task_vcpus["ScoreShard"] == 2
+    assert app.state_timeout_s["ScoreShard"] == 2400 and app.machine_timeout_s == 7200
+    assert app.scan_cutoff_bytes == 10 * 1024**3 and app.cache_writes_per_s == 4_000  # not pre-warmed
+
+
+def test_ten_million_customers_fit_in_forty_shards_within_the_targets(app):
+    found, wall, broken = limits.check(app, MEASURED, 10_000_000)
+    assert broken == []
+    by_name = {stage.name: stage for stage in found}
+    assert by_name["ScoreShards"].note.startswith("40 shards, 2 wave(s) of 20 tasks")
+    # the cache: 4 writers of 1,024 MB (0.58 vCPU) at 5,000 items/s a vCPU outrun a new table's 4,000 writes/s
+    assert by_name["LoadCacheShards"].seconds == pytest.approx(10_000_000 / 4_000)
+    assert by_name["LoadCacheShards"].note.endswith("bound by the table's 4,000 writes/s (raise cacheWarmWritesPerSecond)")
+    one_writer = replace(app, concurrency={**app.concurrency, "LoadCacheShards": 1})
+    writer_rate = 100_000 / 20.0 * 1024 / limits.LAMBDA_MB_PER_VCPU
+    [cache] = [s for s in limits.check(one_writer, MEASURED, 10_000_000)[0] if s.name == "LoadCacheShards"]
+    assert cache.seconds == pytest.approx(10_000_000 / writer_rate)
+    assert cache.note.endswith("bound by 1 writers (raise cacheLoadConcurrency)")
+    warmed = replace(app, cache_writes_per_s=12_000)
+    [cache] = [s for s in limits.check(warmed, MEASURED, 10_000_000)[0] if s.name == "LoadCacheShards"]
+    assert cache.seconds == pytest.approx(10_000_000 / (4 * writer_rate))
+    _, _, broken = limits.check(replace(app, cache_writes_per_s=50_000), MEASURED, 10_000_000)
+    assert any("lower cacheWarmWritesPerSecond" in b for b in broken), broken
+    assert wall == pytest.approx(sum(s.seconds for s in found if s.name not in ("DataValidation", "PrepareData"))
+                                 + max(by_name["DataValidation"].seconds, by_name["Training"].seconds)
+                                 - by_name["Training"].seconds + by_name["PrepareData"].seconds
+                                 + max(by_name["LoadCacheShards"].seconds, by_name["PrepareData"].seconds)
+                                 - by_name["LoadCacheShards"].seconds + 1.8)
+
+
+def test_a_size_that_breaks_a_limit_is_refused_naming_the_setting_that_lifts_it(app):
+    whole = replace(app, shard_rows=10_000_000)  # -c shardRows=10000000: one shard a stage
+    _, _, broken = limits.check(whole, MEASURED, 10_000_000)
+    assert any(b.startswith("LoadCacheShard needs") and "lower shardRows" in b for b in broken), broken
+    small_cutoff = replace(app, scan_cutoff_bytes=1024**3)
+    _, _, broken = limits.check(small_cutoff, MEASURED, 10_000_000)
+    assert any("raise athenaBytesScannedCutoff" in b for b in broken), broken
+    _, _, broken = limits.check(app, MEASURED, 1_000_000_000)
+    assert any(b.startswith("Ingest needs") and "does not fan out yet" in b for b in broken), broken
+
+
+def test_every_setting_named_is_a_context_key_of_the_app():
+    tree = ast.parse((REPO / "app.py").read_text())
+    [context] = [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                 and getattr(node.targets[0], "id", "") == "CONTEXT"]
+    keys = {key.value for key in context.keys}
+    assert set(limits.SETTINGS.values()) <= keys
+
+
+def test_scaled_usage_cuts_the_shards_the_app_would(app):
+    assert limits.scaled_usage(MEASURED, app, 10_000_000).shards == math.ceil(10_000_000 / 250_000)
