@@ -1,6 +1,7 @@
 """The `engagement-ml-pipeline` state machine (ARCHITECTURE.md section 4).
 
-ClaimRun (the run lock; a new run id) -> Ingest -> DataPreparation (three Athena CTAS) ->
+ClaimRun (the run lock; a new run id) -> PlanIngest -> IngestFiles (a Distributed Map: one Ingest
+per upload file) -> MergeIngest -> DataPreparation (three Athena CTAS) ->
 Parallel(DataValidation, Training) -> QualityGate -> PlanShards -> ScoreShards (a Distributed Map:
 one Inference task per shard) -> MergeInference -> RegisterPredictions -> Parallel(QA table,
 results table, LoadCacheShards (a Distributed Map: one CacheLoad per shard) -> CheckCacheLoad,
@@ -80,6 +81,7 @@ class FanOut:
     invocations (the cache table's write throughput)."""
 
     shard_rows: int
+    ingest_concurrency: int
     inference_concurrency: int
     cache_load_concurrency: int
 
@@ -114,9 +116,16 @@ class EngagementPipeline(Construct):
             "execution_name": sfn.JsonPath.string_at(EXECUTION), "execution": execution_identity(),
             "input": sfn.JsonPath.object_at("$"),
         }, ("run_id", "source_key"), result_path="$.run")
-        ingest = self._lambda("Ingest", "ingest", {
-            "run_id": sfn.JsonPath.string_at(RUN_ID), "source_key": sfn.JsonPath.string_at("$.run.source_key"),
-        }, ("rows_in", "rows_accepted", "rows_quarantined", "report"), result_path="$.ingest")
+        ingest = self._chain([
+            self._lambda("PlanIngest", "plan_ingest", {
+                "run_id": sfn.JsonPath.string_at(RUN_ID), "source_key": sfn.JsonPath.string_at("$.run.source_key"),
+            }, ("files",), result_path="$.upload"),
+            self._ingest_files(),
+            self._lambda("MergeIngest", "merge_shards", {
+                "run_id": sfn.JsonPath.string_at(RUN_ID), "stage": "Ingest",
+                "results": sfn.JsonPath.list_at("$.ingest_results")},
+                ("rows_in", "rows_accepted", "rows_quarantined", "files", "report", "seconds"), result_path="$.ingest"),
+        ])
         preparation = self._prepare_data()
         checks = self._validate_and_train()
         publish = self._chain([
@@ -209,6 +218,21 @@ class EngagementPipeline(Construct):
 
     # --- fanned out over shards ---------------------------------------------------------------
 
+    def _ingest_files(self):
+        """One Ingest invocation per upload file (PlanIngest checked every header first)."""
+        task = {
+            "Type": "Task",
+            "Resource": f"arn:{cdk.Aws.PARTITION}:states:::lambda:invoke",
+            "Parameters": {"FunctionName": self.props.functions["ingest"].function_arn,
+                           "Payload": {"run_id.$": CHILD_RUN_ID, "source_key.$": "$.shard.key", "part.$": SHARD}},
+            "ResultSelector": {"seconds.$": "$.Payload.seconds"},
+            "ResultPath": "$.ingested",
+            "Retry": [_retry(TRANSIENT["lambda"], 5, 3)],
+        }
+        return self._distributed_map("IngestFiles", "IngestFile", task, "$.ingest_results",
+                                     self.props.fan_out.ingest_concurrency, manifest="ingest_files",
+                                     done={"shard.$": SHARD, "seconds.$": "$.ingested.seconds"})
+
     def _score_shards(self):
         """One Inference task per shard: it scores and explains its rows and writes its
         predictions file and summary part, both named by the shard."""
@@ -241,11 +265,12 @@ class EngagementPipeline(Construct):
                                      protect=False)
 
     def _distributed_map(self, state_id: str, task_id: str, task: dict, result_path: str, concurrency: int,
-                         done: dict | None = None, protect: bool = True):
-        """A Distributed Map over the run's shard manifest; each child runs `task` and returns
+                         done: dict | None = None, protect: bool = True, manifest: str = "shard_manifest"):
+        """A Distributed Map over a manifest of the run (the shards, or the upload's files); each
+        child runs `task` and returns
         {"shard", ...}, or {"shard", "failed": {Error, Cause}} when the task failed after its
         retries (the merge step after the map fails the run naming the shard)."""
-        manifest = self.run.location("shard_manifest")
+        manifest = self.run.location(manifest)
         # State names are unique across the whole machine, child processors included.
         child = {"StartAt": task_id, "States": {
             task_id: {**task, "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",

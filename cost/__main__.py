@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refresh-prices", action="store_true", help="rebuild the price file from the Price List API")
     parser.add_argument("--actual", action="store_true", help="Cost Explorer's last 30 days beside the estimate")
     parser.add_argument("--rows", type=int, help="customers: each stage's time on AWS and its limits (cost.limits)")
+    parser.add_argument("--upload-files", type=int, default=1, help="with --rows: the upload's files (default 1)")
     args = parser.parse_args(argv)
     args.assembly = args.assembly or next((a for a in DEFAULT_ASSEMBLIES if (a / "manifest.json").is_file()),
                                           DEFAULT_ASSEMBLIES[0])
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.refresh_prices:
             print("\n".join(refresh(_aws("pricing", PRICING_REGION), args.region)))
         elif args.rows:
-            lines, broken = at_scale(args.assembly, args.run, args.region, args.schedule, args.rows)
+            lines, broken = at_scale(args.assembly, args.run, args.region, args.schedule, args.rows, args.upload_files)
             print("\n".join(lines))
             if broken:
                 print("\nrefused: " + "\n         ".join(broken), file=sys.stderr)
@@ -86,11 +87,13 @@ def priced(assembly: Path, run: Path, region: str) -> tuple[Inventory, Usage, Pr
     return inventory, usage, prices, cost_lines(inventory, usage, prices)
 
 
-def at_scale(assembly: Path, run: Path, region: str, schedule: str, rows: int) -> tuple[list[str], list[str]]:
+def at_scale(assembly: Path, run: Path, region: str, schedule: str, rows: int,
+             upload_files: int) -> tuple[list[str], list[str]]:
     inventory, usage, prices, _ = priced(assembly, run, region)
     app = limits.read_app(inventory, inventory.definition)
-    per_run = totals(cost_lines(inventory, limits.scaled_usage(usage, app, rows), prices), schedule).per_run
-    return limits.render(app, usage, rows, per_run)
+    scaled = limits.scaled_usage(usage, app, rows, upload_files)
+    per_run = totals(cost_lines(inventory, scaled, prices), schedule).per_run
+    return limits.render(app, usage, rows, per_run, upload_files)
 
 
 def report(assembly: Path, run: Path, schedule: str, region: str) -> list[str]:

@@ -101,12 +101,11 @@ def _task(tasks: dict, reference: str) -> dict:
     return next(p for logical_id, p in tasks.items() if stem.endswith(re.sub(r"[0-9A-F]{8}$", "", logical_id)))
 
 
-def stages(app: App, usage: Usage, rows: int) -> list[Stage]:
+def stages(app: App, usage: Usage, rows: int, upload_files: int = 1) -> list[Stage]:
     scale = rows / usage.rows
     shards = math.ceil(rows / app.shard_rows)
     return [
-        _lambda_stage(app, usage, "Ingest", usage.state_seconds["Ingest"] * scale,
-                      "one invocation for the upload", None),
+        _ingest(app, usage, rows, upload_files),
         _athena_stage(app, usage, scale),
         _lambda_stage(app, usage, "DataValidation", usage.state_seconds["DataValidation"] * scale,
                       "one invocation profiles every customer", None),
@@ -114,6 +113,22 @@ def stages(app: App, usage: Usage, rows: int) -> list[Stage]:
         _inference(app, usage, rows, shards),
         _cache_load(app, usage, rows, shards),
     ]
+
+
+def _ingest(app: App, usage: Usage, rows: int, files: int) -> Stage:
+    """The upload in `files` files of equal size, ingested side by side."""
+    rate = usage.rows / usage.state_seconds["IngestFile"] * _lambda_vcpus(app.function_memory_mb["IngestFile"])
+    limit = min(app.function_timeout_s["IngestFile"], LAMBDA_MAX_TIMEOUT_S)
+    largest = int(rate * limit)  # the most rows one file may hold
+    unit = math.ceil(rows / files) / rate
+    waves = math.ceil(files / app.concurrency["IngestFiles"])
+    breaks = None
+    if unit > limit:
+        breaks = (f"IngestFile needs {unit:,.0f} s for a file of {math.ceil(rows / files):,} rows, over its {limit} s "
+                  f"limit (one file takes at most {largest:,} rows at {rate:,.0f} rows/s); upload at least "
+                  f"{math.ceil(rows / largest):,} files under a prefix (source_key \"customers/<upload>/\")")
+    return Stage("IngestFiles", waves * unit, limit, unit,
+                 f"{files:,} file(s), at most {largest:,} rows a file at {rate:,.0f} rows/s", breaks)
 
 
 def _lambda_vcpus(memory_mb: int) -> float:
@@ -191,14 +206,15 @@ def _cache_load(app: App, usage: Usage, rows: int, shards: int) -> Stage:
                  + (f" (raise {SETTINGS['table']})" if table_binds else f" (raise {SETTINGS['cache']})"), breaks)
 
 
-def check(app: App, usage: Usage, rows: int) -> tuple[list[Stage], float, list[str]]:
-    """Every stage at `rows` customers, the run's wall time, and the limits broken (empty: it fits)."""
-    found = stages(app, usage, rows)
+def check(app: App, usage: Usage, rows: int, upload_files: int = 1) -> tuple[list[Stage], float, list[str]]:
+    """Every stage at `rows` customers uploaded in `upload_files` files, the run's wall time, and the
+    limits broken (empty: it fits)."""
+    found = stages(app, usage, rows, upload_files)
     by_name = {stage.name: stage.seconds for stage in found}
     measured_rest = sum(seconds for state, seconds in usage.state_seconds.items()
-                        if state in ("ClaimRun", "PlanShards", "MergeInference", "RegisterPredictions",
-                                     "RegisterOutputs", "PublishLatest"))
-    wall = (by_name["Ingest"] + by_name["PrepareData"] + max(by_name["DataValidation"], by_name["Training"])
+                        if state in ("ClaimRun", "PlanIngest", "MergeIngest", "PlanShards", "MergeInference",
+                                     "RegisterPredictions", "RegisterOutputs", "PublishLatest"))
+    wall = (by_name["IngestFiles"] + by_name["PrepareData"] + max(by_name["DataValidation"], by_name["Training"])
             + by_name["ScoreShards"] + max(by_name["LoadCacheShards"], by_name["PrepareData"]) + measured_rest)
     broken = [stage.breaks for stage in found if stage.breaks]
     if wall > app.machine_timeout_s:
@@ -209,13 +225,14 @@ def check(app: App, usage: Usage, rows: int) -> tuple[list[Stage], float, list[s
     return found, wall, broken
 
 
-def scaled_usage(usage: Usage, app: App, rows: int) -> Usage:
+def scaled_usage(usage: Usage, app: App, rows: int, upload_files: int = 1) -> Usage:
     """The run's usage at `rows` customers, with the shards the app would cut."""
-    return replace(usage.scaled(rows), shards=math.ceil(rows / app.shard_rows))
+    return replace(usage.scaled(rows), shards=math.ceil(rows / app.shard_rows), files=upload_files)
 
 
-def render(app: App, usage: Usage, rows: int, cost_per_run: float) -> tuple[list[str], list[str]]:
-    found, wall, broken = check(app, usage, rows)
+def render(app: App, usage: Usage, rows: int, cost_per_run: float,
+           upload_files: int = 1) -> tuple[list[str], list[str]]:
+    found, wall, broken = check(app, usage, rows, upload_files)
     shards = math.ceil(rows / app.shard_rows)
     out = [f"{rows:,} customers: {shards:,} shard(s) of at most {app.shard_rows:,} ({SETTINGS['shards']}); "
            f"measured throughput from {usage.rows:,} customers on {usage.local_cpus} CPUs", "",

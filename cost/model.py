@@ -84,7 +84,7 @@ def _lambda(resources, inventory, usage, p):
         arm = function.properties.get("Architectures") == ["arm64"]
         price = p["lambda_gb_second_arm" if arm else "lambda_gb_second_x86"]
         seconds = usage.state_seconds.get(state, 0.0)
-        requests = usage.shards if state in inventory.fanned_out else 1
+        requests = usage.units(state)
         lines.append(Line("Lambda", f"{state} ({memory_gb * 1024:.0f} MB, {'arm64' if arm else 'x86'})",
                           f"{seconds:.1f} s x {memory_gb:.2f} GB x ${price}/GB-s + {requests:,} request"
                           + ("s" if requests > 1 else ""),
@@ -98,7 +98,7 @@ def _fargate(resources, inventory, usage, p):
         task = _task_definition(reference, resources)
         vcpu, memory_gb = int(task.properties["Cpu"]) / 1024, int(task.properties["Memory"]) / 1024
         arm = task.properties.get("RuntimePlatform", {}).get("CpuArchitecture") == "ARM64"
-        tasks = usage.shards if state in inventory.fanned_out else 1
+        tasks = usage.units(state)
         seconds = fargate_seconds(usage.state_seconds.get(state, 0.0), usage.local_cpus, vcpu, tasks)
         rate = vcpu * p[f"fargate_vcpu_hour_{'arm' if arm else 'x86'}"] + memory_gb * p[
             f"fargate_gb_hour_{'arm' if arm else 'x86'}"]

@@ -6,8 +6,9 @@ number a reader can change and a test pins:
 - a Fargate stage's CPU time scales with the task's vCPUs (the ML code uses every CPU it has):
   seconds on a task = local seconds x local CPUs / task vCPUs, plus start-up, billed at least 60 s;
 - every measured quantity grows linearly with rows (the stages are linear scans and fits);
-- a state run once per shard (inside a Distributed Map) is measured as the sum of its shards'
-  seconds, which the merge step after the map reports; each shard's task starts on its own.
+- a state run once per item of a Distributed Map (a shard, an upload file) is measured as the sum
+  of its items' seconds, which the merge step after the map reports; each item's task starts on
+  its own.
 """
 
 import json
@@ -37,7 +38,12 @@ class Usage:
     state_entries: int
     cache_items: int
     bucket_bytes: dict[str, int]  # bucket name -> bytes after the run
-    shards: int = 1  # the run's shards: tasks started per fanned-out state
+    shards: int = 1  # the run's shards: tasks or invocations of ScoreShard and LoadCacheShard
+    files: int = 1  # the upload's files: invocations of IngestFile
+
+    def units(self, state: str) -> int:
+        """How many times a state ran: once per item of its map, else once."""
+        return {"IngestFile": self.files, "ScoreShard": self.shards, "LoadCacheShard": self.shards}.get(state, 1)
 
     def scaled(self, rows: int) -> "Usage":
         factor = rows / self.rows
@@ -66,13 +72,14 @@ def read_usage(path: Path) -> Usage:
     if missing:
         raise RecordError(f"{path} lacks {', '.join(missing)}: written by an older local cloud; run again")
     output = record["output"]
-    if "inference" not in output:
-        raise RecordError(f"{path} was written before Inference fanned out over shards; run again")
+    if "inference" not in output or "files" not in output["ingest"]:
+        raise RecordError(f"{path} was written before the stages fanned out; run again")
     # The fanned-out states' seconds: the sums the merge steps reported (a map's own seconds are
     # its wall time, with shards side by side).
-    fanned_out = {"ScoreShard": output["inference"]["task_seconds"], "LoadCacheShard": output["outputs"]["cache"]["seconds"]}
+    fanned_out = {"IngestFile": output["ingest"]["seconds"], "ScoreShard": output["inference"]["task_seconds"],
+                  "LoadCacheShard": output["outputs"]["cache"]["seconds"]}
     return Usage(rows=output["ingest"]["rows_accepted"], local_cpus=record["machine"]["cpus"],
                  state_seconds={**{s["state"]: s["seconds"] for s in record["states"]}, **fanned_out},
-                 state_entries=len(record["states"]) + 2 * output["inference"]["shards"] * len(fanned_out),
+                 state_entries=len(record["states"]) + 2 * (output["ingest"]["files"] + 2 * output["inference"]["shards"]),
                  cache_items=output["outputs"]["cache"]["items_written"], bucket_bytes=record["bucket_bytes"],
-                 shards=output["inference"]["shards"])
+                 shards=output["inference"]["shards"], files=output["ingest"]["files"])

@@ -28,7 +28,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # stage: handler, description, timeout (minutes), memory (MB)
 STAGES = {
     "claim_run": ("handlers.claim_run.handler", "ClaimRun: take the run lock; refuse a run id already used", 2, 512),
-    "ingest": ("handlers.ingest.handler", "Ingest: raw CSV to validated bronze Parquet with quarantine", 15, 3008),
+    "plan_ingest": ("handlers.plan_ingest.handler", "PlanIngest: the upload's files, every header checked first",
+                    2, 512),
+    "ingest": ("handlers.ingest.handler", "Ingest: one raw CSV to validated bronze Parquet with quarantine", 15, 3008),
     "validate": ("handlers.validate.handler", "DataValidation: quality report and drift (PSI)", 10, 3008),
     "plan_shards": ("handlers.plan_shards.handler", "PlanShards: the run's shards, from the inference data's footers",
                     2, 512),
@@ -157,7 +159,8 @@ class PipelineStack(cdk.Stack):
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine.state_machine_arn]),
             iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"], resources=[children]),
             iam.PolicyStatement(actions=["lambda:InvokeFunction"],
-                                resources=[self.pipeline.props.functions["cache_load"].function_arn]),
+                                resources=[self.pipeline.props.functions[stage].function_arn
+                                           for stage in ("ingest", "cache_load")]),
         ])
         acknowledge_wildcard_resources(
             policy, "The Distributed Maps' child executions of this state machine (execution ARNs are"

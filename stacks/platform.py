@@ -43,6 +43,7 @@ class PlatformSettings:
     # run at once. Inference: 20 tasks of 2 vCPU; CacheLoad: 4 writers reach a new on-demand table's
     # 4,000 writes/s (python -m cost --rows N checks both against their limits).
     shard_rows: int = 250_000
+    ingest_concurrency: int = 20  # upload files ingested at once
     inference_concurrency: int = 20
     cache_load_concurrency: int = 4
     # Sizes: every stage function's memory (None: each stage's own, pipeline_stack.STAGES) and the
@@ -135,7 +136,8 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         stage_concurrency=STAGE_RESERVED_CONCURRENCY if settings.reserve_concurrency else None,
         knowledge_base=ai.knowledge_base,
         notification_key_arn=data_refs.key_arn if profile.one_key else None,
-        fan_out=FanOut(shard_rows=settings.shard_rows, inference_concurrency=settings.inference_concurrency,
+        fan_out=FanOut(shard_rows=settings.shard_rows, ingest_concurrency=settings.ingest_concurrency,
+                       inference_concurrency=settings.inference_concurrency,
                        cache_load_concurrency=settings.cache_load_concurrency),
     )
     consumers = (ml, pipeline, ai, *((network,) if profile.one_key else ()))

@@ -185,6 +185,15 @@ def ingest_csv(
     return report
 
 
+def header_of(first_bytes: bytes, source_name: str) -> list[str]:
+    """The header of a file from its first bytes, checked against the contract as ingest_csv checks
+    it (IngestError naming what is wrong): lets a run refuse an upload of many files before any is read."""
+    report = IngestReport(source=source_name)
+    header = _read_header(io.BytesIO(first_bytes.replace(b"\r\n", b"\n").replace(b"\r", b"\n")), source_name)
+    _check_header(header, report, source_name)
+    return header
+
+
 def _open_rows(source: BinaryIO, width: int, block_bytes: int, on_invalid_row) -> pacsv.CSVStreamingReader:
     """Every field as raw bytes: decoding, typing and range checks happen per column afterwards."""
     names = [f"f{i}" for i in range(width)]

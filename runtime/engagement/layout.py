@@ -100,9 +100,11 @@ class Place:
 PLACES = {
     # raw: the upload, and the rows ingest rejected (full rows: PII)
     "source": Place("raw", "customers/"),
-    "quarantine": Place("raw", f"quarantine/run_id={RUN}/customers.jsonl"),
+    "quarantine": Place("raw", f"quarantine/run_id={RUN}/"),  # one file per upload file
     # processed: validated rows (PII as tokens), reports, the splits Athena prepares
-    "bronze": Place("processed", f"bronze/customers/run_id={RUN}/customers.parquet"),
+    "bronze": Place("processed", f"bronze/customers/run_id={RUN}/"),  # one file per upload file
+    "ingest_files": Place("processed", f"runs/{RUN}/ingest_files.json"),  # the upload's files, checked
+    "ingest_parts": Place("processed", f"runs/{RUN}/ingest_parts/"),  # each file's ingest report
     "ingest_report": Place("processed", f"runs/{RUN}/ingest_report.json"),
     "validation_report": Place("processed", f"runs/{RUN}/validation_report.json"),
     "training_data": Place("processed", f"runs/{RUN}/training/"),
@@ -205,7 +207,8 @@ _ATHENA_CREATED = ("training_data", "test_data", "inference_data", "human_review
 S3_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     # ClaimRun checks the upload exists and that nothing of the run id exists yet.
     "claim_run": {**_EVERY_RUN_PLACE, "source": (LIST,)},
-    "ingest": {"source": (READ,), "quarantine": (WRITE,), "bronze": (WRITE,), "ingest_report": (WRITE,)},
+    "plan_ingest": {"source": (READ,), "ingest_files": (WRITE,)},
+    "ingest": {"source": (READ,), "quarantine": (WRITE,), "bronze": (WRITE,), "ingest_parts": (WRITE,)},
     "validate": {"bronze": (READ,), "validation_report": (WRITE,), "feature_profile": (READ, WRITE),
                  "published_pointer": (READ,)},
     "training": {"training_data": (READ,), "test_data": (READ,), "models": (READ, WRITE),
@@ -213,10 +216,12 @@ S3_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     "inference": {"inference_data": (READ,), "models": (READ,), "predictions": (WRITE,),
                   "inference_shard_summaries": (WRITE,)},
     "plan_shards": {"inference_data": (READ,), "shard_manifest": (WRITE,)},
-    "merge_shards": {"inference_shard_summaries": (READ,), "inference_summary": (WRITE,)},
+    "merge_shards": {"inference_shard_summaries": (READ,), "inference_summary": (WRITE,), "ingest_parts": (READ,),
+                     "ingest_report": (WRITE,)},
     # the state machine's Distributed Maps read the manifest (ItemReader)
-    "state_machine": {"bronze": (READ,), "predictions": (READ,), "training_summary": (READ,), "shard_manifest": (READ,),
-               "query_results": (READ, WRITE), **{name: (READ, WRITE) for name in _ATHENA_CREATED}},
+    "state_machine": {"bronze": (READ,), "predictions": (READ,), "training_summary": (READ,),
+                      "ingest_files": (READ,), "shard_manifest": (READ,), "query_results": (READ, WRITE),
+                      **{name: (READ, WRITE) for name in _ATHENA_CREATED}},
     "cache_load": {"predictions": (READ,)},
     "knowledge_base": {"ingest_report": (READ,), "validation_report": (READ,), "training_summary": (READ,),
                        "inference_summary": (READ,), "feature_profile": (READ,),

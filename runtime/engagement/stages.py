@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import pyarrow.parquet as pq
 
 from engagement import cache, claim, knowledge_base, publish, run_tables, shards, validation
+from engagement.arrow_schema import bronze_schema
 from engagement.ingest import IngestError
+from engagement.ingest import header_of as ingest_header
 from engagement.ingest_job import IngestLocations, ingest_s3
 from engagement.layout import Buckets, Run, run_id_from_execution
 from engagement.s3file import S3ReadFile
@@ -43,21 +45,74 @@ def claim_run(s3, glue, ledger, settings: Settings, *, execution_name: str, exec
                            lease_seconds=settings.run_lock_lease_seconds, now=time.time())
 
 
-def ingest(s3, tokenizer: Tokenizer, settings: Settings, *, run_id: str, source_key: str) -> dict:
-    run = Run(run_id, settings.buckets)
-    report = run.uri("ingest_report")
+HEADER_BYTES = 64 * 1024  # read of each upload file's start: its header line
+COUNTS = ("rows_in", "rows_accepted", "rows_quarantined")
+
+
+def plan_ingest(s3, settings: Settings, *, run_id: str, source_key: str) -> dict:
+    """The upload's files (one file, or every CSV under a prefix ending in "/"), each header checked
+    against the contract and against the first file's, before any row is read: a mismatch anywhere
+    refuses the run with nothing written."""
+    run, raw = Run(run_id, settings.buckets), settings.buckets.raw
+    keys = [source_key] if not source_key.endswith("/") else sorted(
+        item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=raw, Prefix=source_key)
+        for item in page.get("Contents", []) if item["Key"].lower().endswith(".csv"))
+    if not keys:
+        raise StageFailed(f"no .csv file under s3://{raw}/{source_key}")
+    headers, problems = {}, []
+    for key in keys:
+        start = s3.get_object(Bucket=raw, Key=key, Range=f"bytes=0-{HEADER_BYTES - 1}")["Body"].read()
+        try:
+            headers[key] = ingest_header(start.split(b"\n", 1)[0] + b"\n", f"s3://{raw}/{key}")
+        except IngestError as error:
+            problems.append(str(error))
+    first = next(iter(headers.values()), None)
+    problems += [f"s3://{raw}/{key}: its header differs from s3://{raw}/{keys[0]}'s (every file of an upload "
+                 "has the same columns in the same order)" for key, header in headers.items() if header != first]
+    if problems:
+        raise StageFailed(f"the upload is refused before any row was read ({len(keys)} files): " + "; ".join(problems))
+    files = [{"shard": shards.shard_name(index), "key": key} for index, key in enumerate(keys)]
+    manifest = run.location("ingest_files")
+    s3.put_object(Bucket=manifest.bucket, Key=manifest.key, Body=shards.manifest_text(files),
+                  ContentType="application/json")
+    return {"files": len(files), "manifest": str(manifest)}
+
+
+def ingest(s3, tokenizer: Tokenizer, settings: Settings, *, run_id: str, source_key: str, part: str) -> dict:
+    """One file of the upload: its accepted rows to bronze, its rejected rows to quarantine, and its
+    report, each named by the file's part."""
+    run, started = Run(run_id, settings.buckets), time.perf_counter()
+    report = shard_location(run, "ingest_parts", part)
     try:
         summary = ingest_s3(s3, IngestLocations(
-            source=S3Uri(settings.buckets.raw, source_key), bronze=run.location("bronze"),
-            quarantine=run.location("quarantine"), report=run.location("ingest_report")), tokenizer)
+            source=S3Uri(settings.buckets.raw, source_key), bronze=shard_location(run, "bronze", part),
+            quarantine=shard_location(run, "quarantine", part), report=report), tokenizer)
     except IngestError as error:
-        raise StageFailed(f"{error} (nothing was ingested; see {report})") from error
-    share = summary["rows_quarantined"] / summary["rows_in"]
-    result = {key: summary[key] for key in ("rows_in", "rows_accepted", "rows_quarantined", "quarantined_by_reason")}
+        raise StageFailed(f"{error} (nothing of it was ingested; see {report})") from error
+    return {"shard": part, **{key: summary[key] for key in COUNTS}, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def merge_ingest(s3, settings: Settings, *, run_id: str, results: list[dict]) -> dict:
+    """The run's ingest report from its files' reports; the quarantine limit applies to the upload."""
+    shards.check(results, "Ingest")
+    run = Run(run_id, settings.buckets)
+    parts = [_read_json(s3, shard_location(run, "ingest_parts", result["shard"])) for result in results]
+    totals = {key: sum(part[key] for part in parts) for key in COUNTS}
+    by_reason: dict[str, int] = {}
+    for part in parts:
+        for reason, count in part["quarantined_by_reason"].items():
+            by_reason[reason] = by_reason.get(reason, 0) + count
+    report = {**totals, "quarantined_by_reason": by_reason, "files": len(parts),
+              "reconciled": totals["rows_in"] == totals["rows_accepted"] + totals["rows_quarantined"],
+              "warnings": sorted({w for part in parts for w in part["warnings"]}), "parts": parts}
+    _write_json(s3, run.location("ingest_report"), report)
+    share = totals["rows_quarantined"] / max(totals["rows_in"], 1)
     if share > settings.max_quarantine_share:
         raise StageFailed(f"{share:.1%} of rows were quarantined (limit {settings.max_quarantine_share:.0%}): "
-                          f"{summary['quarantined_by_reason']}; see {run.uri('quarantine')}")
-    return {**result, "report": report, "bronze": run.uri("bronze")}
+                          f"{by_reason}; see {run.uri('quarantine')}")
+    return {**totals, "quarantined_by_reason": by_reason, "files": len(parts), "report": run.uri("ingest_report"),
+            "bronze": run.uri("bronze"), "seconds": round(sum(result["seconds"] for result in results), 3),
+            "slowest_file_seconds": max(result["seconds"] for result in results)}
 
 
 VALIDATION_BATCH_ROWS = 100_000  # rows profiled at a time: memory stays flat in the run's size
@@ -65,12 +120,16 @@ VALIDATION_BATCH_ROWS = 100_000  # rows profiled at a time: memory stays flat in
 
 def validate(s3, settings: Settings, *, run_id: str) -> dict:
     run = Run(run_id, settings.buckets)
-    bronze = pq.ParquetFile(S3ReadFile(s3, run.location("bronze")))
+    folder = run.location("bronze")
+    keys = sorted(item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=folder.bucket, Prefix=folder.key) for item in page.get("Contents", []) if item["Key"].endswith(".parquet"))
     profile = None
-    for batch in bronze.iter_batches(batch_size=VALIDATION_BATCH_ROWS):
-        profile = validation.merge(profile, validation.profile_batch(batch))
+    for key in keys:  # each file of the upload, a batch at a time
+        bronze = pq.ParquetFile(S3ReadFile(s3, S3Uri(folder.bucket, key)))
+        for batch in bronze.iter_batches(batch_size=VALIDATION_BATCH_ROWS):
+            profile = validation.merge(profile, validation.profile_batch(batch))
     if profile is None:
-        profile = validation.profile_batch(bronze.schema_arrow.empty_table())
+        profile = validation.profile_batch(bronze_schema().empty_table())
     _write_json(s3, run.location("feature_profile"), validation.feature_profile(profile))
     baseline, baseline_run, note = _baseline(s3, settings.buckets)
     report = validation.validate(profile, baseline, baseline_run=baseline_run, min_rows=settings.min_rows,
@@ -121,6 +180,17 @@ def merge_inference(s3, settings: Settings, *, run_id: str, results: list[dict])
     _write_json(s3, run.location("inference_summary"), summary)
     return {"rows_scored": summary["rows_scored"], "shards": summary["shards"], "summary": run.uri("inference_summary"),
             "task_seconds": summary["seconds"]["all_shards"], "slowest_shard_seconds": summary["seconds"]["slowest_shard"]}
+
+
+def merge_shards(s3, settings: Settings, *, stage: str, run_id: str, results: list[dict], rows_scored: int) -> dict:
+    """After a fanned-out stage: every item's result checked (a failed one fails the run, named) and merged."""
+    if stage == "Ingest":
+        return merge_ingest(s3, settings, run_id=run_id, results=results)
+    if stage == "Inference":
+        return merge_inference(s3, settings, run_id=run_id, results=results)
+    if stage == "CacheLoad":
+        return check_cache_load(results=results, rows_scored=rows_scored)
+    raise ValueError(f"stage: expected Ingest, Inference or CacheLoad, got {stage!r}")
 
 
 def check_cache_load(*, results: list[dict], rows_scored: int) -> dict:

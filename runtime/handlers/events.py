@@ -48,7 +48,8 @@ class RegisterEvent:
 @dataclass(frozen=True)
 class IngestEvent:
     run_id: str
-    source_key: str
+    source_key: str  # one file of the upload
+    part: str  # its id in the run's list of files (engagement.shards)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,12 @@ class ShardEvent:
 @dataclass(frozen=True)
 class MergeShardsEvent:
     run_id: str
-    stage: str  # the fanned-out stage whose results these are: "Inference" or "CacheLoad"
+    stage: str  # the fanned-out stage whose results these are: "Ingest", "Inference" or "CacheLoad"
     results: list = field(metadata={"type": list})  # the Distributed Map's output, one entry per shard
     rows_scored: int = field(default=0, metadata={"type": int})  # CacheLoad: the customers Inference scored
+
+
+@dataclass(frozen=True)
+class IngestPlanEvent:
+    run_id: str
+    source_key: str  # one CSV, or a prefix ending in "/" holding the upload's CSVs

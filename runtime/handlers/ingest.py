@@ -10,6 +10,7 @@ from handlers.shared import client, logger, metrics, settings, tokenizer, tracer
 @metrics.log_metrics
 def handler(event, context):
     request = parse(IngestEvent, event)
-    result = stages.ingest(client("s3"), tokenizer(), settings(), run_id=request.run_id, source_key=request.source_key)
+    result = stages.ingest(client("s3"), tokenizer(), settings(), run_id=request.run_id, source_key=request.source_key,
+                           part=request.part)
     metrics.add_metric(name="RowsQuarantined", unit=MetricUnit.Count, value=result["rows_quarantined"])
     return result

@@ -1,5 +1,5 @@
 from engagement import stages
-from handlers.events import BadEvent, MergeShardsEvent, parse
+from handlers.events import MergeShardsEvent, parse
 from handlers.shared import client, logger, metrics, settings, tracer
 
 
@@ -8,8 +8,5 @@ from handlers.shared import client, logger, metrics, settings, tracer
 @metrics.log_metrics
 def handler(event, context):
     request = parse(MergeShardsEvent, event)
-    if request.stage == "Inference":
-        return stages.merge_inference(client("s3"), settings(), run_id=request.run_id, results=request.results)
-    if request.stage == "CacheLoad":
-        return stages.check_cache_load(results=request.results, rows_scored=request.rows_scored)
-    raise BadEvent(f"MergeShardsEvent.stage: expected Inference or CacheLoad, got {request.stage!r}")
+    return stages.merge_shards(client("s3"), settings(), stage=request.stage, run_id=request.run_id,
+                               results=request.results, rows_scored=request.rows_scored)

@@ -9,6 +9,6 @@ def test_every_resource_type_in_the_app_is_priced_or_free(synthesized):
     assert unpriced_types(inventory, set(RULES)) == []
     assert not set(RULES) & set(FREE)
     assert set(inventory.task_states) == {"Training", "ScoreShard"} and len(inventory.athena_states) == 6
-    assert {"Ingest", "LoadCacheShard", "PublishLatest"} <= set(inventory.lambda_states)
-    assert inventory.fanned_out == {"ScoreShard", "ScoreShardDone", "ScoreShardFailed", "LoadCacheShard",
-                                    "LoadCacheShardDone", "LoadCacheShardFailed"}
+    assert {"IngestFile", "LoadCacheShard", "PublishLatest"} <= set(inventory.lambda_states)
+    assert inventory.fanned_out == {f"{task}{suffix}" for task in ("IngestFile", "ScoreShard", "LoadCacheShard")
+                                    for suffix in ("", "Done", "Failed")}

@@ -33,7 +33,7 @@ def test_only_the_tasks_endpoints_in_one_az_and_one_customer_managed_key(synthes
 def test_lambdas_run_outside_the_vpc_and_the_tasks_inside_it(synthesized_lean):
     functions = {name: f["Properties"] for name, f in resources(synthesized_lean, "AWS::Lambda::Function").items()
                  if f["Properties"].get("Runtime", "").startswith("python")}
-    assert len(functions) == 11 and not [name for name, f in functions.items() if "VpcConfig" in f]
+    assert len(functions) == 12 and not [name for name, f in functions.items() if "VpcConfig" in f]
     pipeline = json.dumps(synthesized_lean.raw_templates["EngagementPipeline"])
     assert pipeline.count('\\"AssignPublicIp\\":\\"DISABLED\\"') == 2  # training and inference, private
 

@@ -17,10 +17,10 @@ REPO = Path(__file__).resolve().parents[2]
 VIEW_STATES = ["CreateFinalResultsView", "CreateHumanReviewView", "CreatePredictionsView",
                "CreateHighValueCustomersView", "CreateAtRiskCustomersView", "CreateModelPerformanceView",
                "CreateCustomerFeaturesView", "CreateAssistantCustomersView"]
-TOP_LEVEL = ["ClaimRun", "Ingest", "PrepareData", "ValidateAndTrain", "QualityGate", "PlanShards", "ScoreShards",
+TOP_LEVEL = ["ClaimRun", "PlanIngest", "IngestFiles", "MergeIngest", "PrepareData", "ValidateAndTrain", "QualityGate", "PlanShards", "ScoreShards",
              "MergeInference", "RegisterPredictions", "BuildOutputs", "RegisterOutputs",
              *VIEW_STATES, "PublishLatest", "ReleaseRunLock", "NotifySuccess", "Published"]
-LAMBDA_STATES = {"ClaimRun": "claim_run", "Ingest": "ingest", "DataValidation": "validate", "LoadCacheShard": "cache_load",
+LAMBDA_STATES = {"ClaimRun": "claim_run", "IngestFile": "ingest", "PlanIngest": "plan_ingest", "MergeIngest": "merge_shards", "DataValidation": "validate", "LoadCacheShard": "cache_load",
                  "PlanShards": "plan_shards", "MergeInference": "merge_shards", "CheckCacheLoad": "merge_shards",
                  "KnowledgeBaseDocuments": "knowledge_base", "RegisterPredictions": "register_run_tables",
                  "RegisterOutputs": "register_run_tables", "PublishLatest": "publish"}

@@ -134,13 +134,22 @@ def release(aws: Aws, execution: str, started: str = STARTED) -> None:
                            ExpressionAttributeValues={":e": f"{execution}@{started}"})
 
 
+def ingest(aws: Aws, run_id: str, source_key: str) -> dict:
+    """PlanIngest, one Ingest per file (the Distributed Map's children), MergeIngest."""
+    plan = stages.plan_ingest(aws.s3, SETTINGS, run_id=run_id, source_key=source_key)
+    files = json.loads(aws.s3.get_object(Bucket="processed", Key=f"runs/{run_id}/ingest_files.json")["Body"].read())
+    assert len(files) == plan["files"]
+    results = [stages.ingest(aws.s3, TOKENS, SETTINGS, run_id=run_id, source_key=file["key"], part=file["shard"])
+               for file in files]
+    return stages.merge_shards(aws.s3, SETTINGS, stage="Ingest", run_id=run_id, results=results, rows_scored=0)
+
+
 def stage_run(aws: Aws, csv: bytes, execution: str) -> dict:
     """Every Lambda stage up to (not including) PublishLatest, with the file's models."""
     aws.s3.put_object(Bucket="raw", Key="customers/customers.csv", Body=csv)
     start = claim(aws, execution)
     run_id = start["run_id"]
-    results = {"start": start,
-               "ingest": stages.ingest(aws.s3, TOKENS, SETTINGS, run_id=run_id, source_key=start["source_key"]),
+    results = {"start": start, "ingest": ingest(aws, run_id, start["source_key"]),
                "validate": stages.validate(aws.s3, SETTINGS, run_id=run_id)}
     run = Run(run_id, BUCKETS)
     # A variant of a generated file (a corrupted row, say) borrows the first file's models.
@@ -517,17 +526,54 @@ def test_too_many_quarantined_rows_stop_the_run(aws, csvs):
                                      for i, line in enumerate(lines[1:]))])
     aws.s3.put_object(Bucket="raw", Key="customers/customers.csv", Body=corrupt)
     with pytest.raises(StageFailed, match=r"20\.\d% of rows were quarantined \(limit 5%\)"):
-        stages.ingest(aws.s3, TOKENS, SETTINGS, run_id="bad", source_key="customers/customers.csv")
+        ingest(aws, "bad", "customers/customers.csv")
     # Nothing is lost: the quarantine file holds every rejected row.
-    quarantined = aws.s3.get_object(Bucket="raw", Key="quarantine/run_id=bad/customers.jsonl")["Body"].read()
+    quarantined = aws.s3.get_object(Bucket="raw", Key="quarantine/run_id=bad/part-00000.jsonl")["Body"].read()
     assert len(quarantined.splitlines()) == 600
 
 
 def test_validation_stops_a_run_with_too_few_rows(aws, csvs):
     aws.s3.put_object(Bucket="raw", Key="customers/customers.csv", Body=csvs[0])
-    stages.ingest(aws.s3, TOKENS, SETTINGS, run_id="small", source_key="customers/customers.csv")
+    ingest(aws, "small", "customers/customers.csv")
     with pytest.raises(StageFailed, match="3000 rows, fewer than the 5000 needed"):
         stages.validate(aws.s3, Settings(buckets=BUCKETS, min_rows=5_000), run_id="small")
+
+
+def test_an_upload_of_many_files_is_ingested_file_by_file_and_reconciles(aws, csvs):
+    lines = csvs[1].split(b"\n")
+    header, rows = lines[0], [line for line in lines[1:] if line]
+    rows[7] = rows[7].replace(b",", b";", 3)  # one bad row, in the second file
+    for index, chunk in enumerate((rows[:1_000], rows[1_000:2_200], rows[2_200:])):
+        aws.s3.put_object(Bucket="raw", Key=f"customers/upload-1/part-{index}.csv", Body=b"\n".join([header, *chunk]))
+    merged = ingest(aws, "many", "customers/upload-1/")
+    assert merged["files"] == 3 and merged["rows_in"] == 3_000
+    assert merged["rows_accepted"] + merged["rows_quarantined"] == merged["rows_in"] and merged["rows_quarantined"] == 1
+    report = json.loads(aws.s3.get_object(Bucket="processed", Key="runs/many/ingest_report.json")["Body"].read())
+    assert [part["rows_in"] for part in report["parts"]] == [1_000, 1_200, 800] and report["reconciled"]
+    bronze = aws.s3.list_objects_v2(Bucket="processed", Prefix="bronze/customers/run_id=many/")["Contents"]
+    assert [o["Key"].rsplit("/", 1)[-1] for o in bronze] == ["part-00000.parquet", "part-00001.parquet",
+                                                             "part-00002.parquet"]
+    assert stages.validate(aws.s3, SETTINGS, run_id="many")["rows"] == merged["rows_accepted"]
+
+
+def test_a_header_mismatch_in_any_file_refuses_the_upload_before_anything_is_written(aws, csvs):
+    lines = csvs[0].split(b"\n")
+    aws.s3.put_object(Bucket="raw", Key="customers/upload-2/a.csv", Body=csvs[0])
+    names = lines[0].split(b",")
+    swapped = b",".join([names[1], names[0], *names[2:]])
+    aws.s3.put_object(Bucket="raw", Key="customers/upload-2/b.csv", Body=b"\n".join([swapped, *lines[1:]]))
+    renamed = lines[0].replace(b'"customer_id"', b'"customerId"')
+    aws.s3.put_object(Bucket="raw", Key="customers/upload-2/c.csv", Body=b"\n".join([renamed, *lines[1:]]))
+    with pytest.raises(StageFailed) as refused:
+        stages.plan_ingest(aws.s3, SETTINGS, run_id="mismatch", source_key="customers/upload-2/")
+    message = str(refused.value)
+    assert message.startswith("the upload is refused before any row was read (3 files)")
+    assert "s3://raw/customers/upload-2/c.csv: the header cannot satisfy the contract" in message
+    assert "s3://raw/customers/upload-2/b.csv: its header differs from s3://raw/customers/upload-2/a.csv's" in message
+    for bucket in ("processed", "raw"):
+        written = [o["Key"] for o in aws.s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+                   if not o["Key"].startswith("customers/")]
+        assert written == [], written
 
 
 def test_run_ids_are_safe_names_and_never_collide():
@@ -547,9 +593,9 @@ def test_a_header_that_cannot_satisfy_the_contract_refuses_the_file_and_writes_o
     lines = csvs[0].split(b"\n")
     lines[0] = lines[0].replace(b'"customer_id"', b'"customerId"')
     aws.s3.put_object(Bucket="raw", Key="customers/other.csv", Body=b"\n".join(lines))
-    with pytest.raises(StageFailed, match=r"customerId \(did you mean customer_id\?\).*nothing was ingested"):
-        stages.ingest(aws.s3, TOKENS, SETTINGS, run_id="refused", source_key="customers/other.csv")
-    report = json.loads(aws.s3.get_object(Bucket="processed", Key="runs/refused/ingest_report.json")["Body"].read())
+    with pytest.raises(StageFailed, match=r"customerId \(did you mean customer_id\?\).*nothing of it was ingested"):
+        stages.ingest(aws.s3, TOKENS, SETTINGS, run_id="refused", source_key="customers/other.csv", part="00000")
+    report = json.loads(aws.s3.get_object(Bucket="processed", Key="runs/refused/ingest_parts/part-00000.json")["Body"].read())
     assert report["header"]["missing_columns"] == ["customer_id"] and report["rows_in"] == 0
     assert "KeyCount" in aws.s3.list_objects_v2(Bucket="raw", Prefix="customers/other.csv")
     for bucket, prefix in (("raw", "quarantine/"), ("processed", "bronze/")):
@@ -593,7 +639,7 @@ def test_a_customer_is_erased_from_every_place_every_run_and_every_old_version(a
     assert copy.read_bytes() == csvs[0] and synced == []
     done = erase_customer(stores, victim, local_copies=(copy,))
     assert done["rows_removed"] == dry["rows_removed"] and done["cache_items_deleted"] == 2
-    assert "s3://raw/quarantine/run_id=" + second["start"]["run_id"] + "/customers.jsonl" in done["objects"]
+    assert "s3://raw/quarantine/run_id=" + second["start"]["run_id"] + "/part-00000.jsonl" in done["objects"]
     assert "s3://raw/customers/customers.csv" not in done["objects"]  # its current version no longer holds them...
     assert done["old_versions_deleted"] >= 3  # ...but its earlier versions did, and are gone
     assert done["runs"] == sorted({first["start"]["run_id"], second["start"]["run_id"]})
