@@ -8,9 +8,11 @@ seed's section 10 table re-computed line by line with the same prices, to show w
 arithmetic goes wrong. A test regenerates it from fresh syntheses and fails when it is stale.
 """
 
+import math
 import sys
 from pathlib import Path
 
+from cost import limits
 from cost.inventory import read_inventory
 from cost.model import Prices, cost_lines, fargate_seconds, load_prices
 from cost.report import SCALES, by_customers, compared, per_use, table, totals
@@ -51,8 +53,33 @@ def render(assembly: Path, lean_assembly: Path, run: Path) -> str:
     out += ["", "What grows with customers: Fargate time, Lambda time, Athena bytes, DynamoDB writes and what S3 "
             "stores — linearly, by assumption (below). What does not: the interface endpoints, keys, secret and "
             "alarms.", "", "## Assumptions", "", *[f"- `{k}` = {v:g}" for k, v in ASSUMPTIONS.items()], "",
-            *_right_sizing(inventory, usage, prices), "", *_seed_comparison(prices)]
+            *_scaling(inventory, usage, prices), "", *_right_sizing(inventory, usage, prices), "",
+            *_seed_comparison(prices)]
     return "\n".join(out) + "\n"
+
+
+SCALING_ROWS = (100_000, 1_000_000, 10_000_000, 100_000_000)
+
+
+def _scaling(inventory, usage: Usage, p: Prices) -> list[str]:
+    """Each size's run on AWS with the default settings (`python -m cost --rows N` prints the detail)."""
+    app = limits.read_app(inventory, inventory.definition)
+    out = ["## Scaling", "",
+           "A run of each size on AWS, from the measured run's per-stage throughput and the default settings "
+           "(`cost.limits`: its scaling rules are stated there); the upload in the fewest files one Lambda "
+           "can ingest each. `python -m cost --rows N` prints every stage; with a size that breaks a limit it "
+           "refuses, naming the limit and the setting that lifts it.", "",
+           "| customers | shards | upload files | wall time | $ a run | the slowest stage (what bounds it) | limits |",
+           "|---:|---:|---:|---:|---:|---|---|"]
+    for rows in SCALING_ROWS:
+        files = limits.fewest_files(app, usage, rows)
+        found, wall, broken = limits.check(app, usage, rows, files)
+        slowest = max(found, key=lambda stage: stage.seconds)
+        cost = totals(cost_lines(inventory, limits.scaled_usage(usage, app, rows, files), p), "weekly").per_run
+        out.append(f"| {rows:,} | {math.ceil(rows / app.shard_rows):,} | {files:,} | {wall / 60:,.0f} min | "
+                   f"{cost:,.2f} | {slowest.name} ({slowest.note}) | "
+                   + ("; ".join(broken).replace("|", "/") if broken else "all within") + " |")
+    return out
 
 
 def _right_sizing(inventory, usage: Usage, p: Prices) -> list[str]:

@@ -225,6 +225,12 @@ def check(app: App, usage: Usage, rows: int, upload_files: int = 1) -> tuple[lis
     return found, wall, broken
 
 
+def fewest_files(app: App, usage: Usage, rows: int) -> int:
+    """The fewest upload files of equal size that one Ingest invocation each can take."""
+    rate = usage.rows / usage.state_seconds["IngestFile"] * _lambda_vcpus(app.function_memory_mb["IngestFile"])
+    return max(1, math.ceil(rows / (rate * min(app.function_timeout_s["IngestFile"], LAMBDA_MAX_TIMEOUT_S))))
+
+
 def scaled_usage(usage: Usage, app: App, rows: int, upload_files: int = 1) -> Usage:
     """The run's usage at `rows` customers, with the shards the app would cut."""
     return replace(usage.scaled(rows), shards=math.ceil(rows / app.shard_rows), files=upload_files)

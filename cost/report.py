@@ -50,8 +50,13 @@ def by_service(lines: list[Line], schedule: str) -> dict[str, float]:
 
 
 def by_customers(inventory: Inventory, usage: Usage, prices: Prices, schedule: str) -> list[tuple[int, Totals]]:
-    """The totals with the run's usage scaled to each of SCALES customers."""
-    return [(rows, totals(cost_lines(inventory, usage.scaled(rows), prices), schedule)) for rows in SCALES]
+    """The totals with the run's usage scaled to each of SCALES customers (the shards and upload files
+    the app would have then)."""
+    from cost import limits
+
+    app = limits.read_app(inventory, inventory.definition)
+    return [(rows, totals(cost_lines(inventory, limits.scaled_usage(usage, app, rows, limits.fewest_files(
+        app, usage, rows)), prices), schedule)) for rows in SCALES]
 
 
 def compared(profiles: dict[str, list[Line]], schedule: str) -> list[str]:

@@ -1,10 +1,11 @@
-"""Local executors for the three integrations moto's ASL interpreter cannot run as the app needs.
+"""Local executors for the integrations moto's ASL interpreter cannot run as the app needs.
 
 They plug into `state_task_service_for` (the interpreter's factory) and hand each task to the
 local cloud that installed them: `lambda:invoke` to `LocalCloud.invoke` (the deployed function),
 `ecs:runTask.sync` to `LocalCloud.run_task` (the registered task definition),
 `athena:startQueryExecution.sync` to `LocalCloud.athena_request` (DuckDB). Everything else (SNS,
-DynamoDB) stays moto's own. Failures come back as Step Functions reports them: the error name
+DynamoDB) stays moto's own, decided as the state machine's role first. A Distributed Map's
+`ItemReader` reads S3 as that role too (moto reads as anyone). Failures come back as Step Functions reports them: the error name
 the service gives (`Runtime.OutOfMemory`, `Sandbox.Timedout`, `States.Timeout`, …) and its cause.
 
 moto's factory is process-wide, so the installed cloud is too: one local cloud per process.
@@ -19,7 +20,11 @@ from botocore.exceptions import ClientError
 import moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl as parallel_branches
 import moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_factory as factory
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+    ResourceEvalS3,
+)
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
@@ -234,6 +239,21 @@ def _definitions_without_escaped_quotes(method):
     return with_definition
 
 
+def _item_reader_get_object(env, resource_runtime_part, state_credentials) -> None:
+    """ItemReader's s3:getObject as the state machine's role; a refusal (or a missing object) fails
+    the map run with States.ItemReaderFailed, as Step Functions reports it (aws-recorded)."""
+    parameters = env.stack.pop()
+    try:
+        body = _cloud.client("s3", _machine_session(env)).get_object(**parameters)["Body"].read()
+    except ClientError as error:
+        failed = StatesErrorName(typ=StatesErrorNameType.StatesItemReaderFailed)
+        raise FailureEventException(failure_event=FailureEvent(
+            env=env, error_name=failed, event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(mapRunFailedEventDetails=MapRunFailedEventDetails(
+                error=failed.error_name, cause=str(error)))))
+    env.stack.append(body.decode())
+
+
 def _branch_error_name(error_name: str):
     """A Parallel state re-raises its failed branch's error by name; moto builds every such name as
     a custom one and crashes (States.Runtime) on States.TaskFailed, which AWS propagates."""
@@ -244,6 +264,7 @@ def install(cloud) -> None:
     global _cloud
     _cloud = cloud
     factory.state_task_service_for = _local_state_task_service_for
+    ResourceEvalS3._handle_get_object = staticmethod(_item_reader_get_object)
     parallel_branches.CustomErrorName = _branch_error_name
     for name in ("create_state_machine", "update_state_machine"):
         method = getattr(StepFunctionsParserBackend, name)

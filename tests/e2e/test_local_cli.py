@@ -86,7 +86,7 @@ def test_run_input_refuses_a_file_that_breaks_the_contract_and_publishes_nothing
     finished, summary = run_cli(tmp_path, local_assembly, local_images, "--input", str(broken))
     assert finished.returncode == 1
     assert summary["status"] == "FAILED" and not summary["views"], "nothing published"
-    reason = summary["failed_states"]["Ingest"]
+    reason = summary["failed_states"]["PlanIngest"]  # every file's header is checked before any row is read
     assert "contract columns are missing" in reason and "email" in reason, summary["failed_states"]
     assert "contract columns are missing" in finished.stdout
 

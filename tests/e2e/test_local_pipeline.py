@@ -201,7 +201,8 @@ def test_the_summary_reports_counts_per_state(cloud):
     def rows(state: str) -> int:
         return int(progress.counts(state, count_rows).split(" rows in ")[0].replace(",", ""))
 
-    assert progress.counts("Ingest", count_rows) == f"rows_in {ROWS:,}, rows_accepted {ROWS:,}, rows_quarantined 0"
+    assert progress.counts("MergeIngest", count_rows) == \
+        f"rows_in {ROWS:,}, rows_accepted {ROWS:,}, rows_quarantined 0, files 1"
     assert rows("PrepareTrainingData") + rows("PrepareTestData") == ROWS
     assert rows("PrepareTrainingData") > 3 * rows("PrepareTestData")
     assert rows("CreateResultsTable") == ROWS
@@ -218,11 +219,13 @@ def test_inference_and_the_cache_fan_out_over_the_shards_in_distributed_maps(clo
     assert [r["shard"] for r in output["shard_results"]] == ["00000", "00001", "00002"]
     sfn = cloud.client("stepfunctions")
     map_runs = [e["mapRunStartedEventDetails"]["mapRunArn"] for e in cloud.first["events"] if e["type"] == "MapRunStarted"]
-    assert len(map_runs) == 2
-    for arn in map_runs:  # DescribeMapRun, in the shape AWS records (../shared/aws-recorded)
+    machine = cloud.deployment.state_machine_arn.split(":")[-1]
+    assert [arn.split(":")[-2] for arn in map_runs] == [f"{machine}/{label}" for label in (
+        "IngestFiles", "ScoreShards", "LoadCacheShards")]  # arn:…:mapRun:<machine>/<label>:<id>, as AWS names them
+    for arn, items in zip(map_runs, (1, 3, 3)):  # DescribeMapRun, in the shape AWS records (../shared/aws-recorded)
         run = sfn.describe_map_run(mapRunArn=arn)
-        assert run["status"] == "SUCCEEDED" and run["itemCounts"]["succeeded"] == run["itemCounts"]["total"] == 3
-        assert run["executionArn"] == cloud.first["executionArn"]
+        assert run["status"] == "SUCCEEDED" and run["itemCounts"]["succeeded"] == run["itemCounts"]["total"] == items
+        assert run["executionArn"] == cloud.first["executionArn"] and run["maxConcurrency"] >= 1
     listed = cloud.client("s3").list_objects_v2(Bucket=buckets(cloud).predictions,
                                                 Prefix=f"predictions/run_id={run_id_from_execution(FIRST)}/")
     assert sorted(o["Key"].rsplit("/", 1)[-1] for o in listed["Contents"]) == [
@@ -429,6 +432,31 @@ def test_a_role_missing_one_grant_fails_the_run_where_aws_would_and_publishes_no
                for d in denials), denials[-3:]
     [failure] = notifications(cloud)
     assert failure["status"] == "FAILED"
+    assert_first_run_still_served(cloud)
+
+
+def without_manifest_reads(document: dict) -> dict:
+    for statement in document["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        kept = [r for r in resources if not (isinstance(r, str) and r.endswith("/shards.json"))]
+        statement["Resource"] = kept or ["arn:aws:s3:::nothing-at-all/none"]
+    return document
+
+
+def test_a_distributed_map_reads_its_items_as_the_state_machines_role(cloud):
+    """Without the role's read of the shard manifest, ScoreShards' ItemReader is refused as on AWS
+    (States.ItemReaderFailed), and nothing is published."""
+    restore = revise_role_policies(cloud, "PipelineStateMachineRole", without_manifest_reads)
+    try:
+        result = cloud.run(name="no-manifest-read", source_key="customers/small.csv", timeout_s=300)
+    finally:
+        restore()
+    assert result["status"] == "FAILED"
+    [failed] = [e["mapRunFailedEventDetails"] for e in result["events"] if e["type"] == "MapRunFailed"]
+    assert failed["error"] == "States.ItemReaderFailed" and "AccessDenied" in failed["cause"], failed
+    assert "EngagementPipeline-PipelineStateMachineRole" in failed["cause"]
+    [failure] = notifications(cloud)
+    assert failure["status"] == "FAILED" and failure["error"] == "States.ItemReaderFailed"
     assert_first_run_still_served(cloud)
 
 

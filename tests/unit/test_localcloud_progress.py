@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from localcloud.progress import Progress, flattened
 
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
+
 START = datetime(2026, 11, 22, 6, 0, 0, tzinfo=timezone.utc)
 
 
@@ -81,3 +83,26 @@ def test_the_summary_shows_the_output_and_the_views_whatever_the_app(capsys):
     assert "loaded.items" in printed and "990" in printed and "analytics.results LIMIT 10" in printed
     assert flattened(output) == [("run.id", "r1"), ("loaded.items", "990"), ("loaded.ok", "True"),
                                  ("note", "x" * 100 + "…")]
+
+
+def test_a_fanned_out_state_shows_its_shards_done_as_they_move(capsys):
+    counts = iter([(0, 0), (1, 0), (1, 0), (2, 1), (3, 1)])
+
+    def describe_map_run(arn):
+        assert arn == "arn:aws:states:us-east-1:1:mapRun:machine/ScoreShards:abc"
+        succeeded, failed = next(counts)
+        return {"itemCounts": {"succeeded": succeeded, "failed": failed, "timedOut": 0, "aborted": 0, "total": 4}}
+
+    progress = Progress(describe_map_run=describe_map_run)
+    progress.event({"id": 1, "previousEventId": 0, "type": "MapStateEntered", "timestamp": NOW,
+                    "stateEnteredEventDetails": {"name": "ScoreShards"}})
+    progress.event({"id": 2, "previousEventId": 1, "type": "MapRunStarted", "timestamp": NOW,
+                    "mapRunStartedEventDetails": {"mapRunArn": "arn:aws:states:us-east-1:1:mapRun:machine/ScoreShards:abc"}})
+    for _ in range(4):
+        progress.heartbeat(NOW)
+    progress.event({"id": 3, "previousEventId": 2, "type": "MapStateExited", "timestamp": NOW,
+                    "stateExitedEventDetails": {"name": "ScoreShards"}})
+    lines = [line for line in capsys.readouterr().out.splitlines() if "shards done" in line]
+    assert lines == ["  … ScoreShards: 0/4 shards done", "  … ScoreShards: 1/4 shards done",
+                     "  … ScoreShards: 2/4 shards done, 1 failed", "  … ScoreShards: 3/4 shards done, 1 failed"]
+    progress.heartbeat(NOW)  # the map has ended: nothing more is asked
