@@ -166,8 +166,10 @@ class EngagementPipeline(Construct):
     def _validate_and_train(self) -> sfn.Parallel:
         checks = sfn.Parallel(self, "ValidateAndTrain", result_path="$.checks",
                               result_selector={"validation.$": "$[0]", "training.$": "$[1]"})
-        checks.branch(self._lambda("DataValidation", "validate", {"run_id": sfn.JsonPath.string_at(RUN_ID)},
-                                   ("rows", "max_psi", "shifted_features", "report"), protect=False))
+        checks.branch(self._validate_files().next(self._lambda("MergeValidation", "merge_shards", {
+            "run_id": sfn.JsonPath.string_at(RUN_ID), "stage": "DataValidation",
+            "results": sfn.JsonPath.list_at("$.validation_results")},
+            ("rows", "max_psi", "shifted_features", "report", "seconds"), protect=False)))
         checks.branch(self._ml_task("Training", self.props.training, TIMEOUTS["training"], {
             "TRAINING_DATA_URI": "training_data", "TEST_DATA_URI": "test_data", "MODEL_REGISTRY_URI": "models",
             "TRAINING_OUTPUT_URI": "training_summary", "MODEL_CARD_URI": "model_card",
@@ -220,18 +222,30 @@ class EngagementPipeline(Construct):
 
     def _ingest_files(self):
         """One Ingest invocation per upload file (PlanIngest checked every header first)."""
-        task = {
-            "Type": "Task",
-            "Resource": f"arn:{cdk.Aws.PARTITION}:states:::lambda:invoke",
-            "Parameters": {"FunctionName": self.props.functions["ingest"].function_arn,
-                           "Payload": {"run_id.$": CHILD_RUN_ID, "source_key.$": "$.shard.key", "part.$": SHARD}},
-            "ResultSelector": {"seconds.$": "$.Payload.seconds"},
-            "ResultPath": "$.ingested",
-            "Retry": [_retry(TRANSIENT["lambda"], 5, 3)],
-        }
+        task = self._lambda_json("ingest", {"run_id.$": CHILD_RUN_ID, "source_key.$": "$.shard.key", "part.$": SHARD})
         return self._distributed_map("IngestFiles", "IngestFile", task, "$.ingest_results",
                                      self.props.fan_out.ingest_concurrency, manifest="ingest_files",
-                                     done={"shard.$": SHARD, "seconds.$": "$.ingested.seconds"})
+                                     done={"shard.$": SHARD, "seconds.$": "$.done.seconds"})
+
+    def _validate_files(self):
+        """DataValidation's profile of each bronze part (one per upload file); MergeValidation adds
+        them up and reports."""
+        task = self._lambda_json("validate", {"run_id.$": CHILD_RUN_ID, "shard.$": SHARD})
+        return self._distributed_map("ValidateFiles", "ProfileFile", task, "$.validation_results",
+                                     self.props.fan_out.ingest_concurrency, manifest="ingest_files",
+                                     done={"shard.$": SHARD, "seconds.$": "$.done.seconds"}, protect=False)
+
+    def _lambda_json(self, stage: str, payload: dict, extra_retries: tuple = ()) -> dict:
+        """lambda:invoke inside a child execution, as the state itself (its grant: the stack's
+        Distributed Map policy); its result's seconds are kept for the merge step."""
+        return {
+            "Type": "Task",
+            "Resource": f"arn:{cdk.Aws.PARTITION}:states:::lambda:invoke",
+            "Parameters": {"FunctionName": self.props.functions[stage].function_arn, "Payload": payload},
+            "ResultSelector": {"seconds.$": "$.Payload.seconds"},
+            "ResultPath": "$.done",
+            "Retry": [_retry(TRANSIENT["lambda"], 5, 3), *extra_retries],
+        }
 
     def _score_shards(self):
         """One Inference task per shard: it scores and explains its rows and writes its
@@ -249,19 +263,13 @@ class EngagementPipeline(Construct):
     def _load_cache_shards(self):
         """One CacheLoad invocation per shard's predictions file. DynamoDB's throughput, not
         Lambda, bounds the pace: a throttled shard backs off and is retried whole."""
-        task = {
-            "Type": "Task",
-            "Resource": f"arn:{cdk.Aws.PARTITION}:states:::lambda:invoke",
-            "Parameters": {"FunctionName": self.props.functions["cache_load"].function_arn,
-                           "Payload": {"run_id.$": CHILD_RUN_ID, "shard.$": SHARD}},
-            "ResultSelector": {"items_written.$": "$.Payload.items_written", "seconds.$": "$.Payload.seconds"},
-            "ResultPath": "$.loaded",
-            "Retry": [_retry(TRANSIENT["lambda"], 5, 3), _retry([CACHE_THROTTLED], 15, 4)],
-        }
+        task = self._lambda_json("cache_load", {"run_id.$": CHILD_RUN_ID, "shard.$": SHARD},
+                                 (_retry([CACHE_THROTTLED], 15, 4),))
+        task["ResultSelector"]["items_written.$"] = "$.Payload.items_written"
         return self._distributed_map("LoadCacheShards", "LoadCacheShard", task, "$.cache_results",
                                      self.props.fan_out.cache_load_concurrency,
-                                     done={"shard.$": SHARD, "items_written.$": "$.loaded.items_written",
-                                           "seconds.$": "$.loaded.seconds"},
+                                     done={"shard.$": SHARD, "items_written.$": "$.done.items_written",
+                                           "seconds.$": "$.done.seconds"},
                                      protect=False)
 
     def _distributed_map(self, state_id: str, task_id: str, task: dict, result_path: str, concurrency: int,

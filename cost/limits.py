@@ -34,6 +34,8 @@ DYNAMODB_TABLE_MAX_WRITES_PER_S = 40_000
 MAP_MAX_CONCURRENCY = 10_000  # a Distributed Map's child executions at once
 STATE_PAYLOAD_BYTES = 256 * 1024  # a state's input and output
 MAP_RESULT_BYTES = 120  # one shard's entry in a map's results ({"shard", "items_written", "seconds"})
+MERGE_BYTES_PER_ID = 16  # MergeValidation: each customer's id (8 bytes), twice while duplicates are counted
+MERGE_BASE_MB = 200  # the Python runtime, pyarrow and numpy
 ATHENA_BYTES_PER_S = 200 * 1024**2  # an assumption: Athena's scan rate for one CTAS over Parquet
 FARGATE_STARTUP_S = ASSUMPTIONS["fargate_startup_seconds"]
 TRAINING_SHARE = 0.8  # the training split's share of customers (sql/prepare_training.sql)
@@ -107,8 +109,7 @@ def stages(app: App, usage: Usage, rows: int, upload_files: int = 1) -> list[Sta
     return [
         _ingest(app, usage, rows, upload_files),
         _athena_stage(app, usage, scale),
-        _lambda_stage(app, usage, "DataValidation", usage.state_seconds["DataValidation"] * scale,
-                      "one invocation profiles every customer", None),
+        _validation(app, usage, rows, upload_files),
         _training(app, usage, rows),
         _inference(app, usage, rows, shards),
         _cache_load(app, usage, rows, shards),
@@ -135,15 +136,23 @@ def _lambda_vcpus(memory_mb: int) -> float:
     return min(1.0, memory_mb / LAMBDA_MB_PER_VCPU)
 
 
-def _lambda_stage(app: App, usage: Usage, state: str, local_seconds: float, note: str, fix: str | None) -> Stage:
-    memory = app.function_memory_mb[state]
-    seconds = local_seconds / _lambda_vcpus(memory)
-    limit = min(app.function_timeout_s[state], LAMBDA_MAX_TIMEOUT_S)
+def _validation(app: App, usage: Usage, rows: int, files: int) -> Stage:
+    """One profile per bronze part (upload file), side by side; MergeValidation holds every id."""
+    rate = usage.rows / usage.state_seconds["ProfileFile"] * _lambda_vcpus(app.function_memory_mb["ProfileFile"])
+    limit = min(app.function_timeout_s["ProfileFile"], LAMBDA_MAX_TIMEOUT_S)
+    unit = math.ceil(rows / files) / rate
+    waves = math.ceil(files / app.concurrency["ValidateFiles"])
+    needed_mb = MERGE_BASE_MB + rows * MERGE_BYTES_PER_ID / 1024**2
+    memory = app.function_memory_mb["MergeValidation"]
     breaks = None
-    if seconds > limit:
-        breaks = (f"{state} needs {seconds:,.0f} s in one Lambda invocation, over its {limit} s limit; "
-                  + (fix or "no setting lifts it: this stage does not fan out yet"))
-    return Stage(state, seconds, limit, seconds, note, breaks)
+    if unit > limit:
+        breaks = (f"ProfileFile needs {unit:,.0f} s for a part of {math.ceil(rows / files):,} rows, over its {limit} s "
+                  f"limit; upload more files")
+    elif needed_mb > memory:
+        breaks = (f"MergeValidation holds {rows:,} ids ({needed_mb:,.0f} MB), over its {memory:,} MB; raise "
+                  f"{SETTINGS['memory']} (up to {LAMBDA_MAX_MEMORY_MB:,})")
+    return Stage("ValidateFiles", waves * unit, limit, unit,
+                 f"{files:,} part(s) at {rate:,.0f} rows/s; the merge needs ~{needed_mb:,.0f} of {memory:,} MB", breaks)
 
 
 def _athena_stage(app: App, usage: Usage, scale: float) -> Stage:
@@ -212,9 +221,10 @@ def check(app: App, usage: Usage, rows: int, upload_files: int = 1) -> tuple[lis
     found = stages(app, usage, rows, upload_files)
     by_name = {stage.name: stage.seconds for stage in found}
     measured_rest = sum(seconds for state, seconds in usage.state_seconds.items()
-                        if state in ("ClaimRun", "PlanIngest", "MergeIngest", "PlanShards", "MergeInference",
+                        if state in ("ClaimRun", "PlanIngest", "MergeIngest", "MergeValidation", "PlanShards",
+                                     "MergeInference",
                                      "RegisterPredictions", "RegisterOutputs", "PublishLatest"))
-    wall = (by_name["IngestFiles"] + by_name["PrepareData"] + max(by_name["DataValidation"], by_name["Training"])
+    wall = (by_name["IngestFiles"] + by_name["PrepareData"] + max(by_name["ValidateFiles"], by_name["Training"])
             + by_name["ScoreShards"] + max(by_name["LoadCacheShards"], by_name["PrepareData"]) + measured_rest)
     broken = [stage.breaks for stage in found if stage.breaks]
     if wall > app.machine_timeout_s:

@@ -43,7 +43,8 @@ class Usage:
 
     def units(self, state: str) -> int:
         """How many times a state ran: once per item of its map, else once."""
-        return {"IngestFile": self.files, "ScoreShard": self.shards, "LoadCacheShard": self.shards}.get(state, 1)
+        return {"IngestFile": self.files, "ProfileFile": self.files, "ScoreShard": self.shards,
+                "LoadCacheShard": self.shards}.get(state, 1)
 
     def scaled(self, rows: int) -> "Usage":
         factor = rows / self.rows
@@ -72,14 +73,15 @@ def read_usage(path: Path) -> Usage:
     if missing:
         raise RecordError(f"{path} lacks {', '.join(missing)}: written by an older local cloud; run again")
     output = record["output"]
-    if "inference" not in output or "files" not in output["ingest"]:
+    if "inference" not in output or "seconds" not in output.get("checks", {}).get("validation", {}):
         raise RecordError(f"{path} was written before the stages fanned out; run again")
     # The fanned-out states' seconds: the sums the merge steps reported (a map's own seconds are
     # its wall time, with shards side by side).
-    fanned_out = {"IngestFile": output["ingest"]["seconds"], "ScoreShard": output["inference"]["task_seconds"],
+    fanned_out = {"IngestFile": output["ingest"]["seconds"], "ProfileFile": output["checks"]["validation"]["seconds"],
+                  "ScoreShard": output["inference"]["task_seconds"],
                   "LoadCacheShard": output["outputs"]["cache"]["seconds"]}
     return Usage(rows=output["ingest"]["rows_accepted"], local_cpus=record["machine"]["cpus"],
                  state_seconds={**{s["state"]: s["seconds"] for s in record["states"]}, **fanned_out},
-                 state_entries=len(record["states"]) + 2 * (output["ingest"]["files"] + 2 * output["inference"]["shards"]),
+                 state_entries=len(record["states"]) + 4 * (output["ingest"]["files"] + output["inference"]["shards"]),
                  cache_items=output["outputs"]["cache"]["items_written"], bucket_bytes=record["bucket_bytes"],
                  shards=output["inference"]["shards"], files=output["ingest"]["files"])

@@ -31,11 +31,12 @@ STAGES = {
     "plan_ingest": ("handlers.plan_ingest.handler", "PlanIngest: the upload's files, every header checked first",
                     2, 512),
     "ingest": ("handlers.ingest.handler", "Ingest: one raw CSV to validated bronze Parquet with quarantine", 15, 3008),
-    "validate": ("handlers.validate.handler", "DataValidation: quality report and drift (PSI)", 10, 3008),
+    "validate": ("handlers.validate.handler", "DataValidation: one bronze part's mergeable profile", 10, 3008),
     "plan_shards": ("handlers.plan_shards.handler", "PlanShards: the run's shards, from the inference data's footers",
                     2, 512),
+    # MergeShards holds DataValidation's ids (8 bytes a customer, twice while they are counted)
     "merge_shards": ("handlers.merge_shards.handler", "MergeShards: a fanned-out stage's shards, checked and merged",
-                     2, 512),
+                     5, 1024),
     "cache_load": ("handlers.cache_load.handler", "CacheLoad: stage one shard's predictions in DynamoDB", 15, 1024),
     "knowledge_base": ("handlers.knowledge_base.handler", "Knowledge-base documents for the assistant", 5, 512),
     "register_run_tables": ("handlers.register_run_tables.handler",
@@ -160,7 +161,7 @@ class PipelineStack(cdk.Stack):
             iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"], resources=[children]),
             iam.PolicyStatement(actions=["lambda:InvokeFunction"],
                                 resources=[self.pipeline.props.functions[stage].function_arn
-                                           for stage in ("ingest", "cache_load")]),
+                                           for stage in ("ingest", "validate", "cache_load")]),
         ])
         acknowledge_wildcard_resources(
             policy, "The Distributed Maps' child executions of this state machine (execution ARNs are"

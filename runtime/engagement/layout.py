@@ -106,6 +106,7 @@ PLACES = {
     "ingest_files": Place("processed", f"runs/{RUN}/ingest_files.json"),  # the upload's files, checked
     "ingest_parts": Place("processed", f"runs/{RUN}/ingest_parts/"),  # each file's ingest report
     "ingest_report": Place("processed", f"runs/{RUN}/ingest_report.json"),
+    "validation_parts": Place("processed", f"runs/{RUN}/validation_parts/"),  # each bronze part's profile
     "validation_report": Place("processed", f"runs/{RUN}/validation_report.json"),
     "training_data": Place("processed", f"runs/{RUN}/training/"),
     "test_data": Place("processed", f"runs/{RUN}/test/"),
@@ -209,15 +210,17 @@ S3_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     "claim_run": {**_EVERY_RUN_PLACE, "source": (LIST,)},
     "plan_ingest": {"source": (READ,), "ingest_files": (WRITE,)},
     "ingest": {"source": (READ,), "quarantine": (WRITE,), "bronze": (WRITE,), "ingest_parts": (WRITE,)},
-    "validate": {"bronze": (READ,), "validation_report": (WRITE,), "feature_profile": (READ, WRITE),
-                 "published_pointer": (READ,)},
+    "validate": {"bronze": (READ,), "validation_parts": (WRITE,)},
     "training": {"training_data": (READ,), "test_data": (READ,), "models": (READ, WRITE),
                  "model_card": (WRITE,), "training_summary": (WRITE,)},
     "inference": {"inference_data": (READ,), "models": (READ,), "predictions": (WRITE,),
                   "inference_shard_summaries": (WRITE,)},
     "plan_shards": {"inference_data": (READ,), "shard_manifest": (WRITE,)},
-    "merge_shards": {"inference_shard_summaries": (READ,), "inference_summary": (WRITE,), "ingest_parts": (READ,),
-                     "ingest_report": (WRITE,)},
+    # after each fan-out: Ingest's reports, DataValidation's profiles (and drift against the published
+    # run's), Inference's summaries
+    "merge_shards": {"ingest_parts": (READ,), "ingest_report": (WRITE,), "validation_parts": (READ,),
+                     "validation_report": (WRITE,), "feature_profile": (READ, WRITE), "published_pointer": (READ,),
+                     "inference_shard_summaries": (READ,), "inference_summary": (WRITE,)},
     # the state machine's Distributed Maps read the manifest (ItemReader)
     "state_machine": {"bronze": (READ,), "predictions": (READ,), "training_summary": (READ,),
                       "ingest_files": (READ,), "shard_manifest": (READ,), "query_results": (READ, WRITE),

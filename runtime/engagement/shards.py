@@ -26,7 +26,8 @@ FOOTER_READ = 64 * 1024  # the first guess at the footer's size (one ranged GET 
 
 # A shard's files in a per-run folder (engagement.layout), named by the shard's id.
 SHARD_FILES = {"predictions": "shard-{}.parquet", "inference_shard_summaries": "shard-{}.json",
-               "bronze": "part-{}.parquet", "quarantine": "part-{}.jsonl", "ingest_parts": "part-{}.json"}
+               "bronze": "part-{}.parquet", "quarantine": "part-{}.jsonl", "ingest_parts": "part-{}.json",
+               "validation_parts": "part-{}.json"}
 
 
 class ShardsFailed(Exception):

@@ -118,18 +118,34 @@ def merge_ingest(s3, settings: Settings, *, run_id: str, results: list[dict]) ->
 VALIDATION_BATCH_ROWS = 100_000  # rows profiled at a time: memory stays flat in the run's size
 
 
-def validate(s3, settings: Settings, *, run_id: str) -> dict:
-    run = Run(run_id, settings.buckets)
-    folder = run.location("bronze")
-    keys = sorted(item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=folder.bucket, Prefix=folder.key) for item in page.get("Contents", []) if item["Key"].endswith(".parquet"))
-    profile = None
-    for key in keys:  # each file of the upload, a batch at a time
-        bronze = pq.ParquetFile(S3ReadFile(s3, S3Uri(folder.bucket, key)))
-        for batch in bronze.iter_batches(batch_size=VALIDATION_BATCH_ROWS):
-            profile = validation.merge(profile, validation.profile_batch(batch))
-    if profile is None:
-        profile = validation.profile_batch(bronze_schema().empty_table())
+def profile_part(s3, settings: Settings, *, run_id: str, part: str) -> dict:
+    """DataValidation of one bronze part (one upload file), a batch at a time: its mergeable profile,
+    written as counts (JSON) and ids (a NumPy array) beside the other parts'."""
+    run, started = Run(run_id, settings.buckets), time.perf_counter()
+    bronze = pq.ParquetFile(S3ReadFile(s3, shard_location(run, "bronze", part)))
+    profile = validation.profile_batch(bronze_schema().empty_table())
+    for batch in bronze.iter_batches(batch_size=VALIDATION_BATCH_ROWS):
+        profile = validation.merge(profile, validation.profile_batch(batch))
+    counts, ids = validation.to_parts(profile)
+    location = shard_location(run, "validation_parts", part)
+    _write_json(s3, location, counts)
+    s3.put_object(Bucket=location.bucket, Key=location.key.removesuffix(".json") + ".ids.npy", Body=ids)
+    return {"shard": part, "rows": profile["rows"], "seconds": round(time.perf_counter() - started, 3)}
+
+
+def merge_validation(s3, settings: Settings, *, run_id: str, results: list[dict]) -> dict:
+    """The parts' profiles merged (equal to one pass over every row), then the quality report and
+    drift against the published run; a run whose data breaks the contract stops here."""
+    shards.check(results, "DataValidation")
+    run, profile = Run(run_id, settings.buckets), None
+    for result in results:
+        location = shard_location(run, "validation_parts", result["shard"])
+        ids = s3.get_object(Bucket=location.bucket, Key=location.key.removesuffix(".json") + ".ids.npy")["Body"].read()
+        profile = validation.merge(profile, validation.from_parts(_read_json(s3, location), ids))
+    return {**_validated(s3, settings, run, profile), "seconds": round(sum(r["seconds"] for r in results), 3)}
+
+
+def _validated(s3, settings: Settings, run: Run, profile: dict) -> dict:
     _write_json(s3, run.location("feature_profile"), validation.feature_profile(profile))
     baseline, baseline_run, note = _baseline(s3, settings.buckets)
     report = validation.validate(profile, baseline, baseline_run=baseline_run, min_rows=settings.min_rows,
@@ -186,11 +202,13 @@ def merge_shards(s3, settings: Settings, *, stage: str, run_id: str, results: li
     """After a fanned-out stage: every item's result checked (a failed one fails the run, named) and merged."""
     if stage == "Ingest":
         return merge_ingest(s3, settings, run_id=run_id, results=results)
+    if stage == "DataValidation":
+        return merge_validation(s3, settings, run_id=run_id, results=results)
     if stage == "Inference":
         return merge_inference(s3, settings, run_id=run_id, results=results)
     if stage == "CacheLoad":
         return check_cache_load(results=results, rows_scored=rows_scored)
-    raise ValueError(f"stage: expected Ingest, Inference or CacheLoad, got {stage!r}")
+    raise ValueError(f"stage: expected Ingest, DataValidation, Inference or CacheLoad, got {stage!r}")
 
 
 def check_cache_load(*, results: list[dict], rows_scored: int) -> dict:

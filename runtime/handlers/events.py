@@ -62,13 +62,13 @@ class PublishEvent:
 @dataclass(frozen=True)
 class ShardEvent:
     run_id: str
-    shard: str  # a manifest item's id (engagement.shards)
+    shard: str  # a manifest item's id (engagement.shards): a shard, or an upload file's part
 
 
 @dataclass(frozen=True)
 class MergeShardsEvent:
     run_id: str
-    stage: str  # the fanned-out stage whose results these are: "Ingest", "Inference" or "CacheLoad"
+    stage: str  # the fanned-out stage whose results these are: Ingest, DataValidation, Inference, CacheLoad
     results: list = field(metadata={"type": list})  # the Distributed Map's output, one entry per shard
     rows_scored: int = field(default=0, metadata={"type": int})  # CacheLoad: the customers Inference scored
 

@@ -1,5 +1,5 @@
 from engagement import stages
-from handlers.events import RunEvent, parse
+from handlers.events import ShardEvent, parse
 from handlers.shared import client, logger, metrics, settings, tracer
 
 
@@ -7,5 +7,5 @@ from handlers.shared import client, logger, metrics, settings, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):
-    request = parse(RunEvent, event)
-    return stages.validate(client("s3"), settings(), run_id=request.run_id)
+    request = parse(ShardEvent, event)
+    return stages.profile_part(client("s3"), settings(), run_id=request.run_id, part=request.shard)

@@ -10,5 +10,5 @@ def test_every_resource_type_in_the_app_is_priced_or_free(synthesized):
     assert not set(RULES) & set(FREE)
     assert set(inventory.task_states) == {"Training", "ScoreShard"} and len(inventory.athena_states) == 6
     assert {"IngestFile", "LoadCacheShard", "PublishLatest"} <= set(inventory.lambda_states)
-    assert inventory.fanned_out == {f"{task}{suffix}" for task in ("IngestFile", "ScoreShard", "LoadCacheShard")
+    assert inventory.fanned_out == {f"{task}{suffix}" for task in ("IngestFile", "ProfileFile", "ScoreShard", "LoadCacheShard")
                                     for suffix in ("", "Done", "Failed")}

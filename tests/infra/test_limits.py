@@ -14,7 +14,7 @@ from cost.usage import Usage
 REPO = Path(__file__).resolve().parents[2]
 # A 100K run's figures, in the shape read_usage gives them (each stage's seconds on 4 CPUs).
 MEASURED = Usage(rows=100_000, local_cpus=4, state_seconds={
-    "IngestFile": 5.0, "DataValidation": 2.5, "Training": 40.0, "ScoreShard": 12.0, "LoadCacheShard": 20.0,
+    "IngestFile": 5.0, "ProfileFile": 2.5, "MergeValidation": 0.3, "Training": 40.0, "ScoreShard": 12.0, "LoadCacheShard": 20.0,
     "ClaimRun": 0.3, "PlanIngest": 0.3, "MergeIngest": 0.3, "PlanShards": 0.3, "MergeInference": 0.3, "RegisterPredictions": 0.3, "RegisterOutputs": 0.3,
     "PublishLatest": 0.3}, state_entries=40, cache_items=100_000,
     bucket_bytes={"engagementdata-processedbucket-x": 60 * 1024**2}, shards=1)
@@ -28,8 +28,9 @@ def app(synthesized) -> limits.App:
 
 def test_the_app_is_read_from_its_templates(app):
     assert app.shard_rows == 250_000
-    assert app.concurrency == {"IngestFiles": 20, "ScoreShards": 20, "LoadCacheShards": 4}
-    assert app.function_memory_mb["LoadCacheShard"] == 1024 and app.task_vcpus["ScoreShard"] == 2
+    assert app.concurrency == {"IngestFiles": 20, "ValidateFiles": 20, "ScoreShards": 20, "LoadCacheShards": 4}
+    assert app.function_memory_mb["LoadCacheShard"] == app.function_memory_mb["MergeValidation"] == 1024
+    assert app.task_vcpus["ScoreShard"] == 2
     assert app.state_timeout_s["ScoreShard"] == 2400 and app.machine_timeout_s == 7200
     assert app.scan_cutoff_bytes == 10 * 1024**3 and app.cache_writes_per_s == 4_000  # not pre-warmed
 
@@ -52,10 +53,11 @@ def test_ten_million_customers_fit_in_forty_shards_within_the_targets(app):
     assert cache.seconds == pytest.approx(10_000_000 / (4 * writer_rate))
     _, _, broken = limits.check(replace(app, cache_writes_per_s=50_000), MEASURED, 10_000_000)
     assert any("lower cacheWarmWritesPerSecond" in b for b in broken), broken
-    measured_rest = 8 * 0.3  # ClaimRun, PlanIngest, MergeIngest, PlanShards, MergeInference, 2 x Register, Publish
+    measured_rest = 9 * 0.3  # ClaimRun, PlanIngest, MergeIngest, MergeValidation, PlanShards, MergeInference,
+    # RegisterPredictions, RegisterOutputs, PublishLatest
     assert wall == pytest.approx(
         by_name["IngestFiles"].seconds + by_name["PrepareData"].seconds
-        + max(by_name["DataValidation"].seconds, by_name["Training"].seconds) + by_name["ScoreShards"].seconds
+        + max(by_name["ValidateFiles"].seconds, by_name["Training"].seconds) + by_name["ScoreShards"].seconds
         + max(by_name["LoadCacheShards"].seconds, by_name["PrepareData"].seconds) + measured_rest)
 
 
@@ -82,3 +84,12 @@ def test_every_setting_named_is_a_context_key_of_the_app():
 
 def test_scaled_usage_cuts_the_shards_the_app_would(app):
     assert limits.scaled_usage(MEASURED, app, 10_000_000).shards == math.ceil(10_000_000 / 250_000)
+
+
+def test_validation_merges_every_id_within_its_memory_or_names_the_setting(app):
+    _, _, broken = limits.check(app, MEASURED, 100_000_000, upload_files=10)
+    assert any(b.startswith("MergeValidation holds 100,000,000 ids") and "raise stageMemoryMb" in b
+               for b in broken), broken
+    _, _, broken = limits.check(replace(app, function_memory_mb={**app.function_memory_mb, "MergeValidation": 4096}),
+                                MEASURED, 100_000_000, upload_files=10)
+    assert not any("MergeValidation" in b for b in broken), broken

@@ -20,7 +20,8 @@ VIEW_STATES = ["CreateFinalResultsView", "CreateHumanReviewView", "CreatePredict
 TOP_LEVEL = ["ClaimRun", "PlanIngest", "IngestFiles", "MergeIngest", "PrepareData", "ValidateAndTrain", "QualityGate", "PlanShards", "ScoreShards",
              "MergeInference", "RegisterPredictions", "BuildOutputs", "RegisterOutputs",
              *VIEW_STATES, "PublishLatest", "ReleaseRunLock", "NotifySuccess", "Published"]
-LAMBDA_STATES = {"ClaimRun": "claim_run", "IngestFile": "ingest", "PlanIngest": "plan_ingest", "MergeIngest": "merge_shards", "DataValidation": "validate", "LoadCacheShard": "cache_load",
+LAMBDA_STATES = {"ClaimRun": "claim_run", "IngestFile": "ingest", "PlanIngest": "plan_ingest", "MergeIngest": "merge_shards",
+                 "ProfileFile": "validate", "MergeValidation": "merge_shards", "LoadCacheShard": "cache_load",
                  "PlanShards": "plan_shards", "MergeInference": "merge_shards", "CheckCacheLoad": "merge_shards",
                  "KnowledgeBaseDocuments": "knowledge_base", "RegisterPredictions": "register_run_tables",
                  "RegisterOutputs": "register_run_tables", "PublishLatest": "publish"}
@@ -59,7 +60,7 @@ def test_parallel_branches(definition):
     branches = {name: [b["StartAt"] for b in state["Branches"]]
                 for _, name, state in walk(definition) if state["Type"] == "Parallel"}
     assert branches == {"PrepareData": ["PrepareTrainingData", "PrepareTestData", "PrepareInferenceData"],
-                        "ValidateAndTrain": ["DataValidation", "Training"],
+                        "ValidateAndTrain": ["ValidateFiles", "Training"],
                         "BuildOutputs": ["CreateQaTable", "CreateResultsTable", "CreateCustomerFeaturesTable", "LoadCacheShards",
                                          "KnowledgeBaseDocuments"]}
 

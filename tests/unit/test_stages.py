@@ -144,13 +144,21 @@ def ingest(aws: Aws, run_id: str, source_key: str) -> dict:
     return stages.merge_shards(aws.s3, SETTINGS, stage="Ingest", run_id=run_id, results=results, rows_scored=0)
 
 
+def validate(aws: Aws, run_id: str, settings: Settings = SETTINGS) -> dict:
+    """One profile per bronze part (the Distributed Map's children), then MergeValidation."""
+    files = json.loads(aws.s3.get_object(Bucket="processed", Key=f"runs/{run_id}/ingest_files.json")["Body"].read())
+    results = [stages.profile_part(aws.s3, settings, run_id=run_id, part=file["shard"]) for file in files]
+    return stages.merge_shards(aws.s3, settings, stage="DataValidation", run_id=run_id, results=results,
+                               rows_scored=0)
+
+
 def stage_run(aws: Aws, csv: bytes, execution: str) -> dict:
     """Every Lambda stage up to (not including) PublishLatest, with the file's models."""
     aws.s3.put_object(Bucket="raw", Key="customers/customers.csv", Body=csv)
     start = claim(aws, execution)
     run_id = start["run_id"]
     results = {"start": start, "ingest": ingest(aws, run_id, start["source_key"]),
-               "validate": stages.validate(aws.s3, SETTINGS, run_id=run_id)}
+               "validate": validate(aws, run_id)}
     run = Run(run_id, BUCKETS)
     # A variant of a generated file (a corrupted row, say) borrows the first file's models.
     summary, predictions, inference = aws.models.get(csv) or next(iter(aws.models.values()))
@@ -536,7 +544,7 @@ def test_validation_stops_a_run_with_too_few_rows(aws, csvs):
     aws.s3.put_object(Bucket="raw", Key="customers/customers.csv", Body=csvs[0])
     ingest(aws, "small", "customers/customers.csv")
     with pytest.raises(StageFailed, match="3000 rows, fewer than the 5000 needed"):
-        stages.validate(aws.s3, Settings(buckets=BUCKETS, min_rows=5_000), run_id="small")
+        validate(aws, "small", Settings(buckets=BUCKETS, min_rows=5_000))
 
 
 def test_an_upload_of_many_files_is_ingested_file_by_file_and_reconciles(aws, csvs):
@@ -553,7 +561,7 @@ def test_an_upload_of_many_files_is_ingested_file_by_file_and_reconciles(aws, cs
     bronze = aws.s3.list_objects_v2(Bucket="processed", Prefix="bronze/customers/run_id=many/")["Contents"]
     assert [o["Key"].rsplit("/", 1)[-1] for o in bronze] == ["part-00000.parquet", "part-00001.parquet",
                                                              "part-00002.parquet"]
-    assert stages.validate(aws.s3, SETTINGS, run_id="many")["rows"] == merged["rows_accepted"]
+    assert validate(aws, "many")["rows"] == merged["rows_accepted"]
 
 
 def test_a_header_mismatch_in_any_file_refuses_the_upload_before_anything_is_written(aws, csvs):

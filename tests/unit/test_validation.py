@@ -72,3 +72,14 @@ def test_a_baseline_written_before_fixed_bins_is_said_plainly():
     old = {"rows": 10, "features": {"age": {"edges": [20.0, 30.0], "shares": [0.3, 0.3, 0.4]}}}
     report = validation.drift_report({"features": {}}, old, "older-run")
     assert report["features"] == {} and "predates fixed-bin histograms" in report["note"]
+
+
+def test_a_profile_kept_as_parts_merges_as_it_was(bronze):
+    """How a bronze part's profile travels from its child execution to MergeValidation."""
+    halves = [validation.profile_batch(bronze.slice(0, 3_000)), validation.profile_batch(bronze.slice(3_000))]
+    travelled = [validation.from_parts(*validation.to_parts(half)) for half in halves]
+    merged = validation.merge(*travelled)
+    single = validation.profile_batch(bronze)
+    assert as_json(validation.validate(merged, None, baseline_run=None, min_rows=1)) == \
+        as_json(validation.validate(single, None, baseline_run=None, min_rows=1))
+    assert as_json(validation.feature_profile(merged)) == as_json(validation.feature_profile(single))
