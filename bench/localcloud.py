@@ -2,7 +2,7 @@
 
 Runs `python -m localcloud run` (deploy cdk.out.local with cdklocal, generate, execute the state
 machine) `--repeat` times per size and prints each run's execution time, its compute (the
-Training, Inference and Ingest stages, which do the work AWS would also do), the overhead ratio
+Training, ScoreShards and IngestFiles states, which do the work AWS would also do), the overhead ratio
 (execution / compute: the figure that holds on a noisy machine), the slowest states, and each
 function's and task's peak memory against its configured memory (the largest of its REPORT lines
 in .localcloud/logs written by the run: a fanned-out task's largest shard). Given two sizes or
@@ -10,7 +10,7 @@ more, it prints each function's and task's peak at every size and the change fro
 memory that does not grow with customers changes by less than 10%. The last line is one JSON
 object: per size, the median run's figures (`execution_seconds`, `compute_seconds`,
 `overhead_ratio`, `states`, `max_memory_used`), and `peak_rss_mb` (the largest single process of
-any run). Synthesize first (make synth-local; smaller sizes: make synth-local
+any run). Synthesize first (make synth-local; with less memory: make synth-local
 CONTEXT="-c stageMemoryMb=1024 -c taskMemoryMib=4096").
 """
 
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 REPORT = re.compile(r"^REPORT .*Memory Size: (\d+) MB Max Memory Used: (\d+) MB", re.M)
-COMPUTE_STATES = ("Training", "ScoreShards", "Ingest")
+COMPUTE_STATES = ("Training", "ScoreShards", "IngestFiles")
 LOGS = Path(".localcloud/logs")
 FLAT = 0.10  # memory that does not grow with customers changes by less than this between sizes
 

@@ -221,8 +221,8 @@ def test_inference_and_the_cache_fan_out_over_the_shards_in_distributed_maps(clo
     map_runs = [e["mapRunStartedEventDetails"]["mapRunArn"] for e in cloud.first["events"] if e["type"] == "MapRunStarted"]
     machine = cloud.deployment.state_machine_arn.split(":")[-1]
     assert [arn.split(":")[-2] for arn in map_runs] == [f"{machine}/{label}" for label in (
-        "IngestFiles", "ScoreShards", "LoadCacheShards")]  # arn:…:mapRun:<machine>/<label>:<id>, as AWS names them
-    for arn, items in zip(map_runs, (1, 3, 3)):  # DescribeMapRun, in the shape AWS records (../shared/aws-recorded)
+        "IngestFiles", "ValidateFiles", "ScoreShards", "LoadCacheShards")]  # arn:…:mapRun:<machine>/<label>:<id>
+    for arn, items in zip(map_runs, (1, 1, 3, 3), strict=True):  # DescribeMapRun, in the shape AWS records (../shared/aws-recorded)
         run = sfn.describe_map_run(mapRunArn=arn)
         assert run["status"] == "SUCCEEDED" and run["itemCounts"]["succeeded"] == run["itemCounts"]["total"] == items
         assert run["executionArn"] == cloud.first["executionArn"] and run["maxConcurrency"] >= 1

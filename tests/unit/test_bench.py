@@ -44,3 +44,29 @@ def test_cache_write_benchmark_writes_every_item_through_the_local_server():
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["items"] == 600 and figures["items_per_second"] > 0
     assert figures["server_cpu_us_per_item"] > 0 and figures["client_cpu_us_per_item"] > 0
+
+
+def test_the_local_cloud_benchmark_reads_each_runs_largest_report_and_compares_sizes(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_localcloud", REPO / "bench" / "localcloud.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.chdir(tmp_path)
+    logs = tmp_path / ".localcloud" / "logs"
+    logs.mkdir(parents=True)
+    task = logs / "ecs-EngagementMlInferenceTaskTaskDefinition36F744C9.log"
+    task.write_text("REPORT Duration: 9 ms Memory Size: 4096 MB Max Memory Used: 3900 MB\n")  # an earlier run
+    before = bench.log_sizes()
+    task.write_text(task.read_text() + "".join(f"REPORT Duration: 9 ms Memory Size: 4096 MB Max Memory Used: {used} MB\n"
+                                               for used in (800, 950, 900)))
+    (logs / "EngagementPipeline-IngestFunction83726A21-RT8M3YK0LU43.log").write_text(
+        "REPORT RequestId: a Duration: 5 ms Memory Size: 1024 MB Max Memory Used: 300 MB\n")
+    reports = bench.memory_reports(before)
+    assert reports == {"ecs-EngagementMlInferenceTaskTaskDefinition": {"used": 950, "size": 4096},
+                       "EngagementPipeline-IngestFunction": {"used": 300, "size": 1024}}
+    medians = {100_000: {"max_memory_used": reports},
+               1_000_000: {"max_memory_used": {**reports, "EngagementPipeline-IngestFunction": {"used": 420, "size": 1024}}}}
+    lines = bench.flatness(medians)
+    assert lines[1:] == ["  EngagementPipeline-IngestFunction: 300 | 420 | +40.0% | NO",
+                         "  ecs-EngagementMlInferenceTaskTaskDefinition: 950 | 950 | +0.0% | yes"]
