@@ -29,18 +29,15 @@ LOGS = Path(".localcloud/logs")
 FLAT = 0.10  # memory that does not grow with customers changes by less than this between sizes
 
 
-def log_sizes() -> dict[Path, int]:
-    return {log: log.stat().st_size for log in LOGS.glob("*.log")} if LOGS.is_dir() else {}
-
-
-def memory_reports(before: dict[Path, int]) -> dict[str, dict]:
-    """Each function's or task's largest REPORT line written after `before` (the logs' sizes):
-    {"used": MB, "size": MB}. Names lose the deployment's random suffix, so sizes compare."""
+def memory_reports(since: float) -> dict[str, dict]:
+    """Each function's or task's largest REPORT line in the logs the run wrote (the local cloud
+    starts each run with none; shards of a task append to one): {"used": MB, "size": MB}. Names
+    lose the deployment's random suffix, so sizes compare."""
     reports = {}
     for log in sorted(LOGS.glob("*.log")):
-        with log.open("rb") as file:
-            file.seek(before.get(log, 0))
-            found = REPORT.findall(file.read().decode(errors="replace"))
+        if log.stat().st_mtime < since:
+            continue
+        found = REPORT.findall(log.read_text(errors="replace"))
         if found:
             size, used = max(found, key=lambda report: int(report[1]))
             reports[re.sub(r"[0-9A-F]{8}(-[0-9A-Z]+)?$", "", log.stem)] = {"used": int(used), "size": int(size)}
@@ -48,7 +45,7 @@ def memory_reports(before: dict[Path, int]) -> dict[str, dict]:
 
 
 def one_run(rows: int, images: list[str], iam: str = "enforce") -> dict:
-    before = log_sizes()
+    started = time.time()
     subprocess.run([sys.executable, "-m", "localcloud", "run", "--rows", str(rows), "--iam", iam, *images],
                    check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     summary = json.loads(Path(".localcloud/last-run.json").read_text())
@@ -57,7 +54,7 @@ def one_run(rows: int, images: list[str], iam: str = "enforce") -> dict:
     return {"status": summary["status"], "execution_seconds": summary["execution_seconds"],
             "wall_seconds": summary["wall_seconds"], "compute_seconds": compute,
             "overhead_ratio": round(summary["execution_seconds"] / compute, 2) if compute else None,
-            "states": states, "max_memory_used": memory_reports(before), "iam": iam,
+            "states": states, "max_memory_used": memory_reports(started), "iam": iam,
             "iam_decisions": summary.get("iam", {}).get("decisions", 0),
             "iam_seconds": summary.get("iam", {}).get("seconds", 0.0)}
 

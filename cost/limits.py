@@ -90,10 +90,15 @@ def read_app(inventory: Inventory, definition: dict) -> App:
                               for r in inventory.of_type("AWS::Athena::WorkGroup")
                               if "Assistant" not in r.logical_id),
         machine_timeout_s=definition["TimeoutSeconds"],
-        cache_writes_per_s=max(DYNAMODB_NEW_ON_DEMAND_WRITES_PER_S, *(
-            r.properties.get("WarmThroughput", {}).get("WriteUnitsPerSecond", 0)
-            for r in inventory.of_type("AWS::DynamoDB::Table") if "PredictionCache" in r.logical_id)),
+        cache_writes_per_s=cache_writes_per_s(inventory),
     )
+
+
+def cache_writes_per_s(inventory: Inventory) -> int:
+    """What the prediction cache takes at once: its warm throughput, or a new on-demand table's."""
+    warm = [r.properties.get("WarmThroughput", {}).get("WriteUnitsPerSecond", 0)
+            for r in inventory.of_type("AWS::DynamoDB::Table") if "PredictionCache" in r.logical_id]
+    return max([DYNAMODB_NEW_ON_DEMAND_WRITES_PER_S, *warm])
 
 
 def _task(tasks: dict, reference: str) -> dict:

@@ -9,6 +9,7 @@ code, stdout, and appends Lambda's `REPORT … Max Memory Used` line to the log.
 
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +36,13 @@ class Finished:
     log: str  # stderr, as the function's log
 
 
+_LOG_WRITES = threading.Lock()
+
+
 def run_limited(argv: list[str], environment: dict[str, str], *, log: Path, memory_mb: int, timeout_s: float,
                 stdin: str = "", cwd: Path | None = None) -> Finished:
     log.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile("w+") as out, log.open("w") as err:
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err, text=True,
                                    env=environment, cwd=str(cwd) if cwd else None)
         process.stdin.write(stdin)
@@ -49,9 +53,14 @@ def run_limited(argv: list[str], environment: dict[str, str], *, log: Path, memo
         output = out.read()
         if not isinstance(peak, Exceeded):
             err.write(report_line(time.monotonic() - started, memory_mb, peak))
+        err.seek(0)
+        errors = err.read()
+    # Runs of the same task (shards, side by side) append to one log, each run's lines together.
+    with _LOG_WRITES, log.open("a") as kept:
+        kept.write(errors)
     if isinstance(peak, Exceeded):
         raise peak
-    return Finished(process.returncode, output, log.read_text())
+    return Finished(process.returncode, output, errors)
 
 
 def error_of(output: str) -> tuple[str, str]:

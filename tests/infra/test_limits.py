@@ -93,3 +93,22 @@ def test_validation_merges_every_id_within_its_memory_or_names_the_setting(app):
     _, _, broken = limits.check(replace(app, function_memory_mb={**app.function_memory_mb, "MergeValidation": 4096}),
                                 MEASURED, 100_000_000, upload_files=10)
     assert not any("MergeValidation" in b for b in broken), broken
+
+
+def test_a_pre_warmed_cache_is_declared_and_read_back():
+    import aws_cdk as cdk
+    from aws_cdk import aws_kms as kms
+    from aws_cdk.assertions import Template
+
+    from constructs.run_cache import RunCache
+    from cost.inventory import Inventory, Resource
+
+    stack = cdk.Stack(cdk.App(), "Warm")
+    RunCache(stack, "PredictionCache", encryption_key=kms.Key(stack, "Key"), ttl_attribute="expires_at",
+             partition_key="customer_id", rebuilt_by="tests", warm_writes_per_second=12_000)
+    template = Template.from_stack(stack)
+    template.has_resource_properties("AWS::DynamoDB::Table", {"WarmThroughput": {"WriteUnitsPerSecond": 12_000}})
+    [(logical_id, table)] = template.find_resources("AWS::DynamoDB::Table").items()
+    inventory = Inventory(resources=[Resource("Warm", logical_id, "AWS::DynamoDB::Table", table["Properties"])])
+    assert limits.cache_writes_per_s(inventory) == 12_000
+    assert limits.cache_writes_per_s(Inventory()) == 4_000

@@ -1,6 +1,7 @@
 """The benchmark scripts run (on tiny sizes) and end with their JSON line; figures come from real runs."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,14 +56,15 @@ def test_the_local_cloud_benchmark_reads_each_runs_largest_report_and_compares_s
     monkeypatch.chdir(tmp_path)
     logs = tmp_path / ".localcloud" / "logs"
     logs.mkdir(parents=True)
+    old = logs / "EngagementPipeline-PublishFunctionBBCC1092-HUA98QEQA3UT.log"
+    old.write_text("REPORT Duration: 9 ms Memory Size: 512 MB Max Memory Used: 60 MB\n")
+    os.utime(old, (1, 1))  # written before the run
     task = logs / "ecs-EngagementMlInferenceTaskTaskDefinition36F744C9.log"
-    task.write_text("REPORT Duration: 9 ms Memory Size: 4096 MB Max Memory Used: 3900 MB\n")  # an earlier run
-    before = bench.log_sizes()
-    task.write_text(task.read_text() + "".join(f"REPORT Duration: 9 ms Memory Size: 4096 MB Max Memory Used: {used} MB\n"
-                                               for used in (800, 950, 900)))
+    task.write_text("".join(f"REPORT Duration: 9 ms Memory Size: 4096 MB Max Memory Used: {used} MB\n"
+                            for used in (800, 950, 900)))  # three shards
     (logs / "EngagementPipeline-IngestFunction83726A21-RT8M3YK0LU43.log").write_text(
         "REPORT RequestId: a Duration: 5 ms Memory Size: 1024 MB Max Memory Used: 300 MB\n")
-    reports = bench.memory_reports(before)
+    reports = bench.memory_reports(since=100)
     assert reports == {"ecs-EngagementMlInferenceTaskTaskDefinition": {"used": 950, "size": 4096},
                        "EngagementPipeline-IngestFunction": {"used": 300, "size": 1024}}
     medians = {100_000: {"max_memory_used": reports},
