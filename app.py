@@ -43,6 +43,7 @@ CONTEXT = {"athenaBytesScannedCutoff": ("athena_bytes_scanned_cutoff", int),
            "cacheLoadConcurrency": ("cache_load_concurrency", int),
            "stageMemoryMb": ("stage_memory_mb", int),
            "taskMemoryMib": ("task_memory_mib", int),
+           "maxTrainingRows": ("max_training_rows", int),
            "cacheWarmWritesPerSecond": ("cache_warm_writes_per_second", int),
            "profile": ("profile", profile)}
 

@@ -44,9 +44,10 @@ def memory_reports(since: float) -> dict[str, dict]:
     return reports
 
 
-def one_run(rows: int, images: list[str], iam: str = "enforce") -> dict:
+def one_run(rows: int, images: list[str], iam: str = "enforce", file_rows: int | None = None) -> dict:
     started = time.time()
-    subprocess.run([sys.executable, "-m", "localcloud", "run", "--rows", str(rows), "--iam", iam, *images],
+    files = ["--file-rows", str(file_rows)] if file_rows else []
+    subprocess.run([sys.executable, "-m", "localcloud", "run", "--rows", str(rows), "--iam", iam, *files, *images],
                    check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     summary = json.loads(Path(".localcloud/last-run.json").read_text())
     states = {s["state"]: s["seconds"] for s in summary["states"]}
@@ -80,10 +81,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per size; the median run is reported (default 1)")
     parser.add_argument("--iam", choices=("enforce", "off"), default="enforce",
                         help="off: measure the same run without IAM enforcement (default: enforce)")
+    parser.add_argument("--file-rows", type=int, metavar="N",
+                        help="upload as files of at most N rows (equal upload files at every size)")
     args = parser.parse_args()
     images = subprocess.run(["make", "-s", "--no-print-directory", "print-LOCAL_IMAGES"], capture_output=True,
                             text=True, check=True).stdout.split()  # the images `make run` gives the local cloud
-    medians = {rows: measured(rows, args.repeat, images, args.iam) for rows in args.rows}
+    medians = {rows: measured(rows, args.repeat, images, args.iam, args.file_rows) for rows in args.rows}
     if len(medians) > 1:
         print("\n".join(flatness(medians)))
     peak = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
@@ -92,10 +95,10 @@ def main() -> None:
                       "by_rows": {str(rows): median for rows, median in medians.items()}}))
 
 
-def measured(rows: int, repeat: int, images: list[str], iam: str) -> dict:
+def measured(rows: int, repeat: int, images: list[str], iam: str, file_rows: int | None) -> dict:
     runs = []
     for number in range(1, repeat + 1):
-        run = one_run(rows, images, iam)
+        run = one_run(rows, images, iam, file_rows)
         runs.append(run)
         slowest = sorted(run["states"].items(), key=lambda item: -item[1])[:5]
         print(f"run {number}/{repeat}, {rows:,} customers, IAM {iam} ({run['iam_decisions']:,} "

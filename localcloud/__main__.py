@@ -7,6 +7,8 @@
     run --input FILE.csv         the same on your own CSV: the pipeline's Ingest validates it against
                                  the data contract (bad rows quarantined with a reason; a file it
                                  cannot read fails the run, and nothing is published)
+    run --file-rows N            upload the CSV as files of at most N rows each (at line ends,
+                                 the header in each) under one prefix: an upload of many files
     --image URI=DOCKERFILE       (run, deploy, up) the image task definitions name, from its
                                  Dockerfile: no Docker needed (see localcloud/images.py)
     sql "<query>"                query the last run's tables and views (Athena SQL, on DuckDB)
@@ -98,13 +100,16 @@ def _start(assembly: Path, state: Path, images: dict[str, Path], converse=None, 
 
 
 def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Path = STATE,
-        source: Path | None = None, serve: bool = False, converse=None, enforce_iam: bool = True) -> int:
+        source: Path | None = None, serve: bool = False, converse=None, enforce_iam: bool = True,
+        file_rows: int | None = None) -> int:
     """Deploy, then run the state machine on `source` (a CSV) or on `rows` generated customers;
     with `serve`, keep the cloud serving afterwards (as `up` does) for `predict` and AWS clients."""
     from localcloud.progress import Progress
 
     if source is not None and not source.is_file():
         raise InputError(f"--input {source}: no such file")
+    if file_rows is not None and file_rows < 1:
+        raise InputError(f"--file-rows {file_rows}: a file holds at least one row")
     started = time.perf_counter()
     print(f"local cloud: deploying {assembly}/ …", flush=True)
     cloud = _start(assembly, state, images, converse, enforce_iam)
@@ -112,11 +117,13 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
         print(f"local cloud: serving AWS APIs at {cloud.endpoint}; state machine {cloud.deployment.state_machine_arn}")
         source = source or _generated(state / "data", rows, seed)
         print(f"uploading {source} ({source.stat().st_size:,} bytes) as the run's input …", flush=True)
-        cloud.upload_source(source)
+        source_key = _upload_in_parts(cloud, source, file_rows, state / "parts") if file_rows else UPLOAD_KEY
+        if not file_rows:
+            cloud.upload_source(source, key=UPLOAD_KEY)
         progress = Progress(describe_map_run=lambda arn: cloud.client("stepfunctions").describe_map_run(mapRunArn=arn))
         name = datetime.now().strftime("local-%Y%m%d-%H%M%S")
         print(f"\nstarting execution {name}\n", flush=True)
-        result = cloud.run(name=name, on_event=progress.event, on_poll=progress.heartbeat)
+        result = cloud.run(name=name, source_key=source_key, on_event=progress.event, on_poll=progress.heartbeat)
         summary = progress.summary(result, wall_seconds=time.perf_counter() - started, views=_views(cloud),
                                    count_rows=lambda table: _count_rows(cloud, table))
         summary["machine"] = {"cpus": os.cpu_count()}
@@ -134,6 +141,35 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
     finally:
         cloud.stop()
     return 0 if summary["status"] == "SUCCEEDED" else 1
+
+
+UPLOAD_KEY, PARTS_PREFIX = "customers/customers.csv", "customers/parts/"
+
+
+def _upload_in_parts(cloud, source: Path, file_rows: int, folder: Path) -> str:
+    """The CSV as files of at most `file_rows` data rows (split at line ends, the header in each)
+    under one prefix; returns the prefix, which the run's input names."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    parts: list[Path] = []
+    with source.open("rb") as lines:
+        header = lines.readline()
+        out, written = None, file_rows
+        for line in lines:
+            if written == file_rows:
+                if out:
+                    out.close()
+                parts.append(folder / f"part-{len(parts):05d}.csv")
+                out, written = parts[-1].open("wb"), 0
+                out.write(header)
+            out.write(line)
+            written += 1
+        if out:
+            out.close()
+    for part in parts:
+        cloud.upload_source(part, key=PARTS_PREFIX + part.name)
+    print(f"uploaded as {len(parts):,} files of at most {file_rows:,} rows under {PARTS_PREFIX}", flush=True)
+    return PARTS_PREFIX
 
 
 def _generated(folder: Path, rows: int, seed: int) -> Path:
@@ -511,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--input", type=Path, metavar="FILE.csv",
                         help="run on this CSV instead of generated customers (the data contract's columns)")
     run_parser.add_argument("--seed", type=int, default=42)
+    run_parser.add_argument("--file-rows", type=int, metavar="N",
+                            help="upload the CSV as files of at most N rows under one prefix (many files)")
     run_parser.add_argument("--iam", choices=("enforce", "off"), default="enforce",
                             help="off: every caller acts as the operator, only to measure what enforcement costs "
                                  "(default: enforce, as AWS does)")
@@ -551,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
             plan(args.assembly)
         elif args.command == "run":
             return run(args.assembly, args.rows, args.seed, images, source=args.input, serve=args.serve,
+                       file_rows=args.file_rows,
                        converse=converse, enforce_iam=args.iam == "enforce")
         elif args.command == "sql":
             return sql(args.query)

@@ -50,6 +50,7 @@ class PlatformSettings:
     # training and inference tasks' memory (2 vCPU take 4,096-16,384 MiB).
     stage_memory_mb: int | None = None
     task_memory_mib: int = TASK_MEMORY_MIB
+    max_training_rows: int | None = None  # the training sample (None: engagement_ml.config's 250,000)
     # The prediction cache's writes a second from the start (DynamoDB warm throughput; None: a new
     # on-demand table's 4,000). CacheLoad's bound at 10M+ customers on a new table (python -m cost --rows).
     cache_warm_writes_per_second: int | None = None
@@ -108,6 +109,7 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         data=data_refs,
         image_uri=settings.ml_image_uri,
         task_memory_mib=settings.task_memory_mib,
+        max_training_rows=settings.max_training_rows,
     )
     ai = AiStack(
         app,
