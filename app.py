@@ -44,6 +44,7 @@ CONTEXT = {"athenaBytesScannedCutoff": ("athena_bytes_scanned_cutoff", int),
            "stageMemoryMb": ("stage_memory_mb", int),
            "taskMemoryMib": ("task_memory_mib", int),
            "maxTrainingRows": ("max_training_rows", int),
+           "maxTestRows": ("max_test_rows", int),
            "cacheWarmWritesPerSecond": ("cache_warm_writes_per_second", int),
            "profile": ("profile", profile)}
 

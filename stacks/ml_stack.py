@@ -22,8 +22,8 @@ TASK_CPU, TASK_MEMORY_MIB = 2048, 8192
 class MlStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, security_group: ec2.ISecurityGroup,
                  data: DataRefs, image_uri: str | None, task_memory_mib: int = TASK_MEMORY_MIB,
-                 max_training_rows: int | None = None, **kwargs) -> None:
-        """`max_training_rows`: the training sample's size (None: the container's default)."""
+                 max_training_rows: int | None = None, max_test_rows: int | None = None, **kwargs) -> None:
+        """`max_training_rows`, `max_test_rows`: the training task's samples (None: the container's defaults)."""
         super().__init__(scope, construct_id, **kwargs)
         encryption_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
         self.cluster = ecs.Cluster(self, "Cluster", vpc=vpc,
@@ -33,8 +33,9 @@ class MlStack(cdk.Stack):
             image=image, command="train", cpu=TASK_CPU, memory_mib=task_memory_mib, encryption_key=encryption_key))
         self.inference = MlTask(self, "InferenceTask", props=MlTaskProps(
             image=image, command="infer", cpu=TASK_CPU, memory_mib=task_memory_mib, encryption_key=encryption_key))
-        if max_training_rows is not None:
-            self.training.container.add_environment("MAX_TRAINING_ROWS", str(max_training_rows))
+        for variable, rows in (("MAX_TRAINING_ROWS", max_training_rows), ("MAX_TEST_ROWS", max_test_rows)):
+            if rows is not None:
+                self.training.container.add_environment(variable, str(rows))
         self.task_security_group = security_group  # egress to the VPC endpoints only (NetworkStack)
         for stage, task in (("training", self.training), ("inference", self.inference)):
             allow_places(task, task.task_definition.task_role, stage, data.bucket_arns)

@@ -51,6 +51,7 @@ class PlatformSettings:
     stage_memory_mb: int | None = None
     task_memory_mib: int = TASK_MEMORY_MIB
     max_training_rows: int | None = None  # the training sample (None: engagement_ml.config's 250,000)
+    max_test_rows: int | None = None  # the held-out sample (None: engagement_ml.config's 250,000)
     # The prediction cache's writes a second from the start (DynamoDB warm throughput; None: a new
     # on-demand table's 4,000). CacheLoad's bound at 10M+ customers on a new table (python -m cost --rows).
     cache_warm_writes_per_second: int | None = None
@@ -110,6 +111,7 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         image_uri=settings.ml_image_uri,
         task_memory_mib=settings.task_memory_mib,
         max_training_rows=settings.max_training_rows,
+        max_test_rows=settings.max_test_rows,
     )
     ai = AiStack(
         app,

@@ -91,6 +91,11 @@ def _keys_under(location: S3Uri) -> list[str]:
     return sorted(keys)
 
 
+# Column chunks are read through a buffer of this size rather than whole, so that memory follows
+# the rows asked for, not the size of the row groups Athena happened to write.
+READ_BUFFER_BYTES = 8 << 20
+
+
 def read_parquet_rows(uri: str, *, first_row: int, rows: int) -> pl.DataFrame:
     """Rows [first_row, first_row + rows) of one Parquet object: the object is downloaded to a
     temporary file and only the row groups holding the range are read, a batch at a time."""
@@ -107,7 +112,7 @@ def read_parquet_rows(uri: str, *, first_row: int, rows: int) -> pl.DataFrame:
             path = local.name
         else:
             path = uri
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, buffer_size=READ_BUFFER_BYTES)
         end, groups, position, start = first_row + rows, [], 0, None
         for index in range(parquet.num_row_groups):  # the row groups overlapping the range
             size = parquet.metadata.row_group(index).num_rows
@@ -134,7 +139,7 @@ def read_parquet_sample(uri: str, max_rows: int, seed: int = 0) -> tuple[pl.Data
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    files = [pq.ParquetFile(source) for source in _sources(uri)]
+    files = [pq.ParquetFile(source, buffer_size=READ_BUFFER_BYTES) for source in _sources(uri)]
     if not files:
         raise FileNotFoundError(f"no data {'objects' if is_s3(uri) else 'files'} under {uri}")
     total = sum(f.metadata.num_rows for f in files)
