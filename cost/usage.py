@@ -8,7 +8,8 @@ number a reader can change and a test pins:
 - every measured quantity grows linearly with rows (the stages are linear scans and fits);
 - a state run once per item of a Distributed Map (a shard, an upload file) is measured as the sum
   of its items' seconds, which the merge step after the map reports; each item's task starts on
-  its own.
+  its own. The sum is the items' work only when they ran one at a time (a 100K run with the
+  default shardRows, as docs/cost_run.json): side by side on few CPUs, each takes longer.
 """
 
 import json

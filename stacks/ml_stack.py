@@ -14,9 +14,10 @@ from constructs.nag import acknowledge
 from stacks.data_exports import DataRefs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# Sized from bench/ml.py: 1M customers peak at 3.0 GB RSS on 2 vCPUs (335 s training, 65 s
-# scoring with reasons); 100K customers at 0.7 GB. 8 GB leaves room for 2M.
-TASK_CPU, TASK_MEMORY_MIB = 2048, 8192
+# Memory no longer grows with customers: Inference scores one shard, Training reads its samples.
+# `python bench/localcloud.py --rows 100000 1000000` (README) measured at most 1.2 GB in either
+# task at 250,000-row shards and samples; 4 GB, the least 2 vCPU take, leaves three times that.
+TASK_CPU, TASK_MEMORY_MIB = 2048, 4096
 
 
 class MlStack(cdk.Stack):

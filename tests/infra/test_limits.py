@@ -90,7 +90,7 @@ def test_validation_merges_every_id_within_its_memory_or_names_the_setting(app):
     _, _, broken = limits.check(app, MEASURED, 100_000_000, upload_files=10)
     assert any(b.startswith("MergeValidation holds 100,000,000 ids") and "raise stageMemoryMb" in b
                for b in broken), broken
-    _, _, broken = limits.check(replace(app, function_memory_mb={**app.function_memory_mb, "MergeValidation": 4096}),
+    _, _, broken = limits.check(replace(app, function_memory_mb={**app.function_memory_mb, "MergeValidation": 8192}),
                                 MEASURED, 100_000_000, upload_files=10)
     assert not any("MergeValidation" in b for b in broken), broken
 
