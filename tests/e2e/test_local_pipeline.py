@@ -400,6 +400,15 @@ def revise_role_policies(cloud, role_part: str, change) -> callable:
                     for name, document in originals.items()]
 
 
+def run_with_revised_machine_role(cloud, change, name: str) -> dict:
+    """A run of the small upload with the state machine's role policies changed, then put back."""
+    restore = revise_role_policies(cloud, "PipelineStateMachineRole", change)
+    try:
+        return cloud.run(name=name, source_key="customers/small.csv", timeout_s=300)
+    finally:
+        restore()
+
+
 def without_bronze_listing(document: dict) -> dict:
     for statement in document["Statement"]:
         prefixes = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
@@ -411,11 +420,7 @@ def without_bronze_listing(document: dict) -> dict:
 def test_a_role_missing_one_grant_fails_the_run_where_aws_would_and_publishes_nothing(cloud):
     """IAM is enforced: without the state machine's list of the bronze location, Athena, which runs
     the preparation as that role and lists the table's partition folder, is refused as on AWS."""
-    restore = revise_role_policies(cloud, "PipelineStateMachineRole", without_bronze_listing)
-    try:
-        result = cloud.run(name="no-bronze-listing", source_key="customers/small.csv", timeout_s=300)
-    finally:
-        restore()
+    result = run_with_revised_machine_role(cloud, without_bronze_listing, "no-bronze-listing")
     assert result["status"] == "FAILED"
     entered, failed = None, None
     for event in result["events"]:
@@ -446,11 +451,7 @@ def without_manifest_reads(document: dict) -> dict:
 def test_a_distributed_map_reads_its_items_as_the_state_machines_role(cloud):
     """Without the role's read of the shard manifest, ScoreShards' ItemReader is refused as on AWS
     (States.ItemReaderFailed), and nothing is published."""
-    restore = revise_role_policies(cloud, "PipelineStateMachineRole", without_manifest_reads)
-    try:
-        result = cloud.run(name="no-manifest-read", source_key="customers/small.csv", timeout_s=300)
-    finally:
-        restore()
+    result = run_with_revised_machine_role(cloud, without_manifest_reads, "no-manifest-read")
     assert result["status"] == "FAILED"
     [failed] = [e["mapRunFailedEventDetails"] for e in result["events"] if e["type"] == "MapRunFailed"]
     assert failed["error"] == "States.ItemReaderFailed" and "AccessDenied" in failed["cause"], failed
