@@ -19,10 +19,12 @@ lifts it. Scaling, stated once here:
 """
 
 import math
+import re
 from dataclasses import dataclass, replace
 
 from cost.inventory import Inventory
 from cost.usage import ASSUMPTIONS, Usage
+from localcloud.definition import walk
 
 LAMBDA_MAX_TIMEOUT_S = 900
 LAMBDA_MAX_MEMORY_MB = 10_240
@@ -75,8 +77,6 @@ class Stage:
 
 
 def read_app(inventory: Inventory, definition: dict) -> App:
-    from localcloud.definition import walk
-
     functions = {r.logical_id: r.properties for r in inventory.of_type("AWS::Lambda::Function")}
     tasks = {r.logical_id: r.properties for r in inventory.of_type("AWS::ECS::TaskDefinition")}
     plan = functions[inventory.lambda_states["PlanShards"]]
@@ -104,8 +104,6 @@ def cache_writes_per_s(inventory: Inventory) -> int:
 
 
 def _task(tasks: dict, reference: str) -> dict:
-    import re
-
     stem = re.sub(r"[0-9A-F]{8}$", "", reference)
     return next(p for logical_id, p in tasks.items() if stem.endswith(re.sub(r"[0-9A-F]{8}$", "", logical_id)))
 
