@@ -73,3 +73,10 @@ def test_an_image_without_its_dockerfile_stops_before_anything_starts(tmp_path, 
     assert main(["up", "--empty", "--image", "engagement-ml:local=missing/Dockerfile"]) == 1
     assert "no Dockerfile at missing/Dockerfile for image engagement-ml:local" in capsys.readouterr().err
     assert not (tmp_path / ".localcloud" / "server.json").exists()
+
+
+def test_run_refuses_files_of_no_rows_before_starting(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--file-rows", "0"]) == 1
+    assert "--file-rows 0: a file holds at least one row" in capsys.readouterr().err
+    assert not (tmp_path / ".localcloud").exists()

@@ -135,3 +135,17 @@ def test_dockerfile_runs_as_non_root_with_the_entrypoint():
     assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.MULTILINE)
     for copied in re.findall(r"^COPY (\S+)", dockerfile, re.MULTILINE):
         assert (REPO / copied).exists(), copied
+
+
+def test_a_shard_setting_that_is_not_a_manifest_item_is_refused_by_name():
+    from engagement_ml.config import infer_config
+
+    env = {"INFERENCE_DATA_URI": "s3://p/runs/r/inference/", "MODEL_REGISTRY_URI": "s3://m/models",
+           "MODEL_VERSION": "r", "PREDICTIONS_URI": "s3://p/predictions/shard-00000.parquet"}
+    assert infer_config(env).shard is None
+    item = {"shard": "00001", "uri": "s3://p/runs/r/inference/f.parquet", "first_row": 250_000, "rows": 10}
+    assert infer_config({**env, "INFERENCE_SHARD": json.dumps(item)}).shard == item
+    with pytest.raises(ConfigError, match="INFERENCE_SHARD must be a JSON object"):
+        infer_config({**env, "INFERENCE_SHARD": "{shard: 1"})
+    with pytest.raises(ConfigError, match=r"wrong or missing: first_row, rows"):
+        infer_config({**env, "INFERENCE_SHARD": json.dumps({"shard": "1", "uri": "s3://x", "first_row": "0"})})

@@ -564,6 +564,12 @@ def test_an_upload_of_many_files_is_ingested_file_by_file_and_reconciles(aws, cs
     assert validate(aws, "many")["rows"] == merged["rows_accepted"]
 
 
+def test_an_upload_prefix_without_a_csv_is_refused_by_name(aws):
+    aws.s3.put_object(Bucket="raw", Key="customers/upload-3/readme.txt", Body=b"not customers")
+    with pytest.raises(StageFailed, match=r"no \.csv file under s3://raw/customers/upload-3/"):
+        stages.plan_ingest(aws.s3, SETTINGS, run_id="empty", source_key="customers/upload-3/")
+
+
 def test_a_header_mismatch_in_any_file_refuses_the_upload_before_anything_is_written(aws, csvs):
     lines = csvs[0].split(b"\n")
     aws.s3.put_object(Bucket="raw", Key="customers/upload-2/a.csv", Body=csvs[0])
