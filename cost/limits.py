@@ -36,10 +36,17 @@ DYNAMODB_TABLE_MAX_WRITES_PER_S = 40_000
 MAP_MAX_CONCURRENCY = 10_000  # a Distributed Map's child executions at once
 STATE_PAYLOAD_BYTES = 256 * 1024  # a state's input and output
 MAP_RESULT_BYTES = 120  # one shard's entry in a map's results ({"shard", "items_written", "seconds"})
-# MergeValidation holds every customer's id while duplicates are counted; measured by
-# `bench/localcloud.py --rows 100000 1000000`: MergeShards peaked at 73 and 132 MB.
-MERGE_BYTES_PER_ID = 70
-MERGE_BASE_MB = 75
+# ProfileFile holds its part's ids (8 bytes each, twice while they are sorted into buckets) and a
+# batch of rows; MergeValidation holds one bucket of every part's ids at a time (1/64 of the run's,
+# engagement.validation.ID_BUCKETS), concatenated and sorted. Bases: the functions' peaks in
+# `bench/localcloud.py --rows 100000 1000000 --file-rows 100000`, 121 (ValidateFunction) and 70 MB
+# (MergeShards) at both sizes.
+PART_BASE_MB = 120
+PART_BYTES_PER_ROW = 16
+MERGE_BASE_MB = 70
+ID_BUCKETS = 64
+MERGE_BYTES_PER_BUCKET_ID = 24
+LAMBDA_DEFAULT_TMP_MB = 512
 ATHENA_BYTES_PER_S = 200 * 1024**2  # an assumption: Athena's scan rate for one CTAS over Parquet
 FARGATE_STARTUP_S = ASSUMPTIONS["fargate_startup_seconds"]
 TRAINING_SHARE = 0.8  # the training split's share of customers (sql/prepare_training.sql)
@@ -59,6 +66,7 @@ class App:
     concurrency: dict[str, int]  # map state -> MaxConcurrency
     function_memory_mb: dict[str, int]  # Lambda state -> its function's memory
     function_timeout_s: dict[str, int]
+    function_tmp_mb: dict[str, int]  # Lambda state -> its function's /tmp (ephemeral storage)
     task_vcpus: dict[str, float]  # ECS state -> its task's vCPUs
     state_timeout_s: dict[str, int]  # Task states with a TimeoutSeconds
     scan_cutoff_bytes: int
@@ -86,6 +94,8 @@ def read_app(inventory: Inventory, definition: dict) -> App:
         concurrency={name: s["MaxConcurrency"] for name, s in states.items() if s["Type"] == "Map"},
         function_memory_mb={s: functions[f].get("MemorySize", 128) for s, f in inventory.lambda_states.items()},
         function_timeout_s={s: functions[f].get("Timeout", 3) for s, f in inventory.lambda_states.items()},
+        function_tmp_mb={s: functions[f].get("EphemeralStorage", {}).get("Size", LAMBDA_DEFAULT_TMP_MB)
+                         for s, f in inventory.lambda_states.items()},
         task_vcpus={s: int(_task(tasks, t)["Cpu"]) / 1024 for s, t in inventory.task_states.items()},
         state_timeout_s={name: s["TimeoutSeconds"] for name, s in states.items() if "TimeoutSeconds" in s},
         scan_cutoff_bytes=min(r.properties["WorkGroupConfiguration"].get("BytesScannedCutoffPerQuery", 2**62)
@@ -123,18 +133,41 @@ def stages(app: App, usage: Usage, rows: int, upload_files: int = 1) -> list[Sta
 
 def _ingest(app: App, usage: Usage, rows: int, files: int) -> Stage:
     """The upload in `files` files of equal size, ingested side by side."""
-    rate = usage.rows / usage.state_seconds["IngestFile"] * _lambda_vcpus(app.function_memory_mb["IngestFile"])
+    rate = _rate(app, usage, "IngestFile")
     limit = min(app.function_timeout_s["IngestFile"], LAMBDA_MAX_TIMEOUT_S)
-    largest = int(rate * limit)  # the most rows one file may hold
+    largest, bound = largest_file(app, usage)
     unit = math.ceil(rows / files) / rate
     waves = math.ceil(files / app.concurrency["IngestFiles"])
     breaks = None
-    if unit > limit:
-        breaks = (f"IngestFile needs {unit:,.0f} s for a file of {math.ceil(rows / files):,} rows, over its {limit} s "
-                  f"limit (one file takes at most {largest:,} rows at {rate:,.0f} rows/s); upload at least "
-                  f"{math.ceil(rows / largest):,} files under a prefix (source_key \"customers/<upload>/\")")
+    if math.ceil(rows / files) > largest:
+        breaks = (f"IngestFile: a file of {math.ceil(rows / files):,} rows is over the {largest:,} one file may hold "
+                  f"({bound}); upload at least {math.ceil(rows / largest):,} files under a prefix "
+                  f"(source_key \"customers/<upload>/\")")
     return Stage("IngestFiles", waves * unit, limit, unit,
-                 f"{files:,} file(s), at most {largest:,} rows a file at {rate:,.0f} rows/s", breaks)
+                 f"{files:,} file(s) at {rate:,.0f} rows/s; a file may hold {largest:,} rows ({bound})", breaks)
+
+
+def _rate(app: App, usage: Usage, state: str) -> float:
+    """A Lambda stage's rows a second on AWS: measured locally on one core, scaled to its vCPUs."""
+    return usage.rows / usage.state_seconds[state] * _lambda_vcpus(app.function_memory_mb[state])
+
+
+def largest_file(app: App, usage: Usage) -> tuple[int, str]:
+    """The most rows one upload file may hold, and the limit that sets it: Ingest's time and /tmp
+    (it spools the bronze file there), ProfileFile's time and memory (it holds the part's ids)."""
+    bronze_bytes_per_row = usage.bytes_of("processedbucket") * ASSUMPTIONS["bronze_share_of_processed"] / usage.rows
+    bounds = {
+        "IngestFile's 15 minutes": _rate(app, usage, "IngestFile") * min(app.function_timeout_s["IngestFile"],
+                                                                        LAMBDA_MAX_TIMEOUT_S),
+        f"IngestFile's {app.function_tmp_mb['IngestFile']:,} MB of /tmp":
+            app.function_tmp_mb["IngestFile"] * 1024**2 / bronze_bytes_per_row,
+        "ProfileFile's time": _rate(app, usage, "ProfileFile") * min(app.function_timeout_s["ProfileFile"],
+                                                                    LAMBDA_MAX_TIMEOUT_S),
+        f"ProfileFile's {app.function_memory_mb['ProfileFile']:,} MB":
+            (app.function_memory_mb["ProfileFile"] - PART_BASE_MB) * 1024**2 / PART_BYTES_PER_ROW,
+    }
+    bound = min(bounds, key=bounds.get)
+    return int(bounds[bound]), bound
 
 
 def _lambda_vcpus(memory_mb: int) -> float:
@@ -142,21 +175,18 @@ def _lambda_vcpus(memory_mb: int) -> float:
 
 
 def _validation(app: App, usage: Usage, rows: int, files: int) -> Stage:
-    """One profile per bronze part (upload file), side by side; MergeValidation holds every id."""
-    rate = usage.rows / usage.state_seconds["ProfileFile"] * _lambda_vcpus(app.function_memory_mb["ProfileFile"])
-    limit = min(app.function_timeout_s["ProfileFile"], LAMBDA_MAX_TIMEOUT_S)
+    """One profile per bronze part (upload file), side by side; MergeValidation counts duplicate
+    ids a bucket at a time (the part's own limits are the upload file's: `largest_file`)."""
+    rate = _rate(app, usage, "ProfileFile")
     unit = math.ceil(rows / files) / rate
     waves = math.ceil(files / app.concurrency["ValidateFiles"])
-    needed_mb = MERGE_BASE_MB + rows * MERGE_BYTES_PER_ID / 1024**2
+    needed_mb = MERGE_BASE_MB + rows / ID_BUCKETS * MERGE_BYTES_PER_BUCKET_ID / 1024**2
     memory = app.function_memory_mb["MergeValidation"]
     breaks = None
-    if unit > limit:
-        breaks = (f"ProfileFile needs {unit:,.0f} s for a part of {math.ceil(rows / files):,} rows, over its {limit} s "
-                  f"limit; upload more files")
-    elif needed_mb > memory:
-        breaks = (f"MergeValidation holds {rows:,} ids ({needed_mb:,.0f} MB), over its {memory:,} MB; raise "
-                  f"{SETTINGS['memory']} (up to {LAMBDA_MAX_MEMORY_MB:,})")
-    return Stage("ValidateFiles", waves * unit, limit, unit,
+    if needed_mb > memory:
+        breaks = (f"MergeValidation holds {rows / ID_BUCKETS:,.0f} ids at a time ({needed_mb:,.0f} MB), over its "
+                  f"{memory:,} MB; raise {SETTINGS['memory']} (up to {LAMBDA_MAX_MEMORY_MB:,})")
+    return Stage("ValidateFiles", waves * unit, min(app.function_timeout_s["ProfileFile"], LAMBDA_MAX_TIMEOUT_S), unit,
                  f"{files:,} part(s) at {rate:,.0f} rows/s; the merge needs ~{needed_mb:,.0f} of {memory:,} MB", breaks)
 
 
@@ -241,9 +271,8 @@ def check(app: App, usage: Usage, rows: int, upload_files: int = 1) -> tuple[lis
 
 
 def fewest_files(app: App, usage: Usage, rows: int) -> int:
-    """The fewest upload files of equal size that one Ingest invocation each can take."""
-    rate = usage.rows / usage.state_seconds["IngestFile"] * _lambda_vcpus(app.function_memory_mb["IngestFile"])
-    return max(1, math.ceil(rows / (rate * min(app.function_timeout_s["IngestFile"], LAMBDA_MAX_TIMEOUT_S))))
+    """The fewest upload files of equal size that Ingest and DataValidation take one each of."""
+    return max(1, math.ceil(rows / largest_file(app, usage)[0]))
 
 
 def scaled_usage(usage: Usage, app: App, rows: int, upload_files: int = 1) -> Usage:

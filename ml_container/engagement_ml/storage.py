@@ -91,45 +91,30 @@ def _keys_under(location: S3Uri) -> list[str]:
     return sorted(keys)
 
 
-# Column chunks are read through a buffer of this size rather than whole, so that memory follows
-# the rows asked for, not the size of the row groups Athena happened to write.
-READ_BUFFER_BYTES = 8 << 20
-
-
 def read_parquet_rows(uri: str, *, first_row: int, rows: int) -> pl.DataFrame:
-    """Rows [first_row, first_row + rows) of one Parquet object: the object is downloaded to a
-    temporary file and only the row groups holding the range are read, a batch at a time."""
-    import tempfile
-
+    """Rows [first_row, first_row + rows) of one Parquet object: only the row groups holding the
+    range are read (by ranged reads on S3), a batch at a time."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    with tempfile.NamedTemporaryFile(suffix=".parquet") as local:
-        if is_s3(uri):
-            location = S3Uri.parse(uri)
-            _s3().download_fileobj(location.bucket, location.key, local)
-            local.flush()
-            path = local.name
-        else:
-            path = uri
-        parquet = pq.ParquetFile(path, buffer_size=READ_BUFFER_BYTES)
-        end, groups, position, start = first_row + rows, [], 0, None
-        for index in range(parquet.num_row_groups):  # the row groups overlapping the range
-            size = parquet.metadata.row_group(index).num_rows
-            if position + size > first_row and position < end:
-                groups.append(index)
-                start = position if start is None else start
-            position += size
-        batches, position = [], start or 0
-        for batch in parquet.iter_batches(batch_size=65_536, row_groups=groups):
-            low, high = max(first_row - position, 0), min(end - position, batch.num_rows)
-            if high > low:
-                batches.append(batch.slice(low, high - low))
-            position += batch.num_rows
-            if position >= end:
-                break
-        table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
-    return pl.from_arrow(table)
+    from engagement.s3file import S3ReadFile, batches, streamed_parquet
+
+    parquet = streamed_parquet(S3ReadFile(_s3(), S3Uri.parse(uri)) if is_s3(uri) else uri)
+    end, groups, position, start = first_row + rows, [], 0, None
+    for index in range(parquet.num_row_groups):  # the row groups overlapping the range
+        size = parquet.metadata.row_group(index).num_rows
+        if position + size > first_row and position < end:
+            groups.append(index)
+            start = position if start is None else start
+        position += size
+    kept, position = [], start or 0
+    for batch in batches(parquet, groups):
+        low, high = max(first_row - position, 0), min(end - position, batch.num_rows)
+        if high > low:
+            kept.append(batch.slice(low, high - low))
+        position += batch.num_rows
+        if position >= end:
+            break
+    return pl.from_arrow(pa.Table.from_batches(kept, schema=parquet.schema_arrow))
 
 
 def read_parquet_sample(uri: str, max_rows: int, seed: int = 0) -> tuple[pl.DataFrame, int]:
@@ -137,9 +122,10 @@ def read_parquet_sample(uri: str, max_rows: int, seed: int = 0) -> tuple[pl.Data
     without holding more than one batch beyond it; and how many rows there were in all."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    files = [pq.ParquetFile(source, buffer_size=READ_BUFFER_BYTES) for source in _sources(uri)]
+    from engagement.s3file import batches, streamed_parquet
+
+    files = [streamed_parquet(source) for source in _sources(uri)]
     if not files:
         raise FileNotFoundError(f"no data {'objects' if is_s3(uri) else 'files'} under {uri}")
     total = sum(f.metadata.num_rows for f in files)
@@ -147,17 +133,17 @@ def read_parquet_sample(uri: str, max_rows: int, seed: int = 0) -> tuple[pl.Data
         keep = None
     else:
         keep = np.sort(np.random.default_rng(seed).choice(total, size=max_rows, replace=False))
-    batches, position = [], 0
+    kept, position = [], 0
     for parquet in files:
-        for batch in parquet.iter_batches(batch_size=65_536):
+        for batch in batches(parquet):
             if keep is None:
-                batches.append(batch)
+                kept.append(batch)
             else:
                 low, high = np.searchsorted(keep, [position, position + batch.num_rows])
                 if high > low:
-                    batches.append(batch.take(pa.array(keep[low:high] - position)))
+                    kept.append(batch.take(pa.array(keep[low:high] - position)))
             position += batch.num_rows
-    return pl.from_arrow(pa.Table.from_batches(batches, schema=files[0].schema_arrow)), total
+    return pl.from_arrow(pa.Table.from_batches(kept, schema=files[0].schema_arrow)), total
 
 
 def _sources(uri: str) -> list:

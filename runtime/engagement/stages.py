@@ -9,7 +9,6 @@ import json
 import time
 from dataclasses import dataclass
 
-import pyarrow.parquet as pq
 
 from engagement import cache, claim, knowledge_base, publish, run_tables, shards, validation
 from engagement.arrow_schema import bronze_schema
@@ -17,7 +16,7 @@ from engagement.ingest import IngestError
 from engagement.ingest import header_of as ingest_header
 from engagement.ingest_job import IngestLocations, ingest_s3
 from engagement.layout import Buckets, Run, run_id_from_execution
-from engagement.s3file import S3ReadFile
+from engagement.s3file import S3ReadFile, batches, streamed_parquet
 from engagement.s3uri import S3Uri
 from engagement.tokenize import Tokenizer
 
@@ -115,21 +114,18 @@ def merge_ingest(s3, settings: Settings, *, run_id: str, results: list[dict]) ->
             "slowest_file_seconds": max(result["seconds"] for result in results)}
 
 
-VALIDATION_BATCH_ROWS = 100_000  # rows profiled at a time: memory stays flat in the run's size
-
-
 def profile_part(s3, settings: Settings, *, run_id: str, part: str) -> dict:
     """DataValidation of one bronze part (one upload file), a batch at a time: its mergeable profile,
-    written as counts (JSON) and ids (a NumPy array) beside the other parts'."""
+    written as counts (JSON) and ids (bytes sorted by bucket) beside the other parts'."""
     run, started = Run(run_id, settings.buckets), time.perf_counter()
-    bronze = pq.ParquetFile(S3ReadFile(s3, shard_location(run, "bronze", part)))
+    bronze = streamed_parquet(S3ReadFile(s3, shard_location(run, "bronze", part)))
     profile = validation.profile_batch(bronze_schema().empty_table())
-    for batch in bronze.iter_batches(batch_size=VALIDATION_BATCH_ROWS):
+    for batch in batches(bronze):
         profile = validation.merge(profile, validation.profile_batch(batch))
     counts, ids = validation.to_parts(profile)
     location = shard_location(run, "validation_parts", part)
     _write_json(s3, location, counts)
-    s3.put_object(Bucket=location.bucket, Key=location.key.removesuffix(".json") + ".ids.npy", Body=ids)
+    s3.put_object(Bucket=location.bucket, Key=_ids_key(location), Body=ids)
     return {"shard": part, "rows": profile["rows"], "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -140,9 +136,19 @@ def merge_validation(s3, settings: Settings, *, run_id: str, results: list[dict]
     run, profile = Run(run_id, settings.buckets), None
     for result in results:
         location = shard_location(run, "validation_parts", result["shard"])
-        ids = s3.get_object(Bucket=location.bucket, Key=location.key.removesuffix(".json") + ".ids.npy")["Body"].read()
-        profile = validation.merge(profile, validation.from_parts(_read_json(s3, location), ids))
+        profile = validation.merge(profile, validation.from_parts(_read_json(s3, location), _range_reader(s3, location)))
     return {**_validated(s3, settings, run, profile), "seconds": round(sum(r["seconds"] for r in results), 3)}
+
+
+def _ids_key(counts: S3Uri) -> str:
+    return counts.key.removesuffix(".json") + ".ids"
+
+
+def _range_reader(s3, counts: S3Uri):
+    """Reads byte ranges of a part's stored ids (one bucket at a time, when duplicates are counted)."""
+    def read(low: int, high: int) -> bytes:
+        return s3.get_object(Bucket=counts.bucket, Key=_ids_key(counts), Range=f"bytes={low}-{high - 1}")["Body"].read()
+    return read
 
 
 def _validated(s3, settings: Settings, run: Run, profile: dict) -> dict:

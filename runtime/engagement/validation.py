@@ -10,8 +10,10 @@ groups the baseline's bins into its deciles and compares the shares in each grou
 """
 
 import hashlib
-import io
 import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +26,12 @@ PSI_GROUPS = 10  # the baseline's deciles
 PSI_WARN, PSI_ALERT = 0.1, 0.25  # the usual reading: < 0.1 stable, 0.1-0.25 moderate, > 0.25 shifted
 NUMERIC = (ColumnType.INT, ColumnType.DOUBLE)
 ID_PREFIX = "CUST-"  # the contract's id form (CUST-nnnnnnnn): ids are kept as integers to count duplicates
+# Duplicates are counted one hash bucket of ids at a time, across every part: the merge holds
+# 1/ID_BUCKETS of the run's ids, never all of them.
+ID_BUCKET_BITS = 6
+ID_BUCKETS = 1 << ID_BUCKET_BITS
+ID_BYTES = 8  # a stored id: little-endian int64
+ID_READERS = 16
 
 
 def _stored_name(column) -> str:
@@ -36,7 +44,8 @@ FEATURES = [c for c in COLUMNS if c.role is Role.FEATURE]
 # --- one batch's profile, and the merge of two ---------------------------------------------------
 
 def profile_batch(batch: pa.Table | pa.RecordBatch) -> dict:
-    """The mergeable profile of some rows: plain counts, plus the ids (as integers) for duplicates."""
+    """The mergeable profile of some rows: plain counts, plus the ids (as integers, sorted by
+    bucket) for duplicates."""
     table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
     columns = {}
     for column in COLUMNS:
@@ -51,7 +60,7 @@ def profile_batch(batch: pa.Table | pa.RecordBatch) -> dict:
             entry["not_allowed"] = int(pc.sum(pc.invert(pc.is_in(pc.drop_null(values),
                                                                   value_set=pa.array(column.allowed)))).as_py() or 0)
         columns[_stored_name(column)] = entry
-    return {"rows": table.num_rows, "columns": columns, "ids": [_id_keys(table[ID_COLUMN])],
+    return {"rows": table.num_rows, "columns": columns, "ids": [StoredIds.of(_id_keys(table[ID_COLUMN]))],
             "features": {column.name: _feature_counts(column, table[column.name]) for column in FEATURES}}
 
 
@@ -114,29 +123,76 @@ def merge(a: dict | None, b: dict) -> dict:
             features[name] = {"levels": levels}
         else:
             features[name] = {"bins": left["bins"] + right["bins"]}
-    # ids stay a list of arrays until they are counted: concatenating at every merge would copy
-    # them once per batch
+    # ids stay a list of pieces until they are counted or stored: concatenating at every merge
+    # would copy them once per batch
     return {"rows": a["rows"] + b["rows"], "columns": columns, "ids": a["ids"] + b["ids"], "features": features}
 
 
-def to_parts(profile: dict) -> tuple[dict, bytes]:
-    """A profile as JSON-ready counts and its ids as a NumPy file (kept apart: 8 bytes a customer)."""
-    buffer = io.BytesIO()
-    np.save(buffer, _all_ids(profile))
+@dataclass(frozen=True)
+class StoredIds:
+    """Some ids sorted by bucket, as a part stores them: bucket b is ids offsets[b] to
+    offsets[b + 1], fetched when it is needed by `read(first_byte, end_byte)`."""
+
+    offsets: list[int]
+    read: Callable[[int, int], bytes]
+
+    @classmethod
+    def of(cls, keys: np.ndarray) -> "StoredIds":
+        """Ids held in memory (8 bytes each), in the stored order."""
+        buckets = _bucket_of(keys)
+        order = np.argsort(buckets, kind="stable")
+        offsets = np.searchsorted(buckets[order], np.arange(ID_BUCKETS + 1)).tolist()
+        stored = keys[order].astype("<i8").tobytes()
+        return cls(offsets, lambda low, high: stored[low:high])
+
+    def __len__(self) -> int:
+        return self.offsets[-1]
+
+    def bucket_bytes(self, index: int) -> bytes:
+        low, high = self.offsets[index], self.offsets[index + 1]
+        return self.read(low * ID_BYTES, high * ID_BYTES) if high > low else b""
+
+    def bucket(self, index: int) -> np.ndarray:
+        return np.frombuffer(self.bucket_bytes(index), dtype="<i8")
+
+
+def _bucket_of(keys: np.ndarray) -> np.ndarray:
+    """A multiplicative hash's top bits: ids that are sequential numbers still spread evenly."""
+    mixed = keys.astype(np.int64).view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return (mixed >> np.uint64(64 - ID_BUCKET_BITS)).astype(np.int64)
+
+
+def to_parts(profile: dict) -> tuple[dict, bytearray]:
+    """A profile as JSON-ready counts and its ids as bytes sorted by bucket (kept apart: 8 bytes a
+    customer); the counts say where each bucket starts."""
+    stored, offsets, position = bytearray(sum(map(len, profile["ids"])) * ID_BYTES), [0], 0
+    for bucket in range(ID_BUCKETS):
+        for part in profile["ids"]:
+            chunk = part.bucket_bytes(bucket)
+            stored[position:position + len(chunk)] = chunk
+            position += len(chunk)
+        offsets.append(position // ID_BYTES)
     features = {name: ({"bins": counts["bins"].tolist()} if "bins" in counts else counts)
                 for name, counts in profile["features"].items()}
-    return {"rows": profile["rows"], "columns": profile["columns"], "features": features}, buffer.getvalue()
+    return {"rows": profile["rows"], "columns": profile["columns"], "features": features, "id_offsets": offsets}, stored
 
 
-def from_parts(counts: dict, ids: bytes) -> dict:
+def from_parts(counts: dict, read_ids: Callable[[int, int], bytes]) -> dict:
+    """A part's profile from its counts; its ids stay where they are stored until they are counted."""
     features = {name: ({"bins": np.asarray(c["bins"], dtype=np.int64)} if "bins" in c else c)
                 for name, c in counts["features"].items()}
     return {"rows": counts["rows"], "columns": counts["columns"], "features": features,
-            "ids": [np.load(io.BytesIO(ids), allow_pickle=False)]}
+            "ids": [StoredIds(counts["id_offsets"], read_ids)]}
 
 
-def _all_ids(profile: dict) -> np.ndarray:
-    return np.concatenate(profile["ids"]) if profile["ids"] else np.empty(0, dtype=np.int64)
+def duplicate_ids(profile: dict) -> int:
+    """Ids seen more than once, counted a bucket at a time over every part."""
+    duplicates = 0
+    with ThreadPoolExecutor(max_workers=ID_READERS) as readers:  # stored buckets are fetched side by side
+        for bucket in range(ID_BUCKETS):
+            ids = np.concatenate([np.empty(0, dtype="<i8"), *readers.map(lambda part: part.bucket(bucket), profile["ids"])])
+            duplicates += len(ids) - len(np.unique(ids))
+    return duplicates
 
 
 def _extreme(pick, left, right):
@@ -150,8 +206,7 @@ def quality_report(profile: dict, *, min_rows: int) -> dict:
     rows = profile["rows"]
     columns = {name: {"nulls": entry["nulls"], "null_share": round(entry["nulls"] / max(rows, 1), 5),
                       **{k: v for k, v in entry.items() if k != "nulls"}} for name, entry in profile["columns"].items()}
-    ids = _all_ids(profile)
-    duplicates = len(ids) - len(np.unique(ids))
+    duplicates = duplicate_ids(profile)
     problems = []
     if rows < min_rows:
         problems.append(f"{rows} rows, fewer than the {min_rows} needed")

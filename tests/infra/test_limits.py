@@ -68,10 +68,25 @@ def test_a_size_that_breaks_a_limit_is_refused_naming_the_setting_that_lifts_it(
     small_cutoff = replace(app, scan_cutoff_bytes=1024**3)
     _, _, broken = limits.check(small_cutoff, MEASURED, 10_000_000)
     assert any("raise athenaBytesScannedCutoff" in b for b in broken), broken
+    largest, bound = limits.largest_file(app, MEASURED)
+    ingest_vcpus = min(1, app.function_memory_mb["IngestFile"] / limits.LAMBDA_MB_PER_VCPU)
+    assert bound == "IngestFile's 15 minutes" and largest == int(100_000 / 5.0 * ingest_vcpus * 900)
+    files = math.ceil(1_000_000_000 / largest)
     _, _, broken = limits.check(app, MEASURED, 1_000_000_000)
-    assert any(b.startswith("IngestFile needs") and "upload at least 56 files under a prefix" in b for b in broken), broken
-    _, _, broken = limits.check(app, MEASURED, 1_000_000_000, upload_files=56)
+    assert any(b.startswith("IngestFile: a file of 1,000,000,000 rows") and
+               f"upload at least {files} files under a prefix" in b for b in broken), broken
+    _, _, broken = limits.check(app, MEASURED, 1_000_000_000, upload_files=files)
     assert not any("IngestFile" in b for b in broken), broken
+
+
+def test_a_file_is_bounded_by_ingests_tmp_and_the_profiles_memory_too(app):
+    wide_rows = replace(MEASURED, bucket_bytes={"engagementdata-processedbucket-x": 600 * 1024**2})  # 2 KB of bronze a row
+    largest, bound = limits.largest_file(app, wide_rows)
+    assert bound == "IngestFile's 4,096 MB of /tmp" and largest == int(4096 * 1024**2 / (600 * 1024**2 / 3 / 100_000))
+    small = replace(app, function_memory_mb={**app.function_memory_mb, "ProfileFile": 256})
+    largest, bound = limits.largest_file(small, MEASURED)
+    assert bound == "ProfileFile's 256 MB" and largest == (256 - limits.PART_BASE_MB) * 1024**2 // limits.PART_BYTES_PER_ROW
+    assert limits.fewest_files(small, MEASURED, 10_000_000) == math.ceil(10_000_000 / largest)
 
 
 def test_every_setting_named_is_a_context_key_of_the_app():
@@ -86,13 +101,13 @@ def test_scaled_usage_cuts_the_shards_the_app_would(app):
     assert limits.scaled_usage(MEASURED, app, 10_000_000).shards == math.ceil(10_000_000 / 250_000)
 
 
-def test_validation_merges_every_id_within_its_memory_or_names_the_setting(app):
+def test_validation_merges_a_bucket_of_ids_at_a_time_within_its_memory_or_names_the_setting(app):
     _, _, broken = limits.check(app, MEASURED, 100_000_000, upload_files=10)
-    assert any(b.startswith("MergeValidation holds 100,000,000 ids") and "raise stageMemoryMb" in b
+    assert not any("MergeValidation" in b for b in broken), broken  # 1/64 of 100M ids: ~36 MB
+    small = replace(app, function_memory_mb={**app.function_memory_mb, "MergeValidation": 128})
+    _, _, broken = limits.check(small, MEASURED, 1_000_000_000, upload_files=100)
+    assert any(b.startswith("MergeValidation holds 15,625,000 ids at a time") and "raise stageMemoryMb" in b
                for b in broken), broken
-    _, _, broken = limits.check(replace(app, function_memory_mb={**app.function_memory_mb, "MergeValidation": 8192}),
-                                MEASURED, 100_000_000, upload_files=10)
-    assert not any("MergeValidation" in b for b in broken), broken
 
 
 def test_a_pre_warmed_cache_is_declared_and_read_back():

@@ -47,6 +47,18 @@ def test_duplicates_across_shards_are_counted(bronze):
     assert report["duplicate_ids"] == 50 and "50 duplicate customer_id values" in report["problems"]
 
 
+def test_duplicates_in_stored_parts_are_counted_a_bucket_at_a_time(bronze):
+    reads = []
+    parts = []
+    for table in (bronze.slice(0, 100), bronze.slice(50, 100), bronze.slice(120, 10)):
+        counts, ids = validation.to_parts(validation.profile_batch(table))
+        parts.append(validation.from_parts(counts, lambda low, high, ids=ids: reads.append(high - low) or ids[low:high]))
+    merged = validation.merge(validation.merge(parts[0], parts[1]), parts[2])
+    assert validation.duplicate_ids(merged) == 50 + 10
+    # no read ever holds more than a bucket of a part's ids, and empty buckets are not fetched
+    assert max(reads) < 100 * validation.ID_BYTES and len(reads) <= 3 * validation.ID_BUCKETS
+
+
 def test_percentiles_from_the_histogram_are_within_a_bin_of_the_exact_ones(bronze):
     profile = validation.feature_profile(validation.profile_batch(bronze))
     for name in ("total_connections", "avg_session_duration_min", "age", "transaction_revenue_month"):
@@ -77,7 +89,10 @@ def test_a_baseline_written_before_fixed_bins_is_said_plainly():
 def test_a_profile_kept_as_parts_merges_as_it_was(bronze):
     """How a bronze part's profile travels from its child execution to MergeValidation."""
     halves = [validation.profile_batch(bronze.slice(0, 3_000)), validation.profile_batch(bronze.slice(3_000))]
-    travelled = [validation.from_parts(*validation.to_parts(half)) for half in halves]
+    travelled = []
+    for half in halves:
+        counts, ids = validation.to_parts(half)
+        travelled.append(validation.from_parts(json.loads(json.dumps(counts)), lambda low, high, ids=ids: ids[low:high]))
     merged = validation.merge(*travelled)
     single = validation.profile_batch(bronze)
     assert as_json(validation.validate(merged, None, baseline_run=None, min_rows=1)) == \
