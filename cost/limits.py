@@ -47,6 +47,11 @@ MERGE_BASE_MB = 70
 ID_BUCKETS = 64
 MERGE_BYTES_PER_BUCKET_ID = 24
 LAMBDA_DEFAULT_TMP_MB = 512
+# Ingest remembers each id of its file with the line it was on (a duplicate is quarantined naming
+# it): `bench/localcloud.py --rows 100000 1000000` (one file each) measured IngestFunction at 207
+# and 481 MB, about 300 bytes a row.
+INGEST_BASE_MB = 200
+INGEST_BYTES_PER_ROW = 300
 ATHENA_BYTES_PER_S = 200 * 1024**2  # an assumption: Athena's scan rate for one CTAS over Parquet
 FARGATE_STARTUP_S = ASSUMPTIONS["fargate_startup_seconds"]
 TRAINING_SHARE = 0.8  # the training split's share of customers (sql/prepare_training.sql)
@@ -153,12 +158,15 @@ def _rate(app: App, usage: Usage, state: str) -> float:
 
 
 def largest_file(app: App, usage: Usage) -> tuple[int, str]:
-    """The most rows one upload file may hold, and the limit that sets it: Ingest's time and /tmp
-    (it spools the bronze file there), ProfileFile's time and memory (it holds the part's ids)."""
+    """The most rows one upload file may hold, and the limit that sets it: Ingest's time, memory
+    (it remembers the file's ids) and /tmp (it spools the bronze file there), ProfileFile's time
+    and memory (it holds the part's ids)."""
     bronze_bytes_per_row = usage.bytes_of("processedbucket") * ASSUMPTIONS["bronze_share_of_processed"] / usage.rows
     bounds = {
         "IngestFile's 15 minutes": _rate(app, usage, "IngestFile") * min(app.function_timeout_s["IngestFile"],
                                                                         LAMBDA_MAX_TIMEOUT_S),
+        f"IngestFile's {app.function_memory_mb['IngestFile']:,} MB":
+            (app.function_memory_mb["IngestFile"] - INGEST_BASE_MB) * 1024**2 / INGEST_BYTES_PER_ROW,
         f"IngestFile's {app.function_tmp_mb['IngestFile']:,} MB of /tmp":
             app.function_tmp_mb["IngestFile"] * 1024**2 / bronze_bytes_per_row,
         "ProfileFile's time": _rate(app, usage, "ProfileFile") * min(app.function_timeout_s["ProfileFile"],

@@ -190,7 +190,8 @@ def duplicate_ids(profile: dict) -> int:
     duplicates = 0
     with ThreadPoolExecutor(max_workers=ID_READERS) as readers:  # stored buckets are fetched side by side
         for bucket in range(ID_BUCKETS):
-            ids = np.concatenate([np.empty(0, dtype="<i8"), *readers.map(lambda part: part.bucket(bucket), profile["ids"])])
+            parts = readers.map(lambda part: part.bucket(bucket), profile["ids"])
+            ids = np.concatenate([np.empty(0, dtype="<i8"), *parts])
             duplicates += len(ids) - len(np.unique(ids))
     return duplicates
 

@@ -36,7 +36,7 @@ def test_the_app_is_read_from_its_templates(app):
 
 
 def test_ten_million_customers_fit_in_forty_shards_within_the_targets(app):
-    found, wall, broken = limits.check(app, MEASURED, 10_000_000)
+    found, wall, broken = limits.check(app, MEASURED, 10_000_000, upload_files=2)  # Ingest's memory: 2 files
     assert broken == []
     by_name = {stage.name: stage for stage in found}
     assert by_name["ScoreShards"].note.startswith("40 shards, 2 wave(s) of 20 tasks")
@@ -69,8 +69,9 @@ def test_a_size_that_breaks_a_limit_is_refused_naming_the_setting_that_lifts_it(
     _, _, broken = limits.check(small_cutoff, MEASURED, 10_000_000)
     assert any("raise athenaBytesScannedCutoff" in b for b in broken), broken
     largest, bound = limits.largest_file(app, MEASURED)
-    ingest_vcpus = min(1, app.function_memory_mb["IngestFile"] / limits.LAMBDA_MB_PER_VCPU)
-    assert bound == "IngestFile's 15 minutes" and largest == int(100_000 / 5.0 * ingest_vcpus * 900)
+    memory = app.function_memory_mb["IngestFile"]
+    assert bound == f"IngestFile's {memory:,} MB"
+    assert largest == int((memory - limits.INGEST_BASE_MB) * 1024**2 / limits.INGEST_BYTES_PER_ROW)
     files = math.ceil(1_000_000_000 / largest)
     _, _, broken = limits.check(app, MEASURED, 1_000_000_000)
     assert any(b.startswith("IngestFile: a file of 1,000,000,000 rows") and
@@ -79,14 +80,18 @@ def test_a_size_that_breaks_a_limit_is_refused_naming_the_setting_that_lifts_it(
     assert not any("IngestFile" in b for b in broken), broken
 
 
-def test_a_file_is_bounded_by_ingests_tmp_and_the_profiles_memory_too(app):
+def test_a_file_is_bounded_by_ingests_time_and_tmp_and_the_profiles_memory_too(app):
+    slow = replace(MEASURED, state_seconds={**MEASURED.state_seconds, "IngestFile": 50.0})
+    ingest_vcpus = min(1, app.function_memory_mb["IngestFile"] / limits.LAMBDA_MB_PER_VCPU)
+    assert limits.largest_file(app, slow) == (int(100_000 / 50.0 * ingest_vcpus * 900), "IngestFile's 15 minutes")
     wide_rows = replace(MEASURED, bucket_bytes={"engagementdata-processedbucket-x": 600 * 1024**2})  # 2 KB of bronze a row
     largest, bound = limits.largest_file(app, wide_rows)
     assert bound == "IngestFile's 4,096 MB of /tmp" and largest == int(4096 * 1024**2 / (600 * 1024**2 / 3 / 100_000))
-    small = replace(app, function_memory_mb={**app.function_memory_mb, "ProfileFile": 256})
-    largest, bound = limits.largest_file(small, MEASURED)
-    assert bound == "ProfileFile's 256 MB" and largest == (256 - limits.PART_BASE_MB) * 1024**2 // limits.PART_BYTES_PER_ROW
-    assert limits.fewest_files(small, MEASURED, 10_000_000) == math.ceil(10_000_000 / largest)
+    small = replace(app, function_memory_mb={**app.function_memory_mb, "ProfileFile": 200})
+    fast = replace(MEASURED, state_seconds={**MEASURED.state_seconds, "ProfileFile": 0.1})
+    largest, bound = limits.largest_file(small, fast)
+    assert bound == "ProfileFile's 200 MB" and largest == (200 - limits.PART_BASE_MB) * 1024**2 // limits.PART_BYTES_PER_ROW
+    assert limits.fewest_files(small, fast, 10_000_000) == math.ceil(10_000_000 / largest)
 
 
 def test_every_setting_named_is_a_context_key_of_the_app():
