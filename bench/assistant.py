@@ -1,5 +1,11 @@
 """The assistant over the seed's 40 questions: python bench/assistant.py [--predict-requests 2000]
 
+    python bench/assistant.py --eval   # the planner over its evaluation set; no cloud needed
+
+`--eval` maps every question of planner/eval_set.py (the seed's 40, paraphrases and new kinds) to
+the plan the local planner reads, compares it with the expected plan and prints the accuracy by
+kind, then every miss, then one JSON object (`questions`, `correct`, `accuracy`, `by_kind`).
+
 Against a serving local cloud with a published run (`python -m localcloud run --rows 100000
 --serve` in another terminal): every question of planner/seed_questions.py asked once through
 POST /ask (SigV4-signed, over HTTP: the assistant Lambda, its Converse loop with the local
@@ -36,12 +42,42 @@ def answered(status: int, reply: dict) -> bool:
     return status == 200 and bool(reply.get("complete")) and bool(tools_ok) and not refused
 
 
+def evaluate() -> dict:
+    from planner.eval_set import evaluation_set, matches
+    from planner.intents import plan_for
+
+    by_kind: dict[str, dict[str, int]] = {}
+    misses = []
+    for kind, question, expected in evaluation_set():
+        plan = plan_for(question)
+        reading = plan.reading if plan else None
+        counts = by_kind.setdefault(kind, {"questions": 0, "correct": 0})
+        counts["questions"] += 1
+        if matches(reading, expected):
+            counts["correct"] += 1
+        else:
+            misses.append((kind, question, expected, reading))
+    for kind, counts in by_kind.items():
+        share = counts["correct"] / counts["questions"]
+        print(f"{kind:36} {counts['correct']:3}/{counts['questions']:<3} {share:6.1%}")
+    total, correct = sum(c["questions"] for c in by_kind.values()), sum(c["correct"] for c in by_kind.values())
+    print(f"{'all':36} {correct:3}/{total:<3} {correct / total:6.1%}")
+    for kind, question, expected, reading in misses:
+        print(f"MISS [{kind}] {question!r}: expected {expected}, read {reading}")
+    return {"benchmark": "assistant-eval", "questions": total, "correct": correct,
+            "accuracy": round(correct / total, 4), "by_kind": by_kind}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--eval", action="store_true", help="score the planner on its evaluation set and stop")
     parser.add_argument("--predict-requests", type=int, default=2_000)
     parser.add_argument("--customers", type=int, default=1_000, help="/predict ids CUST-00000001 … in turn")
     parser.add_argument("--answers", type=Path, help="write every reply here as JSON")
     args = parser.parse_args()
+    if args.eval:
+        print(json.dumps(evaluate()))
+        return
     url, signer = route_url(REPO / SERVER, "/ask"), credentials(REPO / SERVER)
     call(url, "POST", {"question": "How many users are in each engagement quartile?"}, signed=signer)  # warm worker
     replies, seconds, by_category = [], [], {}

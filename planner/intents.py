@@ -6,9 +6,10 @@ SQL, or by the pipeline that wrote the document); the composition only picks and
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engagement.scenarios import SCENARIOS
+from planner import parse as parser
 from planner.vocabulary import (
     CUSTOMERS,
     ENGAGEMENT,
@@ -39,9 +40,10 @@ INACTIVE_DAYS = 7  # what "inactive" means here: no login for a week
 
 @dataclass(frozen=True)
 class Plan:
-    tool: str
+    tool: str | None  # None: an answer no tool is asked for (a refusal naming what was not understood)
     input: dict
     compose: Callable[[dict], str]  # the tool's result -> the answer's text
+    reading: str = ""  # what the planner understood: the parsed statistic, or the intent's name
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,67 @@ def plan_for(question: str) -> Plan | None:
     """The intent a question maps to, or None."""
     customer = re.search(r"\b[A-Za-z]+-\d{3,}\b", question)
     if customer:
-        return Plan("explain_prediction", {"customer_id": customer.group(0)}, _explained)
+        return Plan("explain_prediction", {"customer_id": customer.group(0)}, _explained, "explained")
     text, where = _filter(question.lower())
+    refusal = None  # the parser's, when it met words it does not know
     for matches, intent in _INTENTS:
+        if refusal is not None and intent in _CATCH_ALL:
+            break  # a question half understood gets no number from a guess
         plan = intent(text, where) if matches(text) else None
-        if plan is not None:  # an intent that finds no column it needs leaves the question to the next
-            return plan
-    return None
+        if plan is not None and plan.tool is None:
+            refusal = plan  # an intent with its own cue words may still read the question whole
+        elif plan is not None:  # an intent that finds no column it needs leaves the question to the next
+            return plan if plan.reading else replace(plan, reading=intent.__name__.strip("_"))
+    return refusal
+
+
+# --- a statistic the question parser read ------------------------------------------------------------
+
+def _statistic(text: str, where: Filter | None) -> Plan | None:
+    parsed = parser.parse(text)
+    if isinstance(parsed, parser.Unknown):
+        named = ", ".join(f"'{word}'" for word in parsed.words)
+        return Plan(None, {}, lambda result: (
+            f"I do not know what {named} refers to in the published data, so I will not guess a number. "
+            "I can answer: " + "; ".join(CAPABILITIES) + " — and any mean, median, percentile, share, count, "
+            "total, minimum, maximum, standard deviation or correlation of the data's columns, by any attribute."),
+            parsed.describe())
+    if parsed is None:
+        return None
+    sql = parser.statement(parsed)
+    if where is not None:  # a filter phrase the intents read ("inactive", "7+ days")
+        sql = sql.replace(f" FROM {CUSTOMERS}", f" FROM {CUSTOMERS} WHERE {where.sql}", 1) if " WHERE " not in sql \
+            else sql.replace(" WHERE ", f" WHERE {where.sql} AND ", 1)
+    heading = parser.title(parsed) + _within(where)
+
+    def compose(columns, rows):
+        if not rows:
+            return f"{heading}: too few customers match to report (small groups are suppressed)."
+        if parsed.group is None:
+            value, customers = rows[0][0], rows[0][1]
+            if parsed.aggregation == "count":
+                return f"{heading}: {_i(value)}."
+            return f"{heading}: {_value(parsed, value)} ({_i(customers)} customers)."
+        order = {"desc": ", highest first", "asc": ", lowest first"}.get(parsed.order or "", "")
+        if isinstance(parsed.group, parser.Band):
+            lines = [f"- {'quartile' if parsed.group.bands == 4 else 'decile'} {r[0]} ({words(parsed.group.column)} "
+                     f"{_n(r[1])} to {_n(r[2])}): {_value(parsed, r[3])}, {_i(r[4])} customers" for r in rows]
+            return f"{heading} by {parsed.group.describe().replace('_', ' ')}:\n" + "\n".join(lines)
+        lines = [f"- {_group_value(parsed.group, r[0])}: {_value(parsed, r[1])}, {_i(r[2])} customers" for r in rows]
+        return f"{heading} by {words(parsed.group)}{order}:\n" + "\n".join(lines)
+    return replace(_query(sql, compose), reading=parsed.describe())
+
+
+def _value(parsed, value) -> str:
+    if parsed.aggregation == "count":
+        return _i(value)
+    if parsed.aggregation == "share" and value is not None:
+        return f"{_n(value)} ({_n(float(value) * 100)}%)"
+    return _n(value)
+
+
+def _group_value(column: str, value) -> str:
+    return {"true": words(column), "false": f"not {words(column)}"}.get(str(value).lower(), str(value))
 
 
 # --- filters: "users who haven't logged in for 7+ days" ----------------------------------------------
@@ -367,14 +423,16 @@ _INTENTS: tuple[tuple[Callable[[str], bool], Callable[[str, Filter | None], Plan
     (_words("overfit", "accura", "rmse", "r²", "r2", "model perform"), _accuracy),
     (_words("missing", "data quality", "quality issue", "quarantin"), _quality),
     (_words(r"(?:summary )?statistics for all", "all (?:the )?features"), _feature_stats),
-    (_words("quartile"), _quartiles),
-    (_words("segment", "persona", "power user", "archetype"), _segments),
+    (lambda text: True, _statistic),  # the question parser: any statistic of any column
     (lambda text: "churn" in text and _words("threshold", "indicate", "predict")(text), _churn_by),
     (_words("differentiate", "separate", "distinguish", "profile", "typical", "change one", "intervention",
             "retain", "warning sign", "increase engagement"), _contrast),
+    (_words("quartile"), _quartiles),
+    (_words("segment", "persona", "power user", "archetype"), _segments),
     (lambda text: bool(re.search(r"(>=|<=|>|<)\s*\d", text)), _split),
     (_words("correlat", "relationship", "impact", "affect", "role", "predict", "drive", "important",
             "engage more"), _correlation),
     (_words("distribution", "summary", "statistic", "average", "mean"), _feature_stats),
     (_words("engag"), _compare),
 )
+_CATCH_ALL = (_feature_stats, _compare)  # intents that take any question naming a column

@@ -14,6 +14,8 @@ def converse(request: dict) -> dict:
                for block in message["content"] if "toolResult" in block]
     tools = {tool["toolSpec"]["name"] for tool in request.get("toolConfig", {}).get("tools", [])}
     plan = plan_for(question)
+    if plan is not None and plan.tool is None:
+        return _final(plan.compose({}))
     if plan is None or plan.tool not in tools:
         return _final("I cannot answer that with the data and tools I have. I can answer: "
                       + "; ".join(CAPABILITIES) + ".")
