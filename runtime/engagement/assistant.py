@@ -29,12 +29,18 @@ SYSTEM_PROMPT = (
 )
 
 
+def system_prompt(tools: list["Tool"]) -> str:
+    """The instructions, then what each tool's data holds and the rules its input lives under."""
+    return "\n\n".join([SYSTEM_PROMPT, *(tool.instructions for tool in tools if tool.instructions)])
+
+
 @dataclass(frozen=True)
 class Tool:
     name: str
     description: str
     input_schema: dict  # JSON Schema of the tool's input
     run: Callable[[dict, float], dict]  # (input, seconds left) -> a JSON-serialisable result; may carry "source"
+    instructions: str = ""  # for the system prompt: the data the tool reads and the rules of its input
 
     def spec(self) -> dict:
         return {"toolSpec": {"name": self.name, "description": self.description,
@@ -113,7 +119,7 @@ def ask(model_for: ModelFor, *, model_id: str, question: str, tools: list[Tool],
 
 def _converse(model, model_id: str, messages: list[dict], tools: list[Tool], limits: Limits) -> dict:
     try:
-        return model.converse(modelId=model_id, system=[{"text": SYSTEM_PROMPT}], messages=messages,
+        return model.converse(modelId=model_id, system=[{"text": system_prompt(tools)}], messages=messages,
                               toolConfig={"tools": [tool.spec() for tool in tools]},
                               inferenceConfig={"maxTokens": limits.max_tokens, "temperature": 0})
     except ClientError as error:

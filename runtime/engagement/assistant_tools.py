@@ -26,13 +26,14 @@ from engagement.assistant import Tool, ToolRefused
 from engagement.cache import PublishedRunMissing, published_prediction
 from engagement.layout import ASSISTANT_VIEW, Buckets, Run
 from engagement.prediction_api import BadRequest, checked_customer_id
-from engagement.predictions_schema import ASSISTANT_PREDICTIONS
+from engagement.predictions_schema import ASSISTANT_PREDICTIONS, DERIVED_COLUMNS, PREDICTION_COLUMNS
 from engagement.publish import read_pointer
 from engagement.scenarios import SCENARIOS
-from engagement.schema import ColumnType, deidentified_columns
+from engagement.schema import AGE_BAND, BY_NAME, ColumnType, deidentified_columns
 from engagement.sql_guard import GROUP_SIZE, UnsafeQuery, aggregate_select
 
 MAX_ROWS = 200  # rows a query returns to the model
+AGE_BAND_DESCRIPTION = "Age band: 18-24, 25-34, 35-44, 45-54 or 55+ (all analytics sees of age)"
 MIN_GROUP_SIZE = 10  # customers behind every row a tool returns (k-anonymity of the output)
 POLL_SECONDS = (0.025, 0.05, 0.1)  # then every 0.1 s: a short query is seen soon, a long one not polled hard
 QUERY_TIMEOUT_S = 20.0
@@ -95,6 +96,37 @@ def aggregates(runner: AthenaRunner, sql: str, seconds_left: float) -> dict:
             "source": guarded}
 
 
+def view_columns() -> list[tuple[str, str, str]]:
+    """(name, type, description) of every column of the assistant's view, from the data contract and
+    the predictions' schema (sql/view_assistant_customers.sql selects exactly these; a test ties them)."""
+    described = {name: (type_, text) for name, type_, text in (*PREDICTION_COLUMNS, *DERIVED_COLUMNS)}
+    features = [(name, str(type_), AGE_BAND_DESCRIPTION if name == AGE_BAND else _described(BY_NAME[name]))
+                for name, type_ in deidentified_columns().items()]
+    return features + [(name, *described[name]) for name in ASSISTANT_PREDICTIONS]
+
+
+def _described(column) -> str:
+    values = f" Values: {', '.join(column.allowed)}." if column.allowed else ""
+    bounds = f" From {column.minimum:g} to {column.maximum:g}." if column.minimum is not None else ""
+    return column.description + values + bounds
+
+
+def query_instructions() -> str:
+    """What a model writing SQL for query_athena is told: the view, its columns, the dialect, the
+    limit and what the guard refuses (engagement.sql_guard)."""
+    columns = "\n".join(f"- {name} ({type_}): {text}" for name, type_, text in view_columns())
+    return (
+        f"query_athena runs Athena engine version 3 SQL (Trino dialect: approx_percentile, TRY_CAST, date_add, "
+        f"window functions, WITH queries, CASE) over one view, {CUSTOMERS}: one row per customer of the published "
+        f"run, no customer id. Its columns:\n{columns}\n"
+        f"Rules: one SELECT statement (WITH queries and UNION ALL of SELECTs are fine); at most {MAX_ROWS} rows "
+        f"come back (a larger LIMIT is lowered); every row must be an aggregate over customers (count, avg, sum, "
+        f"min, max, stddev, approx_percentile, corr…), and groups of fewer than {MIN_GROUP_SIZE} customers are "
+        "left out. Refused, with the reason: anything that writes or changes the catalog, other tables, joins, "
+        "recursive WITH, table functions, set operations or UNNEST below an aggregate, aggregates that list "
+        "values (array_agg, map_agg, listagg, histogram…), and any query returning individual customers' rows.")
+
+
 def query_athena_tool(runner: AthenaRunner) -> Tool:
     columns = [*deidentified_columns(), *ASSISTANT_PREDICTIONS]
     return Tool(
@@ -105,7 +137,8 @@ def query_athena_tool(runner: AthenaRunner) -> Tool:
         f"corr…); groups of fewer than {MIN_GROUP_SIZE} customers are suppressed. No joins, no row listings. "
         "Columns: " + ", ".join(columns) + ".",
         {"type": "object", "required": ["sql"], "properties": {"sql": {"type": "string"}}},
-        lambda request, seconds_left: aggregates(runner, str(request.get("sql", "")), seconds_left))
+        lambda request, seconds_left: aggregates(runner, str(request.get("sql", "")), seconds_left),
+        query_instructions())
 
 
 def explain_prediction_tool(s3, table, buckets: Buckets) -> Tool:

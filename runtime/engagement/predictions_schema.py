@@ -39,6 +39,14 @@ PREDICTION_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 PREDICTION_COLUMN_NAMES = tuple(name for name, _, _ in PREDICTION_COLUMNS)
 
+# Columns sql/final_results.sql derives from the predictions (name, type, what it is).
+DERIVED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("predicted_engagement_category", "string", "Predicted engagement band: high (>= 0.66), medium (>= 0.33), low"),
+    ("prediction_quality", "string", "How close the predicted engagement was to the actual: accurate (< 0.05 apart), "
+                                     "acceptable (< 0.15), poor"),
+    ("churn_risk_tier", "string", "Churn probability band: high (>= 0.6), medium (>= 0.3), low"),
+)
+
 # The prediction outputs the assistant reads beside the features (no PII) (its view,
 # sql/view_assistant_customers.sql, holds no customer id).
 ASSISTANT_PREDICTIONS = ("predicted_engagement_score", "predicted_engagement_category", "prediction_quality",

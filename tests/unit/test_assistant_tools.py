@@ -203,3 +203,22 @@ def test_a_sync_refused_while_the_previous_one_runs_is_retried_later_not_failed(
                               service_message="an ingestion job is already running")
         with pytest.raises(IngestionJobBusy, match="still syncing"):
             start_ingestion(agent, Index(knowledge_base_id="KB1234567A", data_source_id="DS1234567A"), "r_1")
+
+
+def test_the_model_is_told_every_column_of_the_view_it_queries_and_no_other():
+    import re
+    from pathlib import Path
+
+    import sqlglot
+
+    from engagement.assistant import system_prompt
+    from engagement.assistant_tools import MAX_ROWS, MIN_GROUP_SIZE, query_athena_tool
+
+    view = sqlglot.parse_one((Path(__file__).resolve().parents[2] / "sql" / "view_assistant_customers.sql")
+                             .read_text(), read="trino")
+    selected = {e.alias_or_name for e in view.find(sqlglot.exp.Select).expressions}
+    prompt = system_prompt([query_athena_tool(runner=None)])
+    named = set(re.findall(r"^- (\w+) \((?:string|int|double|boolean|bigint)\): ", prompt, re.MULTILINE))
+    assert named == selected, (named ^ selected)
+    assert "Trino" in prompt and f"at most {MAX_ROWS} rows" in prompt and f"fewer than {MIN_GROUP_SIZE}" in prompt
+    assert "Values: free, premium." in prompt  # a column's allowed values, from the contract
