@@ -143,6 +143,8 @@ def _output_aggregates(node: exp.Expression, root: exp.Query, between: list) -> 
         raise UnsafeQuery(f"unsupported query shape: {node.key.upper()}")
     if _aggregates(node):
         return [node]
+    if _scalar_aggregates(node):
+        return []
     source = _single_source(node, root)
     if source is None:
         raise UnsafeQuery("customer rows are not returned, only aggregates of them: use GROUP BY with count, avg, "
@@ -150,6 +152,26 @@ def _output_aggregates(node: exp.Expression, root: exp.Query, between: list) -> 
     if not any(isinstance(e, exp.Star) for e in node.expressions):
         node.select(exp.column(GROUP_SIZE), copy=False)
     return _output_aggregates(source, root, between)
+
+
+def _scalar_aggregates(select: exp.Select) -> bool:
+    """A SELECT of no table whose every column is a one-row aggregate subquery ("SELECT (SELECT avg(x)
+    FROM a), (SELECT avg(x) FROM b)"): one output row, whose group size is the smallest of theirs."""
+    if select.args.get("from_") is not None or not select.expressions:
+        return False
+    subqueries = [projection.unalias() for projection in select.expressions]
+    if not all(isinstance(s, exp.Subquery) and isinstance(s.this, exp.Select) and _aggregates(s.this)
+               and not s.this.args.get("group") for s in subqueries):
+        return False
+    counts = []
+    for subquery in subqueries:
+        _refuse_listing(subquery.this)
+        counted = subquery.this.copy()
+        counted.set("expressions", [exp.Count(this=exp.Star())])
+        counts.append(exp.Subquery(this=counted))
+    size = counts[0] if len(counts) == 1 else exp.func("least", *counts)
+    select.select(exp.alias_(size, GROUP_SIZE), copy=False)
+    return True
 
 
 def _aggregates(select: exp.Select) -> bool:

@@ -79,12 +79,26 @@ def test_query_athena_runs_the_guarded_sql_in_the_workgroup_and_suppresses_small
      "a subquery among an aggregate's columns"),
     (f"SELECT 100 AS rows_in_group, max(total_connections) FROM {CUSTOMERS} WHERE location = 'X'",
      "the name of the column the guard adds"),
+    (f"SELECT (SELECT avg(trust_score) FROM {CUSTOMERS}), (SELECT trust_score FROM {CUSTOMERS} LIMIT 1)",
+     "only aggregates"),
+    (f"SELECT (SELECT array_agg(location) FROM {CUSTOMERS} WHERE churn_30_day)", "aggregates that list values"),
 ])
 def test_query_athena_returns_only_aggregates_of_customer_rows(sql, reason):
     athena = FakeAthena()
     with pytest.raises(ToolRefused, match=reason):
         query_athena_tool(runner(athena)).run({"sql": sql}, 20.0)
     assert athena.started == []
+
+
+def test_one_row_of_aggregate_subqueries_carries_the_smallest_of_their_group_sizes():
+    from engagement.assistant_tools import MAX_ROWS, READABLE_TABLES
+    from engagement.sql_guard import aggregate_select
+
+    guarded = aggregate_select(f"SELECT (SELECT avg(trust_score) FROM {CUSTOMERS} WHERE churn_30_day) AS a, "
+                               f"(SELECT avg(trust_score) FROM {CUSTOMERS} WHERE NOT churn_30_day) AS b",
+                               allowed_tables=READABLE_TABLES, max_rows=MAX_ROWS)
+    assert guarded.endswith(f"LEAST((SELECT COUNT(*) FROM {CUSTOMERS} WHERE churn_30_day), (SELECT COUNT(*) FROM "
+                            f"{CUSTOMERS} WHERE NOT churn_30_day)) AS rows_in_group LIMIT {MAX_ROWS}"), guarded
 
 
 def test_query_athena_refuses_unsafe_sql_before_anything_runs():

@@ -379,3 +379,34 @@ def _record_failure(failures: list, call) -> None:
         call()
     except AthenaSqlError as error:
         failures.append(str(error))
+
+
+@pytest.fixture(scope="module")
+def assistant_rows(pipeline):
+    import polars as pl
+    athena, _, _ = pipeline
+    columns, rows = athena.result("SELECT * FROM engagement_analytics.assistant_customers")
+    return pl.DataFrame(rows, schema=[name for name, _ in columns], orient="row", infer_schema_length=None)
+
+
+def test_the_corpus_holds_sixty_statements_of_every_kind():
+    from tests.unit.sql_corpus import CASES
+    statements = [statement.upper() for statement, _, _ in CASES]
+    assert len(statements) >= 60
+    for construct in ("WITH ", " OVER (", "APPROX_PERCENTILE", "CASE WHEN", "TRY_CAST", '"', "UNION ALL",
+                      "LIMIT", "DATE_ADD", "HAVING", "NTILE", "LAG("):
+        assert any(construct in s for s in statements), construct
+
+
+@pytest.mark.parametrize("case", range(60), ids=lambda i: f"statement-{i}")
+def test_sql_a_model_writes_passes_the_guard_and_equals_polars(case, pipeline, assistant_rows):
+    """What the assistant's query_athena would run (the guard's rendering) on the local Athena engine."""
+    from engagement.assistant_tools import MAX_ROWS, READABLE_TABLES
+    from engagement.sql_guard import aggregate_select
+    from tests.unit.sql_corpus import CASES, same
+    statement, expected, how = CASES[case]
+    athena, _, _ = pipeline
+    guarded = aggregate_select(statement, allowed_tables=READABLE_TABLES, max_rows=MAX_ROWS)
+    actual = athena.execute(guarded)
+    wanted = expected(assistant_rows)
+    assert same(actual, wanted, how), (statement, actual[:5], wanted[:5])
