@@ -100,7 +100,9 @@ def _statistic(text: str, where: Filter | None) -> Plan | None:
         order = {"desc": ", highest first", "asc": ", lowest first"}.get(parsed.order or "", "")
         if isinstance(parsed.group, parser.Band):
             lines = [f"- {'quartile' if parsed.group.bands == 4 else 'decile'} {r[0]} ({words(parsed.group.column)} "
-                     f"{_n(r[1])} to {_n(r[2])}): {_value(parsed, r[3])}, {_i(r[4])} customers" for r in rows]
+                     f"{_n(r[1])} to {_n(r[2])}): " + ("" if parsed.aggregation == "count" else
+                                                       f"{_value(parsed, r[3])}, ") + f"{_i(r[4])} customers"
+                     for r in rows]
             return f"{heading} by {parsed.group.describe().replace('_', ' ')}:\n" + "\n".join(lines)
         lines = [f"- {_group_value(parsed.group, r[0])}: {_value(parsed, r[1])}, {_i(r[2])} customers" for r in rows]
         return f"{heading} by {words(parsed.group)}{order}:\n" + "\n".join(lines)

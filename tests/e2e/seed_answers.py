@@ -59,9 +59,12 @@ def line_of(answer: str, start: str) -> str:
 Check = Callable[[str, Published], None]
 
 
-def compare(column: str) -> Check:
+def compare(column: str, values: tuple[str, ...] | None = None) -> Check:
+    """Mean engagement by the column, of the values the question names (all when it names none)."""
     def check(answer: str, data: Published) -> None:
-        groups = data.features.group_by(column).agg(pl.col("engagement_score").mean(), pl.len())
+        named = data.features.filter(pl.col(column).is_in(values)) if values else data.features
+        groups = named.group_by(column).agg(pl.col("engagement_score").mean(), pl.len())
+        assert len([line for line in answer.splitlines() if line.startswith("- ")]) <= groups.height, answer
         for group, mean, count in groups.iter_rows():
             if count < MIN_GROUP_SIZE:  # suppressed, and said so
                 assert f"- {group}:" not in answer and "of too few customers to report left out" in answer
@@ -183,12 +186,13 @@ def quartiles(answer: str, data: Published) -> None:
     rows = data.features.height
     sizes = [rows // 4 + (1 if i < rows % 4 else 0) for i in range(4)]
     for number, size in enumerate(sizes, 1):
-        assert f"quartile {number}: {size:,} customers" in answer
+        assert re.search(rf"quartile {number}\b[^\n]*: {size:,} customers", answer), (number, size, answer)
 
 
 INACTIVE = pl.col("days_since_last_login") >= 7
 CHECKS: tuple[Check, ...] = (
-    importance("top"), compare("account_type"), contrast(10), compare("time_of_day_active"), compare("device_type"),
+    importance("top"), compare("account_type"), contrast(10), compare("time_of_day_active"),
+    compare("device_type", ("mobile", "desktop")),
     correlation("match_success_rate"), correlation("content_posts_per_week"),
     correlation("social_influence_score", "avg_daily_logins"),
     contrast(25), contrast(25), correlation("premium_feature_usage_rate"), within_high_churn_risk,
