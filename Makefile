@@ -10,7 +10,7 @@ CDK := node_modules/.bin/cdk
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: print-% run erase test synth synth-local deploy-local deps docs lambda-layer checkov clean
+.PHONY: print-% run erase test unit infra e2e synth synth-local deploy-local deps docs lambda-layer checkov clean
 
 ROWS ?= 100000
 INPUT ?=
@@ -48,8 +48,19 @@ erase: deps
 	eval "$$($(PY) -m localcloud env)" && $(PY) -m engagement.erasure $(ID) \
 		$(foreach copy,$(wildcard .localcloud/data/customers.csv .localcloud/data/customers.parquet),--local-copy $(copy))
 
+# Tests in tiers: unit (no cloud), infra (synthesis, cdk-nag, checkov), e2e (the local cloud).
+# `make test` runs all three in one session; it is what CI runs.
 test: deps
-	$(PY) -m pytest
+	$(PY) -m pytest tests/unit tests/infra tests/e2e
+
+unit: deps
+	$(PY) -m pytest tests/unit
+
+infra: deps
+	$(PY) -m pytest tests/infra
+
+e2e: deps
+	$(PY) -m pytest tests/e2e
 
 synth: deps
 	$(CDK) synth --quiet --no-notices

@@ -75,7 +75,7 @@ def test_run_input_runs_a_users_file_then_serves_predict_until_down(local_assemb
     assert "engagement_analytics.final_results" in summary["views"]
     assert "generating" not in output and not state.exists()
     [devices, uplift] = summary["example_answers"]  # asked through the deployed /ask after the run
-    assert devices["answer"].startswith("Engagement by device type") and "ask: Do mobile users" in output
+    assert devices["answer"].startswith("Mean engagement score by device type") and "ask: Do mobile users" in output
     assert "scored with the published run's models" in uplift["answer"] and "What-if (10% of free users" in output
 
 

@@ -645,7 +645,7 @@ def test_the_seed_questions_are_answered_with_the_published_runs_numbers(cloud):
 def test_rest_api_routes_are_served_as_api_gateway_serves_them(cloud):
     """A test-only CDK API (Lambda proxy; one IAM-authorized route, one open) deployed through
     CloudFormation and called over HTTP: routing, path parameters, SigV4 auth, errors, permissions."""
-    cloud.client("cloudformation").create_stack(StackName="TestOnlyApi", TemplateBody=json.dumps(test_only_api_template()),
+    cloud.client("cloudformation").create_stack(StackName="TestOnlyApi", TemplateBody=json.dumps(only_api_template()),
                                                 Capabilities=["CAPABILITY_IAM"])
     [url] = [url for name, url in cloud.apis.urls().items() if name == "TestOnlyApi/prod"]
     status, answer = rest_apis.call(f"{url}/items/42?verbose=1")
@@ -667,7 +667,8 @@ def test_rest_api_routes_are_served_as_api_gateway_serves_them(cloud):
     assert "Invalid permissions on Lambda function" in api_log and "Lambda function failed" in api_log
 
 
-def test_only_api_template() -> dict:
+def only_api_template() -> dict:
+    """A stack of one REST API over an echo function (not a test: the API tests deploy it)."""
     import aws_cdk as cdk
     from aws_cdk import aws_apigateway as apigateway
     from aws_cdk import aws_lambda as lambda_

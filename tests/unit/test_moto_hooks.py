@@ -26,7 +26,9 @@ def test_the_hook_points_exist():
     parameters = list(inspect.signature(StateTaskService._eval_service_task).parameters)
     assert parameters == ["self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"], (
         f"StateTaskService._eval_service_task changed its signature: {parameters}")
-    assert ThreadedMotoServer and FailureEventException
+    # what the local cloud uses of them: a server it starts and stops, a failure it raises
+    assert callable(ThreadedMotoServer.start) and callable(ThreadedMotoServer.stop)
+    assert issubclass(FailureEventException, Exception)
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     assert "_get_evaluation_environment" in vars(ExecutionWorker), "moto moved where the context object is built"
