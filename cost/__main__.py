@@ -26,7 +26,7 @@ from cost.model import RULES, Line, Prices, Unpriced, cost_lines, load_prices
 from cost.refresh import PRICING_REGION, refresh
 from cost.report import by_customers, by_service, compared, per_use, table, totals
 from cost.usage import ASSUMPTIONS, RecordError, Usage, read_usage
-from localcloud.assembly import AssemblyError
+from deployment.assembly import AssemblyError
 
 
 DEFAULT_ASSEMBLIES = (Path("cdk.out"), Path("cdk.out.local"))  # the same resources; the local one swaps the image

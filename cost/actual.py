@@ -6,7 +6,7 @@ activated in Billing, Cost Explorer groups the tagged spend by service.
 
 from datetime import date, timedelta
 
-from cost.tags import COST_TAG
+from deployment.tags import COST_TAG
 
 # Cost Explorer's service names for the estimate's lines
 SERVICES = {

@@ -8,8 +8,8 @@ slip into the app unpriced.
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from localcloud.assembly import read_stacks
-from localcloud.definition import load_definition, state_machines, walk
+from deployment.assembly import read_stacks
+from deployment.definition import load_definition, state_machines, walk
 
 FREE = {
     "AWS::CDK::Metadata": "synthesis metadata",

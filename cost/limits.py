@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from cost.inventory import Inventory
 from cost.usage import ASSUMPTIONS, Usage
-from localcloud.definition import walk
+from deployment.definition import walk
 
 LAMBDA_MAX_TIMEOUT_S = 900
 LAMBDA_MAX_MEMORY_MB = 10_240

@@ -37,7 +37,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from localcloud.assembly import AssemblyError, read_stacks
+from deployment.assembly import AssemblyError, read_stacks
 from localcloud.images import ImageError
 
 class InputError(Exception):

@@ -25,9 +25,10 @@ from localcloud import (athena_api, athena_workgroups, bedrock_agent, bedrock_ru
                         executors, functions, iam_gate, images, lambda_api, owner, policies, tasks)
 from localcloud.athena_access import CallerAccess
 from localcloud.iam_requests import Check, Requests
-from localcloud.assembly import AssemblyError, read_stacks
+from deployment.assembly import AssemblyError, read_stacks
 from localcloud.athena_duckdb import AthenaOnDuckDB, AthenaSqlError, GlueCatalog, inside
-from localcloud.definition import load_definition, state_machines, unsupported
+from deployment.definition import load_definition, state_machines
+from localcloud.definition import unsupported
 from localcloud.rest_apis import RestApis
 from localcloud.workers import WarmWorkers
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from constructs.nag import add_compliance_packs
-from cost.tags import COST_TAG
+from deployment.tags import COST_TAG
 from stacks.data_exports import DataRefs, import_data
 from stacks.ai_stack import AiStack
 from stacks.data_stack import CACHE_TTL_ATTRIBUTE, DataStack

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import sql
-from localcloud.assembly import AssemblyError, read_stacks
-from localcloud.definition import load_definition, state_machines, walk
+from deployment.assembly import AssemblyError, read_stacks
+from deployment.definition import load_definition, state_machines, walk
 
 KINDS = {
     "lambda:invoke": "Lambda", "athena:startQueryExecution.sync": "Athena (wait)", "ecs:runTask.sync": "ECS Fargate (wait)",

@@ -2,7 +2,8 @@ from pathlib import Path
 
 from localcloud import cloudformation
 from tools import pipeline_doc
-from localcloud.definition import load_definition, state_machines, unsupported
+from deployment.definition import load_definition, state_machines
+from localcloud.definition import unsupported
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "pipeline.md"
 

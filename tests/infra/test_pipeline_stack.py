@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match, Template
 
 from constructs.access import ATHENA_BUCKET_ACTIONS, GLUE_ACTIONS, S3_ACTIONS
 from engagement.layout import GLUE_ACCESS, LIST, PLACES, PUBLISHED_RUN_TABLE, READ, S3_ACCESS
-from localcloud.definition import load_definition, placeholder, state_machines, walk
+from deployment.definition import load_definition, placeholder, state_machines, walk
 from stacks.ml_stack import TASK_CPU, TASK_MEMORY_MIB
 from stacks.pipeline_stack import STAGES
 

@@ -3,7 +3,7 @@
 import pytest
 
 from localcloud.__main__ import main
-from localcloud.assembly import AssemblyError, read_stacks
+from deployment.assembly import AssemblyError, read_stacks
 
 
 def test_plan_lists_every_stack_with_its_resources(synthesized, capsys):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from jsonpath_ng.ext import parse
 
-from localcloud.definition import load_definition, state_machines, walk
+from deployment.definition import load_definition, state_machines, walk
 from localcloud.executors import lambda_invoke_output
 from localcloud.tasks import RegisteredTask, _StoppedTask
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from localcloud.assembly import AssemblyError, read_stacks
+from deployment.assembly import AssemblyError, read_stacks
 
 
 def write_assembly(directory, dependencies: dict[str, list[str]]):
