@@ -1,0 +1,55 @@
+"""A doc that names a setting, a file or a resource type the code does not have fails the suite:
+every `-c key=value` names a key of app.py's CONTEXT, every repository path written in backticks
+exists, and every CloudFormation type named is one the app declares or a doc explains it lacks."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "ml_container" / "README.md"]
+TOP_LEVEL = ("app.py", "Makefile", "cdk.json", "bench/", "constructs/", "cost/", "datagen/", "deployment/", "docs/",
+             "localcloud/", "ml_container/", "planner/", "runtime/", "sql/", "stacks/", "tests/", "tools/")
+
+
+def context_keys(app_source: str) -> set[str]:
+    tree = ast.parse(app_source)
+    [table] = [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+               and getattr(node.targets[0], "id", "") == "CONTEXT"]
+    return {key.value for key in table.keys}
+
+
+def settings_named(text: str) -> set[str]:
+    return set(re.findall(r"-c\s+([A-Za-z][A-Za-z0-9]*)=", text))
+
+
+def paths_named(text: str) -> set[str]:
+    """Repository paths in backticks: `runtime/engagement/ingest.py`, `sql/…`, `planner/parse.py::f`."""
+    found = set()
+    for quoted in re.findall(r"`([^`\s]+)`", text):
+        path = quoted.split("::")[0].rstrip(".,:;")
+        if path.startswith(TOP_LEVEL) and not any(c in path for c in "*<>{}$…") and "=" not in path:
+            found.add(path)
+    return found
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_setting_a_doc_names_is_a_context_key(doc):
+    unknown = settings_named(doc.read_text()) - context_keys((REPO / "app.py").read_text())
+    assert not unknown, f"{doc.name} names settings app.py does not read: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_path_a_doc_names_exists(doc):
+    missing = sorted(path for path in paths_named(doc.read_text()) if not (REPO / path).exists())
+    assert not missing, f"{doc.name} names files that do not exist: {missing}"
+
+
+def test_the_checks_fail_on_a_setting_or_file_that_is_gone():
+    app = (REPO / "app.py").read_text()
+    without = app.replace('"shardRows": ("shard_rows", int),', "")
+    assert "shardRows" in settings_named("cdk deploy -c shardRows=100000") - context_keys(without)
+    assert paths_named("see `planner/parse.py::parse` and `runtime/engagement/gone.py`") == {
+        "planner/parse.py", "runtime/engagement/gone.py"}
