@@ -65,7 +65,7 @@ e2e: deps
 synth: deps
 	$(CDK) synth --quiet --no-notices
 
-# The lean profile (README: What it costs), for the cost report's comparison.
+# The lean profile (docs/costs.md), for the cost report's comparison.
 synth-lean: deps
 	$(CDK) synth --quiet --no-notices --output cdk.out.lean -c profile=lean
 

@@ -15,7 +15,7 @@ from stacks.data_exports import DataRefs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Memory no longer grows with customers: Inference scores one shard, Training reads its samples.
-# The pipeline benchmark (README: the 1M run at reduced memory) measured at most 1.2 GB in either
+# The pipeline benchmark (docs/local-cloud.md: the 1M run at reduced memory) measured at most 1.2 GB in either
 # task at 250,000-row shards and samples; 4 GB, the least 2 vCPU take, leaves three times that.
 TASK_CPU, TASK_MEMORY_MIB = 2048, 4096
 

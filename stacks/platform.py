@@ -37,7 +37,7 @@ class PlatformSettings:
     assistant_model_id: str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
     profile: str = "standard"  # a key of PROFILES
     # Reserve concurrency for the stage (2 each) and API (10 each) functions: 34 executions, which an
-    # account's quota must leave 100 unreserved above (README: Deploy to AWS).
+    # account's quota must leave 100 unreserved above (README: Deploy to AWS, account prerequisites).
     reserve_concurrency: bool = False
     # Shards (engagement.shards): customers per Inference task and CacheLoad invocation, and how many
     # run at once. Inference: 20 tasks of 2 vCPU; CacheLoad: 4 writers reach a new on-demand table's
@@ -74,7 +74,7 @@ class Profile:
 PROFILES = {
     "standard": Profile(lambdas_in_vpc=True, endpoint_services=None, endpoint_azs=2, one_key=False),
     # Fixed cost first: the tasks' three endpoints in one AZ (a batch job can wait for an AZ), the
-    # Lambdas outside the VPC, one customer-managed key. README: "What it costs".
+    # Lambdas outside the VPC, one customer-managed key. docs/costs.md.
     "lean": Profile(lambdas_in_vpc=False, endpoint_services=TASK_ENDPOINTS, endpoint_azs=1, one_key=True),
 }
 

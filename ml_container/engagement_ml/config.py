@@ -30,7 +30,7 @@ class TrainConfig:
     generator_manifest_uri: str | None = None  # the generator's ceilings, when known
     threads: int | None = None
     # Models fit on at most this many training rows (a fixed-seed sample; 0 = all). Quality at
-    # 800K rows equalled quality at 80K (README, bench/ml.py), while fitting took 20 times longer.
+    # 800K rows equalled quality at 80K (docs/models.md, bench/ml.py), while fitting took 20 times longer.
     max_training_rows: int = 250_000
     max_test_rows: int = 250_000  # the held-out rows the metrics and fairness checks use (0 = all)
     quality: QualityThresholds = field(default_factory=QualityThresholds)

@@ -43,8 +43,8 @@ def test_the_check_names_a_weak_reference():
 
 
 def localstack_coverage_table() -> set[str]:
-    """Resource types named in the README's table of LocalStack's published coverage."""
-    section = (REPO / "README.md").read_text().split("## Deploy to LocalStack (Pro)")[1].split("\n## ")[0]
+    """Resource types named in docs/localstack.md's table of LocalStack's published coverage."""
+    section = (REPO / "docs" / "localstack.md").read_text()
     return set(re.findall(r"^\| `((?:AWS|Custom)::[A-Za-z0-9:]+)` \|", section, flags=re.MULTILINE))
 
 
@@ -53,8 +53,8 @@ def test_every_resource_type_is_checked_against_localstack_coverage(synthesized)
                 for resource in template["Resources"].values()}
     declared.add("AWS::CDK::Metadata")  # the CLI's version reporting adds it; this synthesis leaves it out
     checked = localstack_coverage_table()
-    assert declared - checked == set(), "add these types to the README's LocalStack coverage table"
-    assert checked - declared == set(), "the README's LocalStack coverage table names types the app no longer has"
+    assert declared - checked == set(), "add these types to docs/localstack.md's coverage table"
+    assert checked - declared == set(), "docs/localstack.md's coverage table names types the app no longer has"
 
 
 def test_no_import_is_of_a_value_that_changes_with_each_deployment(synthesized):

@@ -53,3 +53,10 @@ def test_the_checks_fail_on_a_setting_or_file_that_is_gone():
     assert "shardRows" in settings_named("cdk deploy -c shardRows=100000") - context_keys(without)
     assert paths_named("see `planner/parse.py::parse` and `runtime/engagement/gone.py`") == {
         "planner/parse.py", "runtime/engagement/gone.py"}
+
+
+def test_the_readme_settings_table_is_app_pys_context_table():
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("| context key | default | meaning |")[1].split("\n\n")[0]
+    listed = set(re.findall(r"^\| `([A-Za-z0-9]+)` \|", table, re.MULTILINE))
+    assert listed == context_keys((REPO / "app.py").read_text())
