@@ -68,15 +68,28 @@ def evaluate() -> dict:
             "accuracy": round(correct / total, 4), "by_kind": by_kind}
 
 
+def record_evaluation(figures: dict) -> None:
+    from report import record, table
+
+    rows = [[kind, f"{c['correct']}/{c['questions']}", f"{c['correct'] / c['questions']:.1%}"]
+            for kind, c in figures["by_kind"].items()]
+    rows.append(["**all**", f"**{figures['correct']}/{figures['questions']}**", f"**{figures['accuracy']:.1%}**"])
+    record("assistant-eval", "python bench/assistant.py --eval --docs", table(["kind", "correct", "accuracy"], rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--eval", action="store_true", help="score the planner on its evaluation set and stop")
+    parser.add_argument("--docs", action="store_true", help="with --eval: write its table to docs/benchmarks.md")
     parser.add_argument("--predict-requests", type=int, default=2_000)
     parser.add_argument("--customers", type=int, default=1_000, help="/predict ids CUST-00000001 … in turn")
     parser.add_argument("--answers", type=Path, help="write every reply here as JSON")
     args = parser.parse_args()
     if args.eval:
-        print(json.dumps(evaluate()))
+        figures = evaluate()
+        if args.docs:
+            record_evaluation(figures)
+        print(json.dumps(figures))
         return
     url, signer = route_url(REPO / SERVER, "/ask"), credentials(REPO / SERVER)
     call(url, "POST", {"question": "How many users are in each engagement quartile?"}, signed=signer)  # warm worker

@@ -83,6 +83,7 @@ def main() -> None:
                         help="off: measure the same run without IAM enforcement (default: enforce)")
     parser.add_argument("--file-rows", type=int, metavar="N",
                         help="upload as files of at most N rows (equal upload files at every size)")
+    parser.add_argument("--docs", action="store_true", help="write the tables to docs/benchmarks.md")
     args = parser.parse_args()
     images = subprocess.run(["make", "-s", "--no-print-directory", "print-LOCAL_IMAGES"], capture_output=True,
                             text=True, check=True).stdout.split()  # the images `make run` gives the local cloud
@@ -91,8 +92,29 @@ def main() -> None:
         print("\n".join(flatness(medians)))
     peak = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     print(f"largest process peak RSS {peak} MB")
+    if args.docs:
+        from report import record
+
+        command = "python bench/localcloud.py " + " ".join(sys.argv[1:])
+        record("localcloud" + (f" --file-rows {args.file_rows}" if args.file_rows else ""), command,
+               docs_tables(medians))
     print(json.dumps({"benchmark": "localcloud", "iam": args.iam, "peak_rss_mb": peak,
                       "by_rows": {str(rows): median for rows, median in medians.items()}}))
+
+
+def docs_tables(medians: dict[int, dict]) -> str:
+    """Execution by size, and each function's and task's peak memory by size."""
+    from report import table
+
+    sizes = sorted(medians)
+    times = table(["customers", "execution s", "compute s", "slowest states"], [
+        [f"{rows:,}", medians[rows]["execution_seconds"], medians[rows]["compute_seconds"],
+         ", ".join(f"{name} {seconds} s" for name, seconds in
+                   sorted(medians[rows]["states"].items(), key=lambda item: -item[1])[:3])] for rows in sizes])
+    names = sorted(set().union(*(medians[rows]["max_memory_used"] for rows in sizes)))
+    memory = table(["function or task", *(f"{rows:,} (MB)" for rows in sizes)], [
+        [name, *(medians[rows]["max_memory_used"].get(name, {}).get("used", "–") for rows in sizes)] for name in names])
+    return times + "\n\n" + memory
 
 
 def measured(rows: int, repeat: int, images: list[str], iam: str, file_rows: int | None) -> dict:
