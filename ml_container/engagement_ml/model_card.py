@@ -30,13 +30,14 @@ def write(folder: str, summary: dict, *, fitted, X_test, test_frame, feature_nam
 
 
 def render(summary: dict) -> str:
-    m, ceilings = summary["metrics"], summary.get("ceilings") or {}
-    fairness, explanations = summary["fairness"], summary["explanations"]
+    """The model card as markdown, a section at a time, from the training summary alone."""
+    sections = (_intended_use_section, _data_section, _performance_section, _fairness_section,
+                _explanations_section, _gate_plots_and_limits_section)
+    return "\n".join(line for section in sections for line in section(summary))
 
-    def ceiling(key: str) -> str:
-        return f"{ceilings[key]:.3f}" if key in ceilings else "n/a"
 
-    lines = [
+def _intended_use_section(summary: dict) -> list[str]:
+    return [
         f"# Model card — customer engagement platform, version `{summary['model_version']}`",
         "",
         f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by the training task from this run's own measurements.",
@@ -52,6 +53,12 @@ def render(summary: dict) -> str:
         "Not for: credit, employment, housing or insurance decisions; any use that treats a protected",
         "attribute as a reason; automated account suspension without human review.",
         "",
+    ]
+
+
+def _data_section(summary: dict) -> list[str]:
+    fairness = summary["fairness"]
+    return [
         "## Data",
         "",
         f"- Training rows: {summary['data']['training_rows']:,} ({summary['data']['fit_rows']:,} fit, "
@@ -63,6 +70,16 @@ def render(summary: dict) -> str:
         f"- Proxy check: features with |r| > {fairness['proxies']['threshold']} to a protected attribute are "
         f"dropped. Dropped this run: {', '.join(summary['dropped_proxies']) or 'none'}.",
         "",
+    ]
+
+
+def _performance_section(summary: dict) -> list[str]:
+    m, ceilings = summary["metrics"], summary.get("ceilings") or {}
+
+    def ceiling(key: str) -> str:
+        return f"{ceilings[key]:.3f}" if key in ceilings else "n/a"
+
+    return [
         "## Performance (test split)",
         "",
         "| model | metric | value | best achievable on this data* |",
@@ -92,6 +109,12 @@ def render(summary: dict) -> str:
         "",
         "Segments: " + ", ".join(f"{s['persona']} ({s['share']:.0%})" for s in m["segments"]["segments"]) + ".",
         "",
+    ]
+
+
+def _fairness_section(summary: dict) -> list[str]:
+    fairness = summary["fairness"]
+    lines = [
         "## Fairness (test split)",
         "",
         "Thresholds: " + ", ".join(f"{k} {v}" for k, v in fairness["thresholds"].items()) + ".",
@@ -128,6 +151,13 @@ def render(summary: dict) -> str:
         + "; ".join(f"{attribute}: " + ", ".join(f"{g} {v:.3f}" for g, v in groups.items())
                     for attribute, groups in fairness["engagement_mean_score"].items()) + ".",
         "",
+    ]
+    return lines
+
+
+def _explanations_section(summary: dict) -> list[str]:
+    explanations = summary["explanations"]
+    lines = [
         "## Explanations",
         "",
         "Every scored customer gets five reasons (feature, value, signed contribution) for the engagement",
@@ -146,6 +176,12 @@ def render(summary: dict) -> str:
         "Strongest drivers of predicted engagement (mean |contribution|): "
         + ", ".join(f"`{g['feature']}`" for g in explanations["global_importance_engagement"][:8]) + ".",
         "",
+    ]
+    return lines
+
+
+def _gate_plots_and_limits_section(summary: dict) -> list[str]:
+    return [
         "## Quality gate",
         "",
         "| check | value | threshold | passed |",
@@ -176,7 +212,6 @@ def render(summary: dict) -> str:
         f"- `{summary['model_version']}`: trained in {summary['seconds']['training']:.1f} s on {summary['threads']} threads.",
         "",
     ]
-    return "\n".join(lines)
 
 
 def _png(figure) -> bytes:
