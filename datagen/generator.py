@@ -111,9 +111,30 @@ def generate(config: GeneratorConfig) -> Iterator[Chunk]:
 
 
 def _chunk(rng: np.random.Generator, start: int, n: int, config: GeneratorConfig) -> Chunk:
+    """One chunk of customers. The steps draw from `rng` in a fixed order: the same seed, the same rows."""
     col: dict[str, np.ndarray] = {}
+    ids, premium, time_of_day_index = _who(rng, start, n, col)
+    activity, sociability, freelancer, seller = _latent_traits(rng, n, premium)
+    _dating_and_activity(rng, n, col, activity, sociability)
+    network_size = _network(rng, n, col, activity, sociability)
+    _content(rng, n, col, activity, sociability, network_size)
+    _monetization(rng, n, col, premium)
+    has_transactions, first_transaction_days = _marketplace(rng, n, col, activity, freelancer, seller,
+                                                            time_of_day_index)
+    anomalies, content_p, engagement_oracle, churn_p, ltv_mu = _bots_and_targets(rng, n, col, config)
+    _pii(rng, n, col, ids, config, has_transactions, first_transaction_days)
+    return Chunk(
+        table=_to_table(col),
+        anomalous_ids=[str(x) for x in col["customer_id"][anomalies]],
+        engagement_oracle=np.clip(engagement_oracle, 0, 1),
+        churn_probability=churn_p,
+        ltv_log_mean=ltv_mu,
+        content_probabilities=content_p,
+    )
 
-    # Who they are.
+
+def _who(rng: np.random.Generator, start: int, n: int, col: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Who they are: ids, account, demographics, device, time of day.
     ids = np.arange(start + 1, start + n + 1)
     col["customer_id"] = _format_ids(ids)
     premium = rng.random(n) < 0.30
@@ -125,12 +146,20 @@ def _chunk(rng: np.random.Generator, start: int, n: int, config: GeneratorConfig
     time_of_day_index = rng.choice(4, size=n, p=[0.20, 0.25, 0.35, 0.20])
     col["time_of_day_active"] = np.array(TIMES_OF_DAY, dtype=object)[time_of_day_index]
 
+    return ids, premium, time_of_day_index
+
+
+def _latent_traits(rng: np.random.Generator, n: int, premium: np.ndarray) -> tuple:
     # Latent traits (never written): they make features move together.
     activity = rng.normal(0, 1, n) + 0.5 * premium
     sociability = 0.4 * activity + rng.normal(0, 0.9, n)
     freelancer = rng.random(n) < 0.30
     seller = freelancer & (rng.random(n) < 0.5)
 
+    return activity, sociability, freelancer, seller
+
+
+def _dating_and_activity(rng: np.random.Generator, n: int, col: dict, activity, sociability) -> None:
     # Dating: matches drive logins.
     col["match_success_rate"] = _unit(rng.beta(2, 8, n) + 0.04 * sociability)
     col["swipe_like_ratio"] = _unit(rng.beta(4, 4, n) - 0.1 * col["match_success_rate"])
@@ -150,6 +179,8 @@ def _chunk(rng: np.random.Generator, start: int, n: int, config: GeneratorConfig
     col["notification_click_rate"] = _unit(rng.beta(2, 5, n) + 0.05 * activity)
     col["last_7_day_engagement_trend"] = _clip(rng.normal(0, 0.05, n) + 0.01 * activity, "last_7_day_engagement_trend")
 
+
+def _network(rng: np.random.Generator, n: int, col: dict, activity, sociability) -> np.ndarray:
     # Network: power-law size, then a graph whose degrees follow it.
     network_size = (10 * (rng.pareto(1.3, n) + 1) * np.exp(0.5 * sociability)).round()
     col["total_connections"] = _count(network_size, "total_connections")
@@ -167,6 +198,10 @@ def _chunk(rng: np.random.Generator, start: int, n: int, config: GeneratorConfig
     col["profile_views_received_week"] = _count(rng.poisson(np.exp(2.0 + 0.4 * sociability) + 0.01 * network_size),
                                                 "profile_views_received_week")
 
+    return network_size
+
+
+def _content(rng: np.random.Generator, n: int, col: dict, activity, sociability, network_size) -> None:
     # Content creation and consumption.
     col["content_posts_per_week"] = _count(rng.poisson(np.exp(0.6 + 0.5 * sociability + 0.2 * activity)),
                                            "content_posts_per_week")
@@ -179,6 +214,8 @@ def _chunk(rng: np.random.Generator, start: int, n: int, config: GeneratorConfig
     col["avg_sentiment_score"] = _clip(np.clip(rng.normal(0.2, 0.3, n) + 0.05 * sociability, -0.8, 0.9),
                                        "avg_sentiment_score")
 
+
+def _monetization(rng: np.random.Generator, n: int, col: dict, premium) -> None:
     # Monetization.
     col["premium_feature_usage_rate"] = _unit(np.where(premium, rng.beta(5, 3, n), rng.beta(1, 12, n)))
     col["premium_features_used_count"] = _count(
@@ -186,6 +223,9 @@ def _chunk(rng: np.random.Generator, start: int, n: int, config: GeneratorConfig
     )
     col["avg_ads_engagement_rate"] = _unit(np.where(premium, rng.beta(1, 40, n), rng.beta(2, 40, n)))
 
+
+def _marketplace(rng: np.random.Generator, n: int, col: dict, activity, freelancer, seller,
+                 time_of_day_index) -> tuple[np.ndarray, np.ndarray]:
     # Freelance marketplace.
     col["gig_applications_sent_month"] = _count(np.where(freelancer & ~seller, rng.poisson(6, n), rng.poisson(0.2, n)),
                                                 "gig_applications_sent_month")
@@ -207,6 +247,10 @@ def _chunk(rng: np.random.Generator, start: int, n: int, config: GeneratorConfig
     hour_span = np.array([6, 5, 5, 8])[time_of_day_index]
     col["peak_activity_hour"] = ((hour_start + rng.integers(0, 1_000_000, n) % hour_span) % 24).astype(np.int64)
 
+    return has_transactions, first_transaction_days
+
+
+def _bots_and_targets(rng: np.random.Generator, n: int, col: dict, config: GeneratorConfig) -> tuple:
     # Bots: scripted, extreme, and regular. Their ids go to a side file, never into the data.
     anomalies = np.flatnonzero(rng.random(n) < config.anomaly_share)
     _inject_bots(rng, col, anomalies)
@@ -233,6 +277,11 @@ def _chunk(rng: np.random.Generator, start: int, n: int, config: GeneratorConfig
     ltv_mu = ltv_log_mean(col)
     col["lifetime_value_usd"] = _clip(np.exp(ltv_mu + rng.normal(0, LTV_LOG_NOISE_SD, n)), "lifetime_value_usd")
 
+    return anomalies, content_p, engagement_oracle, churn_p, ltv_mu
+
+
+def _pii(rng: np.random.Generator, n: int, col: dict, ids, config: GeneratorConfig, has_transactions,
+         first_transaction_days) -> None:
     # PII, for the raw layer only.
     first = _sample(rng, FIRST_NAMES, FIRST_P, n)
     last = _sample(rng, LAST_NAMES, LAST_P, n)
@@ -242,15 +291,6 @@ def _chunk(rng: np.random.Generator, start: int, n: int, config: GeneratorConfig
     ))
     tenure_days = np.maximum(first_transaction_days * has_transactions, 0) + rng.integers(0, 1500, n)
     col["signup_date"] = np.datetime64(config.as_of, "D") - tenure_days.astype("timedelta64[D]")
-
-    return Chunk(
-        table=_to_table(col),
-        anomalous_ids=[str(x) for x in col["customer_id"][anomalies]],
-        engagement_oracle=np.clip(engagement_oracle, 0, 1),
-        churn_probability=churn_p,
-        ltv_log_mean=ltv_mu,
-        content_probabilities=content_p,
-    )
 
 
 def engagement_function(col: dict[str, np.ndarray]) -> np.ndarray:
