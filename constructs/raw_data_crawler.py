@@ -23,8 +23,28 @@ class RawDataCrawler(Construct):
         encryption_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.role = self._role(bucket=bucket, prefix=prefix, database_name=database_name,
+                               encryption_key=encryption_key)
+        self.security_configuration = self._security_configuration(encryption_key)
+        self.crawler = glue.CfnCrawler(
+            self,
+            "Crawler",
+            role=self.role.role_arn,
+            database_name=database_name,
+            description="Catalogs raw customer uploads (on demand; the pipeline registers its own tables)",
+            targets=glue.CfnCrawler.TargetsProperty(
+                s3_targets=[glue.CfnCrawler.S3TargetProperty(path=f"s3://{bucket.bucket_name}/{prefix}")]
+            ),
+            crawler_security_configuration=self.security_configuration.name,
+            schema_change_policy=glue.CfnCrawler.SchemaChangePolicyProperty(
+                update_behavior="UPDATE_IN_DATABASE", delete_behavior="LOG"
+            ),
+        )
+
+    def _role(self, *, bucket: s3.IBucket, prefix: str, database_name: str, encryption_key: kms.IKey) -> iam.Role:
+        """Read the raw prefix, write this database's tables and the crawler's logs; nothing else."""
         stack = cdk.Stack.of(self)
-        self.role = iam.Role(
+        role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
@@ -71,9 +91,9 @@ class RawDataCrawler(Construct):
                 resources=[crawler_logs, f"{crawler_logs}:*"],
             ),
         ):
-            self.role.add_to_principal_policy(statement)
+            role.add_to_principal_policy(statement)
         acknowledge_wildcard_resources(
-            self.role,
+            role,
             "The crawler reads every object under the raw prefix, creates its tables at run time"
             " inside this one database, and writes to log groups Glue names at run time from the"
             " role and security configuration.",
@@ -82,8 +102,11 @@ class RawDataCrawler(Construct):
             crawler_logs,
             f"{crawler_logs}:*",
         )
+        return role
 
-        self.security_configuration = glue.CfnSecurityConfiguration(
+    def _security_configuration(self, encryption_key: kms.IKey) -> glue.CfnSecurityConfiguration:
+        """The crawler's S3, CloudWatch and bookmark encryption, with the platform key."""
+        return glue.CfnSecurityConfiguration(
             self,
             "SecurityConfiguration",
             name=cdk.Names.unique_resource_name(self, max_length=120),
@@ -99,20 +122,5 @@ class RawDataCrawler(Construct):
                 job_bookmarks_encryption=glue.CfnSecurityConfiguration.JobBookmarksEncryptionProperty(
                     job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=encryption_key.key_arn
                 ),
-            ),
-        )
-
-        self.crawler = glue.CfnCrawler(
-            self,
-            "Crawler",
-            role=self.role.role_arn,
-            database_name=database_name,
-            description="Catalogs raw customer uploads (on demand; the pipeline registers its own tables)",
-            targets=glue.CfnCrawler.TargetsProperty(
-                s3_targets=[glue.CfnCrawler.S3TargetProperty(path=f"s3://{bucket.bucket_name}/{prefix}")]
-            ),
-            crawler_security_configuration=self.security_configuration.name,
-            schema_change_policy=glue.CfnCrawler.SchemaChangePolicyProperty(
-                update_behavior="UPDATE_IN_DATABASE", delete_behavior="LOG"
             ),
         )
