@@ -17,6 +17,7 @@ from constructs.query_workgroup import QueryWorkgroup
 from constructs.run_cache import RunCache
 from constructs.stage_function import StageFunction, StageFunctionProps
 from engagement import answer_cache, ask_api, prediction_api
+from engagement import environment as env
 from engagement.layout import PLACES
 from stacks.data_exports import DataRefs
 from stacks.network_stack import NetworkStack
@@ -63,9 +64,10 @@ class AiStack(cdk.Stack):
         assistant = self._function("AskFunction", "handlers.ask.handler",
                                    "POST /ask: the assistant (Bedrock Converse with tools over the published run)",
                                    seconds=29, memory_mb=1024,
-                                   environment={"MODEL_ID": model_id, "ATHENA_WORKGROUP": self.workgroup.workgroup_name,
-                                                "KNOWLEDGE_BASE_ID": self.knowledge_base.knowledge_base_id,
-                                                "ANSWER_CACHE_TABLE": self.answer_cache.table.table_name})
+                                   environment={env.MODEL_ID: model_id,
+                                                env.ATHENA_WORKGROUP: self.workgroup.workgroup_name,
+                                                env.KNOWLEDGE_BASE_ID: self.knowledge_base.knowledge_base_id,
+                                                env.ANSWER_CACHE_TABLE: self.answer_cache.table.table_name})
         assistant.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:PutItem"],
                                                          resources=[self.answer_cache.table.table_arn]))
         self._grant_assistant(assistant, model_id)
@@ -87,8 +89,8 @@ class AiStack(cdk.Stack):
             handler=handler, description=description, code=self._code, layer=self._layer,
             vpc=self._network and self._network.vpc,
             security_group=self._network and self._network.workload_security_group, encryption_key=self._data_key,
-            environment={**{f"{name.upper()}_BUCKET": bucket for name, bucket in data.bucket_names.items()},
-                         "CACHE_TABLE": data.cache_table_name, **(environment or {})},
+            environment={**env.bucket_variables(data.bucket_names), env.CACHE_TABLE: data.cache_table_name,
+                         **(environment or {})},
             timeout=cdk.Duration.seconds(seconds), memory_mb=memory_mb,
             reserved_concurrency=self._api_concurrency)).function
         allow_key(function, data.key_arn)

@@ -19,6 +19,7 @@ from constructs.engagement_pipeline import MACHINE_TIMEOUT, EngagementPipeline, 
 from constructs.knowledge_base import KnowledgeBase
 from constructs.nag import acknowledge, acknowledge_checkov, acknowledge_wildcard_resources
 from constructs.stage_function import StageFunction, StageFunctionProps
+from engagement import environment as env
 from engagement.layout import PLACES
 from stacks.data_exports import DataRefs
 from stacks.ml_stack import MlStack
@@ -60,10 +61,10 @@ class PipelineStack(cdk.Stack):
         data_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
         self._stage_concurrency, self._stage_memory_mb = stage_concurrency, stage_memory_mb
         functions = self._stage_functions(data, network, lambda_layer_dir, min_rows, data_key)
-        functions["plan_shards"].add_environment("SHARD_ROWS", str(fan_out.shard_rows))
+        functions["plan_shards"].add_environment(env.SHARD_ROWS, str(fan_out.shard_rows))
         documents = functions["knowledge_base"]  # it starts the knowledge base's sync of the run's documents
-        documents.add_environment("KNOWLEDGE_BASE_ID", knowledge_base.knowledge_base_id)
-        documents.add_environment("KNOWLEDGE_BASE_DATA_SOURCE_ID", knowledge_base.data_source_id)
+        documents.add_environment(env.KNOWLEDGE_BASE_ID, knowledge_base.knowledge_base_id)
+        documents.add_environment(env.KNOWLEDGE_BASE_DATA_SOURCE_ID, knowledge_base.data_source_id)
         documents.add_to_role_policy(iam.PolicyStatement(actions=["bedrock:StartIngestionJob"],
                                                          resources=[knowledge_base.arn]))
 
@@ -90,13 +91,13 @@ class PipelineStack(cdk.Stack):
     def _stage_functions(self, data: DataRefs, network: NetworkStack | None, layer_dir: Path, min_rows: int,
                          data_key: kms.IKey) -> dict[str, lambda_.IFunction]:
         environment = {
-            **{f"{name.upper()}_BUCKET": bucket for name, bucket in data.bucket_names.items()},
-            "CACHE_TABLE": data.cache_table_name,
-            "CACHE_TTL_ATTRIBUTE": data.cache_ttl_attribute,
-            "RUN_LEDGER_TABLE": data.ledger_table_name,
-            "RUN_LOCK_LEASE_SECONDS": str(int(MACHINE_TIMEOUT.to_seconds()) + 600),
-            "TOKENIZATION_SECRET_ARN": data.tokenization_secret_arn,
-            "MIN_ROWS": str(min_rows),
+            **env.bucket_variables(data.bucket_names),
+            env.CACHE_TABLE: data.cache_table_name,
+            env.CACHE_TTL_ATTRIBUTE: data.cache_ttl_attribute,
+            env.RUN_LEDGER_TABLE: data.ledger_table_name,
+            env.RUN_LOCK_LEASE_SECONDS: str(int(MACHINE_TIMEOUT.to_seconds()) + 600),
+            env.TOKENIZATION_SECRET_ARN: data.tokenization_secret_arn,
+            env.MIN_ROWS: str(min_rows),
         }
         layer = lambda_.LayerVersion(
             self, "DependenciesLayer", code=lambda_.Code.from_asset(str(layer_dir)),

@@ -1,6 +1,5 @@
-import os
-
 from engagement import ask_api
+from engagement.environment import MODEL_ID, required
 from handlers.shared import answer_table, assistant_tools, client, logger, model_client, settings, tracer
 
 
@@ -8,5 +7,5 @@ from handlers.shared import answer_table, assistant_tools, client, logger, model
 @tracer.capture_lambda_handler
 def handler(event, context):
     answer = ask_api.answer(model_client, assistant_tools(), client("s3"), settings().buckets,
-                            answer_table(), model_id=os.environ["MODEL_ID"], body=event.get("body"))
+                            answer_table(), model_id=required(MODEL_ID), body=event.get("body"))
     return answer.proxy_response()

@@ -91,3 +91,12 @@ def test_the_assistants_model_client_makes_one_attempt_within_the_seconds_left(m
     config = model_client(7.5).meta.config
     assert (config.read_timeout, config.connect_timeout) == (7.5, 2.0)
     assert config.retries["total_max_attempts"] == 1
+
+
+def test_a_missing_variable_is_named_not_a_bare_key_error(monkeypatch):
+    from engagement import environment
+
+    monkeypatch.delenv(environment.RUN_LEDGER_TABLE, raising=False)
+    with pytest.raises(environment.MissingSetting, match="environment variable RUN_LEDGER_TABLE is not set"):
+        environment.required(environment.RUN_LEDGER_TABLE)
+    assert environment.bucket_variables({"raw": "bucket-a"}) == {"RAW_BUCKET": "bucket-a"}
