@@ -52,8 +52,12 @@ class S3ReadFile(io.RawIOBase):
         end = min(self._position + len(buffer), self._size)
         if end <= self._position:
             return 0
-        body = self._s3.get_object(Bucket=self._location.bucket, Key=self._location.key,
-                                   Range=f"bytes={self._position}-{end - 1}")["Body"].read()
+        body = self.read_range(self._position, end)
         buffer[:len(body)] = body
         self._position += len(body)
         return len(body)
+
+    def read_range(self, low: int, high: int) -> bytes:
+        """Bytes [low, high) in one ranged GET, whatever the file's position."""
+        return self._s3.get_object(Bucket=self._location.bucket, Key=self._location.key,
+                                   Range=f"bytes={low}-{high - 1}")["Body"].read()

@@ -9,7 +9,6 @@ import json
 import time
 from dataclasses import dataclass
 
-
 from engagement import cache, claim, knowledge_base, publish, run_tables, shards, validation
 from engagement.arrow_schema import bronze_schema
 from engagement.ingest import IngestError
@@ -136,19 +135,13 @@ def merge_validation(s3, settings: Settings, *, run_id: str, results: list[dict]
     run, profile = Run(run_id, settings.buckets), None
     for result in results:
         location = shard_location(run, "validation_parts", result["shard"])
-        profile = validation.merge(profile, validation.from_parts(_read_json(s3, location), _range_reader(s3, location)))
+        stored_ids = S3ReadFile(s3, S3Uri(location.bucket, _ids_key(location)))  # read a bucket at a time
+        profile = validation.merge(profile, validation.from_parts(_read_json(s3, location), stored_ids.read_range))
     return {**_validated(s3, settings, run, profile), "seconds": round(sum(r["seconds"] for r in results), 3)}
 
 
 def _ids_key(counts: S3Uri) -> str:
     return counts.key.removesuffix(".json") + ".ids"
-
-
-def _range_reader(s3, counts: S3Uri):
-    """Reads byte ranges of a part's stored ids (one bucket at a time, when duplicates are counted)."""
-    def read(low: int, high: int) -> bytes:
-        return s3.get_object(Bucket=counts.bucket, Key=_ids_key(counts), Range=f"bytes={low}-{high - 1}")["Body"].read()
-    return read
 
 
 def _validated(s3, settings: Settings, run: Run, profile: dict) -> dict:
