@@ -83,10 +83,7 @@ def _statistic(text: str, where: Filter | None) -> Plan | None:
             parsed.describe())
     if parsed is None:
         return None
-    sql = parser.statement(parsed)
-    if where is not None:  # a filter phrase the intents read ("inactive", "7+ days")
-        sql = sql.replace(f" FROM {CUSTOMERS}", f" FROM {CUSTOMERS} WHERE {where.sql}", 1) if " WHERE " not in sql \
-            else sql.replace(" WHERE ", f" WHERE {where.sql} AND ", 1)
+    sql = parser.statement(parsed, where.sql if where else None)  # with a filter phrase ("inactive", "7+ days")
     heading = parser.title(parsed) + _within(where)
 
     def compose(columns, rows):

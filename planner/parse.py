@@ -360,8 +360,10 @@ def aggregate_sql(statistic: Statistic) -> str:
     return f"{function}({m})"
 
 
-def statement(statistic: Statistic) -> str:
-    where = " WHERE " + " AND ".join(c.sql() for c in statistic.filters) if statistic.filters else ""
+def statement(statistic: Statistic, also: str | None = None) -> str:
+    """The statistic's SQL; `also`: one more condition, already SQL (a filter phrase the intents read)."""
+    conditions = [*([also] if also else []), *(c.sql() for c in statistic.filters)]
+    where = " WHERE " + " AND ".join(conditions) if conditions else ""
     value = aggregate_sql(statistic)
     if statistic.group is None:
         return f"SELECT {value} AS value, count(*) AS customers FROM {CUSTOMERS}{where}"
