@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from cost.inventory import Inventory
 from cost.usage import ASSUMPTIONS, Usage
 from deployment.definition import walk
+from engagement.validation import ID_BUCKETS
 
 LAMBDA_MAX_TIMEOUT_S = 900
 LAMBDA_MAX_MEMORY_MB = 10_240
@@ -37,19 +38,17 @@ MAP_MAX_CONCURRENCY = 10_000  # a Distributed Map's child executions at once
 STATE_PAYLOAD_BYTES = 256 * 1024  # a state's input and output
 MAP_RESULT_BYTES = 120  # one shard's entry in a map's results ({"shard", "items_written", "seconds"})
 # ProfileFile holds its part's ids (8 bytes each, twice while they are sorted into buckets) and a
-# batch of rows; MergeValidation holds one bucket of every part's ids at a time (1/64 of the run's,
-# engagement.validation.ID_BUCKETS), concatenated and sorted. Bases: the functions' peaks in
-# `bench/localcloud.py --rows 100000 1000000 --file-rows 100000`, 121 (ValidateFunction) and 70 MB
-# (MergeShards) at both sizes.
-PART_BASE_MB = 120
+# batch of rows; MergeValidation holds one bucket of every part's ids at a time (engagement.validation's
+# ID_BUCKETS), concatenated and sorted. Bases: `bench/localcloud.py --rows 100000 1000000 --file-rows
+# 100000` measured ValidateFunction at 128 and 123 MB, MergeShards at 68 and 70 MB.
+PART_BASE_MB = 126
 PART_BYTES_PER_ROW = 16
 MERGE_BASE_MB = 70
-ID_BUCKETS = 64
 MERGE_BYTES_PER_BUCKET_ID = 24
 LAMBDA_DEFAULT_TMP_MB = 512
 # Ingest remembers each id of its file with the line it was on (a duplicate is quarantined naming
-# it): `bench/localcloud.py --rows 100000 1000000` (one file each) measured IngestFunction at 207
-# and 481 MB, about 300 bytes a row.
+# it): `bench/localcloud.py --rows 100000 1000000` (one file each) measured IngestFunction at 208
+# and 440 MB, about 260 bytes a row; reckoned at 300.
 INGEST_BASE_MB = 200
 INGEST_BYTES_PER_ROW = 300
 ATHENA_BYTES_PER_S = 200 * 1024**2  # an assumption: Athena's scan rate for one CTAS over Parquet
