@@ -37,6 +37,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 from constructs.ml_task import MlTask
 from constructs.nag import acknowledge_wildcard_resources
+from engagement import environment as env
 from engagement.cache import CacheWriteThrottled
 from engagement.knowledge_base import IngestionJobBusy
 from engagement.layout import PLACES, PUBLISHED_VIEWS, Buckets, Run, sql_values
@@ -171,8 +172,8 @@ class EngagementPipeline(Construct):
             "results": sfn.JsonPath.list_at("$.validation_results")},
             ("rows", "max_psi", "shifted_features", "report", "seconds"), protect=False)))
         checks.branch(self._ml_task("Training", self.props.training, TIMEOUTS["training"], {
-            "TRAINING_DATA_URI": "training_data", "TEST_DATA_URI": "test_data", "MODEL_REGISTRY_URI": "models",
-            "TRAINING_OUTPUT_URI": "training_summary", "MODEL_CARD_URI": "model_card",
+            env.TRAINING_DATA_URI: "training_data", env.TEST_DATA_URI: "test_data", env.MODEL_REGISTRY_URI: "models",
+            env.TRAINING_OUTPUT_URI: "training_summary", env.MODEL_CARD_URI: "model_card",
         }, protect=False).next(self._read_training_summary()))
         self._protect(checks)
         return checks
@@ -251,10 +252,12 @@ class EngagementPipeline(Construct):
         """One Inference task per shard: it scores and explains its rows and writes its
         predictions file and summary part, both named by the shard."""
         environment = {
-            "INFERENCE_DATA_URI": self._child_uri("inference_data"), "MODEL_REGISTRY_URI": self.run.uri("models").rstrip("/"),
-            "PREDICTIONS_URI": self._child_uri("predictions", SHARD_FILES["predictions"]),
-            "INFERENCE_OUTPUT_URI": self._child_uri("inference_shard_summaries", SHARD_FILES["inference_shard_summaries"]),
-            "INFERENCE_SHARD": "States.JsonToString($.shard)", "MODEL_VERSION": CHILD_RUN_ID,
+            env.INFERENCE_DATA_URI: self._child_uri("inference_data"),
+            env.MODEL_REGISTRY_URI: self.run.uri("models").rstrip("/"),
+            env.PREDICTIONS_URI: self._child_uri("predictions", SHARD_FILES["predictions"]),
+            env.INFERENCE_OUTPUT_URI: self._child_uri("inference_shard_summaries",
+                                                      SHARD_FILES["inference_shard_summaries"]),
+            env.INFERENCE_SHARD: "States.JsonToString($.shard)", env.MODEL_VERSION: CHILD_RUN_ID,
         }
         task = self._ml_task_json(self.props.inference, TIMEOUTS["inference"], environment)
         return self._distributed_map("ScoreShards", "ScoreShard", task, "$.shard_results",
@@ -442,7 +445,7 @@ class EngagementPipeline(Construct):
         (or a file in one)."""
         environment = {name: self._uri(*((place,) if isinstance(place, str) else place))
                        for name, place in places.items()}
-        environment["MODEL_VERSION"] = sfn.JsonPath.string_at(RUN_ID)
+        environment[env.MODEL_VERSION] = sfn.JsonPath.string_at(RUN_ID)
         state = sfn.CustomState(self, state_id, state_json=self._ml_task_json(ml, timeout, environment))
         if protect:
             self._protect(state)

@@ -26,6 +26,7 @@ from cost.inventory import Inventory
 from cost.usage import ASSUMPTIONS, Usage
 from deployment.definition import walk
 from engagement.validation import ID_BUCKETS
+from engagement_ml.config import TrainConfig
 
 LAMBDA_MAX_TIMEOUT_S = 900
 LAMBDA_MAX_MEMORY_MB = 10_240
@@ -54,7 +55,7 @@ INGEST_BYTES_PER_ROW = 300
 ATHENA_BYTES_PER_S = 200 * 1024**2  # an assumption: Athena's scan rate for one CTAS over Parquet
 FARGATE_STARTUP_S = ASSUMPTIONS["fargate_startup_seconds"]
 TRAINING_SHARE = 0.8  # the training split's share of customers (sql/prepare_training.sql)
-MAX_TRAINING_ROWS = 250_000  # engagement_ml.config.TrainConfig.max_training_rows
+MAX_TRAINING_ROWS = TrainConfig.max_training_rows  # the container's default sample
 
 # The context key that lifts each kind of limit (app.py's CONTEXT; a test ties the two).
 SETTINGS = {"shards": "shardRows", "inference": "inferenceConcurrency", "cache": "cacheLoadConcurrency",

@@ -19,7 +19,6 @@ class DataRefs:
     key_arn: str
     cache_table_name: str
     cache_table_arn: str
-    cache_ttl_attribute: str
     ledger_table_name: str
     ledger_table_arn: str
     tokenization_secret_arn: str
@@ -39,7 +38,7 @@ def export_data(stack: cdk.Stack, buckets: dict, shared: dict[str, str]) -> None
         cdk.CfnOutput(stack, f"Export{name}", value=value, export_name=f"{stack.stack_name}-{name}")
 
 
-def import_data(producer: cdk.Stack, cache_ttl_attribute: str) -> DataRefs:
+def import_data(producer: cdk.Stack) -> DataRefs:
     """Fn::ImportValue tokens, usable in any stack that depends on `producer`."""
 
     def value(name: str) -> str:
@@ -48,7 +47,6 @@ def import_data(producer: cdk.Stack, cache_ttl_attribute: str) -> DataRefs:
     return DataRefs(
         bucket_names={b: value(bucket_export(b, "Name")) for b in BUCKETS},
         bucket_arns={b: value(bucket_export(b, "Arn")) for b in BUCKETS},
-        cache_ttl_attribute=cache_ttl_attribute,
         **{field: value(name) for field, name in SHARED_EXPORTS.items()},
     )
 

@@ -13,13 +13,13 @@ from constructs.query_workgroup import QueryWorkgroup
 from constructs.raw_data_crawler import RawDataCrawler
 from constructs.run_ledger import RunLedger
 from constructs.tokenization_key import TokenizationKey
+from engagement import cache
 from engagement.catalog import RUN_PARTITION, TABLES
 from engagement.layout import BUCKETS, PLACES, RAW_TABLE
 from engagement.schema import ID_COLUMN
 from stacks.data_exports import export_data
 
 DATABASE_NAMES = ("engagement_raw", "engagement_predictions", "engagement_qa", "engagement_analytics")
-CACHE_TTL_ATTRIBUTE = "expires_at"
 
 
 class DataStack(cdk.Stack):
@@ -80,7 +80,7 @@ class DataStack(cdk.Stack):
         )
         self.tokenization_key = TokenizationKey(self, "TokenizationKey", encryption_key=self.key).secret
         self.prediction_cache = RunCache(
-            self, "PredictionCache", encryption_key=self.key, ttl_attribute=CACHE_TTL_ATTRIBUTE,
+            self, "PredictionCache", encryption_key=self.key, ttl_attribute=cache.TTL_ATTRIBUTE,
             partition_key=ID_COLUMN, rebuilt_by="reloaded from the predictions bucket by every pipeline run",
             warm_writes_per_second=cache_warm_writes_per_second,
         )

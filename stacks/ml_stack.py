@@ -11,6 +11,7 @@ from constructs import Construct
 from constructs.access import allow_key, allow_places
 from constructs.ml_task import MlTask, MlTaskProps
 from constructs.nag import acknowledge
+from engagement import environment as env
 from stacks.data_exports import DataRefs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +35,7 @@ class MlStack(cdk.Stack):
             image=image, command="train", cpu=TASK_CPU, memory_mib=task_memory_mib, encryption_key=encryption_key))
         self.inference = MlTask(self, "InferenceTask", props=MlTaskProps(
             image=image, command="infer", cpu=TASK_CPU, memory_mib=task_memory_mib, encryption_key=encryption_key))
-        for variable, rows in (("MAX_TRAINING_ROWS", max_training_rows), ("MAX_TEST_ROWS", max_test_rows)):
+        for variable, rows in ((env.MAX_TRAINING_ROWS, max_training_rows), (env.MAX_TEST_ROWS, max_test_rows)):
             if rows is not None:
                 self.training.container.add_environment(variable, str(rows))
         self.task_security_group = security_group  # egress to the VPC endpoints only (NetworkStack)

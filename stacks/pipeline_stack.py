@@ -20,7 +20,7 @@ from constructs.knowledge_base import KnowledgeBase
 from constructs.nag import acknowledge, acknowledge_checkov, acknowledge_wildcard_resources
 from constructs.stage_function import StageFunction, StageFunctionProps
 from engagement import environment as env
-from engagement.layout import PLACES
+from engagement.layout import DEFAULT_UPLOAD_KEY
 from stacks.data_exports import DataRefs
 from stacks.ml_stack import MlStack
 from stacks.network_stack import NetworkStack
@@ -60,8 +60,8 @@ class PipelineStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         data_key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
         self._stage_concurrency, self._stage_memory_mb = stage_concurrency, stage_memory_mb
-        functions = self._stage_functions(data, network, lambda_layer_dir, min_rows, data_key)
-        functions["plan_shards"].add_environment(env.SHARD_ROWS, str(fan_out.shard_rows))
+        functions = self._stage_functions(data, network, lambda_layer_dir, data_key,
+                                          _stage_environment(data, min_rows=min_rows, shard_rows=fan_out.shard_rows))
         documents = functions["knowledge_base"]  # it starts the knowledge base's sync of the run's documents
         documents.add_environment(env.KNOWLEDGE_BASE_ID, knowledge_base.knowledge_base_id)
         documents.add_environment(env.KNOWLEDGE_BASE_DATA_SOURCE_ID, knowledge_base.data_source_id)
@@ -88,17 +88,8 @@ class PipelineStack(cdk.Stack):
         self._grant_ml_tasks(ml)
         self._schedule_and_alarms()
 
-    def _stage_functions(self, data: DataRefs, network: NetworkStack | None, layer_dir: Path, min_rows: int,
-                         data_key: kms.IKey) -> dict[str, lambda_.IFunction]:
-        environment = {
-            **env.bucket_variables(data.bucket_names),
-            env.CACHE_TABLE: data.cache_table_name,
-            env.CACHE_TTL_ATTRIBUTE: data.cache_ttl_attribute,
-            env.RUN_LEDGER_TABLE: data.ledger_table_name,
-            env.RUN_LOCK_LEASE_SECONDS: str(int(MACHINE_TIMEOUT.to_seconds()) + 600),
-            env.TOKENIZATION_SECRET_ARN: data.tokenization_secret_arn,
-            env.MIN_ROWS: str(min_rows),
-        }
+    def _stage_functions(self, data: DataRefs, network: NetworkStack | None, layer_dir: Path, data_key: kms.IKey,
+                         environment: dict[str, str]) -> dict[str, lambda_.IFunction]:
         layer = lambda_.LayerVersion(
             self, "DependenciesLayer", code=lambda_.Code.from_asset(str(layer_dir)),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
@@ -200,7 +191,7 @@ class PipelineStack(cdk.Stack):
         events.Rule(self, "WeeklySchedule", description="Run the engagement pipeline every Monday 03:00 UTC",
                     schedule=SCHEDULE,
                     targets=[targets.SfnStateMachine(state_machine, input=events.RuleTargetInput.from_object(
-                        {"source_key": f"{PLACES['source'].key}customers.csv"}))])
+                        {"source_key": DEFAULT_UPLOAD_KEY}))])
         alarms = []
         for alarm_id, metric in (("FailedExecutions", state_machine.metric_failed()),
                                  ("TimedOutExecutions", state_machine.metric_timed_out())):
@@ -218,3 +209,16 @@ class PipelineStack(cdk.Stack):
             conditions={"ArnEquals": {"aws:SourceArn": alarms}, "StringEquals": {"aws:SourceAccount": self.account}}))
         cdk.CfnOutput(self, "StateMachineArn", value=state_machine.state_machine_arn)
         cdk.CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
+
+
+def _stage_environment(data: DataRefs, *, min_rows: int, shard_rows: int) -> dict[str, str]:
+    """What every stage function reads at cold start (engagement.stages.Settings and its tables)."""
+    return {
+        **env.bucket_variables(data.bucket_names),
+        env.CACHE_TABLE: data.cache_table_name,
+        env.RUN_LEDGER_TABLE: data.ledger_table_name,
+        env.RUN_LOCK_LEASE_SECONDS: str(int(MACHINE_TIMEOUT.to_seconds()) + 600),  # the machine's timeout, and slack
+        env.TOKENIZATION_SECRET_ARN: data.tokenization_secret_arn,
+        env.MIN_ROWS: str(min_rows),
+        env.SHARD_ROWS: str(shard_rows),
+    }

@@ -8,7 +8,7 @@ from constructs.nag import add_compliance_packs
 from deployment.tags import COST_TAG
 from stacks.data_exports import DataRefs, import_data
 from stacks.ai_stack import AiStack
-from stacks.data_stack import CACHE_TTL_ATTRIBUTE, DataStack
+from stacks.data_stack import DataStack
 from stacks.ml_stack import TASK_MEMORY_MIB, MlStack
 from stacks.network_stack import TASK_ENDPOINTS, NetworkStack
 from constructs.engagement_pipeline import FanOut
@@ -167,4 +167,4 @@ def _data(app: cdk.App, settings: PlatformSettings, profile: Profile) -> tuple[D
         key_for_alarms=profile.one_key,
         cache_warm_writes_per_second=settings.cache_warm_writes_per_second,
     )
-    return data, import_data(data, CACHE_TTL_ATTRIBUTE)
+    return data, import_data(data)

@@ -5,6 +5,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+from engagement import environment as names
 from engagement_ml.fairness import FairnessThresholds
 
 
@@ -63,31 +64,31 @@ def available_cpus() -> int:
 
 def train_config(env: Mapping[str, str]) -> TrainConfig:
     return TrainConfig(
-        training_data_uri=_required(env, "TRAINING_DATA_URI"),
-        test_data_uri=_required(env, "TEST_DATA_URI"),
-        model_registry_uri=_required(env, "MODEL_REGISTRY_URI"),
-        model_version=_required(env, "MODEL_VERSION"),
-        output_uri=env.get("TRAINING_OUTPUT_URI"),
-        model_card_uri=env.get("MODEL_CARD_URI"),
-        anomaly_labels_uri=env.get("ANOMALY_LABELS_URI"),
-        generator_manifest_uri=env.get("GENERATOR_MANIFEST_URI"),
-        threads=_int(env, "THREADS"),
-        max_training_rows=_count(env, "MAX_TRAINING_ROWS", default=TrainConfig.max_training_rows),
-        max_test_rows=_count(env, "MAX_TEST_ROWS", default=TrainConfig.max_test_rows),
-        quality=_thresholds(QualityThresholds, env, "QUALITY_"),
-        fairness=_thresholds(FairnessThresholds, env, "FAIRNESS_"),
+        training_data_uri=_required(env, names.TRAINING_DATA_URI),
+        test_data_uri=_required(env, names.TEST_DATA_URI),
+        model_registry_uri=_required(env, names.MODEL_REGISTRY_URI),
+        model_version=_required(env, names.MODEL_VERSION),
+        output_uri=env.get(names.TRAINING_OUTPUT_URI),
+        model_card_uri=env.get(names.MODEL_CARD_URI),
+        anomaly_labels_uri=env.get(names.ANOMALY_LABELS_URI),
+        generator_manifest_uri=env.get(names.GENERATOR_MANIFEST_URI),
+        threads=_int(env, names.THREADS),
+        max_training_rows=_count(env, names.MAX_TRAINING_ROWS, default=TrainConfig.max_training_rows),
+        max_test_rows=_count(env, names.MAX_TEST_ROWS, default=TrainConfig.max_test_rows),
+        quality=_thresholds(QualityThresholds, env, names.QUALITY_PREFIX),
+        fairness=_thresholds(FairnessThresholds, env, names.FAIRNESS_PREFIX),
     )
 
 
 def infer_config(env: Mapping[str, str]) -> InferConfig:
     return InferConfig(
-        inference_data_uri=_required(env, "INFERENCE_DATA_URI"),
-        model_registry_uri=_required(env, "MODEL_REGISTRY_URI"),
-        model_version=_required(env, "MODEL_VERSION"),
-        predictions_uri=_required(env, "PREDICTIONS_URI"),
-        output_uri=env.get("INFERENCE_OUTPUT_URI"),
-        threads=_int(env, "THREADS"),
-        shard=_shard(env, "INFERENCE_SHARD"),
+        inference_data_uri=_required(env, names.INFERENCE_DATA_URI),
+        model_registry_uri=_required(env, names.MODEL_REGISTRY_URI),
+        model_version=_required(env, names.MODEL_VERSION),
+        predictions_uri=_required(env, names.PREDICTIONS_URI),
+        output_uri=env.get(names.INFERENCE_OUTPUT_URI),
+        threads=_int(env, names.THREADS),
+        shard=_shard(env, names.INFERENCE_SHARD),
     )
 
 

@@ -14,10 +14,9 @@ import re
 import time
 import unicodedata
 
-from engagement.cache import CACHE_DAYS
+from engagement.cache import CACHE_DAYS, TTL_ATTRIBUTE
 
 PARTITION_KEY = "question_id"
-TTL_ATTRIBUTE = "expires_at"
 
 
 def normalised(question: str) -> str:

@@ -38,6 +38,7 @@ from engagement.s3uri import S3Uri
 # Three weekly schedule periods: /predict keeps serving the published run through two missed or
 # failed runs in a row (a TTL equal to the period emptied the cache after one).
 CACHE_DAYS = 21
+TTL_ATTRIBUTE = "expires_at"  # the table's TTL attribute (DataStack declares it from here)
 BATCH_ROWS = 5_000  # rows read, turned into items and written at a time: memory stays flat
 WRITE_REQUEST_ITEMS = 25  # BatchWriteItem's limit
 WRITE_ATTEMPTS = 8  # for items DynamoDB returns unprocessed (throttling), with jittered backoff
@@ -63,11 +64,11 @@ class CacheTable:
     name: str
 
 
-def cache_items(batch: pa.RecordBatch | pa.Table, *, run_id: str, ttl_attribute: str, expires: int) -> Iterator[dict]:
+def cache_items(batch: pa.RecordBatch | pa.Table, *, run_id: str, expires: int) -> Iterator[dict]:
     """Each row's item, in DynamoDB's attribute-value form."""
     documents = zip(*(_json_texts(batch.column(name)) for name in PREDICTION_FIELDS))
     for customer_id, values in zip(batch.column("customer_id").to_pylist(), documents):
-        yield {"customer_id": {"S": customer_id}, "run_id": {"S": run_id}, ttl_attribute: {"N": str(expires)},
+        yield {"customer_id": {"S": customer_id}, "run_id": {"S": run_id}, TTL_ATTRIBUTE: {"N": str(expires)},
                "prediction": {"S": DOCUMENT % values}}
 
 
@@ -94,7 +95,7 @@ def _json_texts(column: pa.Array | pa.ChunkedArray) -> list[str]:
     return ["null" if value is None else json.dumps(value) for value in column.to_pylist()]  # text, quoted
 
 
-def load_cache(s3, table: CacheTable, predictions: S3Uri, *, run_id: str, ttl_attribute: str,
+def load_cache(s3, table: CacheTable, predictions: S3Uri, *, run_id: str,
                now: float | None = None, workers: int = 4) -> int:
     """Stage every customer's item for `run_id`, streaming the predictions a batch at a time."""
     expires = int((now or time.time()) + CACHE_DAYS * 86_400)
@@ -102,7 +103,7 @@ def load_cache(s3, table: CacheTable, predictions: S3Uri, *, run_id: str, ttl_at
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for batch in _prediction_batches(s3, predictions):
             puts = [{"PutRequest": {"Item": item}}
-                    for item in cache_items(batch, run_id=run_id, ttl_attribute=ttl_attribute, expires=expires)]
+                    for item in cache_items(batch, run_id=run_id, expires=expires)]
             requests = [puts[i:i + WRITE_REQUEST_ITEMS] for i in range(0, len(puts), WRITE_REQUEST_ITEMS)]
             written += sum(pool.map(lambda request: _write(table, request), requests))
     return written

@@ -132,6 +132,9 @@ PLACES = {
     "query_results": Place("athena_results", "query-results/"),
 }
 
+# What a run reads when its input names no source_key (the weekly schedule, a manual start).
+DEFAULT_UPLOAD_KEY = f"{PLACES['source'].key}customers.csv"
+
 
 @dataclass(frozen=True)
 class Table:

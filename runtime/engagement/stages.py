@@ -14,7 +14,7 @@ from engagement.arrow_schema import bronze_schema
 from engagement.ingest import IngestError
 from engagement.ingest import header_of as ingest_header
 from engagement.ingest_job import IngestLocations, ingest_s3
-from engagement.layout import Buckets, Run, run_id_from_execution
+from engagement.layout import DEFAULT_UPLOAD_KEY, Buckets, Run, run_id_from_execution
 from engagement.s3file import S3ReadFile, batches, streamed_parquet
 from engagement.s3uri import S3Uri
 from engagement.tokenize import Tokenizer
@@ -24,22 +24,24 @@ class StageFailed(Exception):
     """A stage refuses to let the run continue (the state machine's Catch reports it)."""
 
 
+MAX_QUARANTINE_SHARE = 0.05  # more of an upload's rows quarantined than this refuses the run
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
+    """What the stacks set for every stage function (their defaults live in stacks.platform)."""
+
     buckets: Buckets
-    default_source_key: str = "customers/customers.csv"
-    max_quarantine_share: float = 0.05
-    min_rows: int = 1_000
-    cache_ttl_attribute: str = "expires_at"
-    shard_rows: int = 250_000  # the most customers one Inference task or CacheLoad invocation takes
-    run_lock_lease_seconds: int = 2 * 3600 + 600  # the state machine's timeout, and some slack
+    min_rows: int  # DataValidation refuses smaller uploads
+    shard_rows: int  # the most customers one Inference task or CacheLoad invocation takes
+    run_lock_lease_seconds: int  # the state machine's timeout, and some slack
 
 
 def claim_run(s3, glue, ledger, settings: Settings, *, execution_name: str, execution: str,
               source_key: str | None) -> dict:
     run = Run(run_id_from_execution(execution_name), settings.buckets)
     return claim.claim_run(s3, glue, ledger, run, execution=execution,
-                           source_key=source_key or settings.default_source_key,
+                           source_key=source_key or DEFAULT_UPLOAD_KEY,
                            lease_seconds=settings.run_lock_lease_seconds, now=time.time())
 
 
@@ -105,8 +107,8 @@ def merge_ingest(s3, settings: Settings, *, run_id: str, results: list[dict]) ->
               "warnings": sorted({w for part in parts for w in part["warnings"]}), "parts": parts}
     _write_json(s3, run.location("ingest_report"), report)
     share = totals["rows_quarantined"] / max(totals["rows_in"], 1)
-    if share > settings.max_quarantine_share:
-        raise StageFailed(f"{share:.1%} of rows were quarantined (limit {settings.max_quarantine_share:.0%}): "
+    if share > MAX_QUARANTINE_SHARE:
+        raise StageFailed(f"{share:.1%} of rows were quarantined (limit {MAX_QUARANTINE_SHARE:.0%}): "
                           f"{by_reason}; see {run.uri('quarantine')}")
     return {**totals, "quarantined_by_reason": by_reason, "files": len(parts), "report": run.uri("ingest_report"),
             "bronze": run.uri("bronze"), "seconds": round(sum(result["seconds"] for result in results), 3),
@@ -224,8 +226,7 @@ def check_cache_load(*, results: list[dict], rows_scored: int) -> dict:
 def load_cache(s3, table: cache.CacheTable, settings: Settings, *, run_id: str, shard: str) -> dict:
     """One shard's predictions into the cache, under the run's sort key."""
     run, started = Run(run_id, settings.buckets), time.perf_counter()
-    written = cache.load_cache(s3, table, shard_location(run, "predictions", shard), run_id=run_id,
-                               ttl_attribute=settings.cache_ttl_attribute)
+    written = cache.load_cache(s3, table, shard_location(run, "predictions", shard), run_id=run_id)
     return {"shard": shard, "items_written": written, "ttl_days": cache.CACHE_DAYS,
             "seconds": round(time.perf_counter() - started, 3)}
 

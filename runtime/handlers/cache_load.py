@@ -1,6 +1,9 @@
 from engagement import stages
 from handlers.events import ShardEvent, parse
-from handlers.shared import cache_table, client, logger, metrics, settings, tracer
+from handlers.shared import cache_table, client, logger, metrics, stage_environment, tracer
+
+STAGE = stage_environment()  # at cold start: a missing or malformed variable fails the init, named
+CACHE = cache_table(STAGE.cache_table)  # one client for the writer threads of every invocation
 
 
 @logger.inject_lambda_context
@@ -8,4 +11,4 @@ from handlers.shared import cache_table, client, logger, metrics, settings, trac
 @metrics.log_metrics
 def handler(event, context):
     request = parse(ShardEvent, event)
-    return stages.load_cache(client("s3"), cache_table(), settings(), run_id=request.run_id, shard=request.shard)
+    return stages.load_cache(client("s3"), CACHE, STAGE.settings, run_id=request.run_id, shard=request.shard)

@@ -1,6 +1,9 @@
 from engagement import stages
 from handlers.events import RunEvent, parse
-from handlers.shared import client, knowledge_base_index, logger, metrics, settings, tracer
+from handlers.shared import client, knowledge_base_index, logger, metrics, stage_environment, tracer
+
+STAGE = stage_environment()  # at cold start: a missing or malformed variable fails the init, named
+INDEX = knowledge_base_index()
 
 
 @logger.inject_lambda_context
@@ -8,5 +11,5 @@ from handlers.shared import client, knowledge_base_index, logger, metrics, setti
 @metrics.log_metrics
 def handler(event, context):
     request = parse(RunEvent, event)
-    return stages.write_knowledge_base(client("s3"), client("bedrock-agent"), settings(), run_id=request.run_id,
-                                       index=knowledge_base_index())
+    return stages.write_knowledge_base(client("s3"), client("bedrock-agent"), STAGE.settings,
+                                       run_id=request.run_id, index=INDEX)

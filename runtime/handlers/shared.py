@@ -1,7 +1,9 @@
-"""Created once per Lambda container: Powertools, AWS clients, settings from the environment."""
+"""Created once per Lambda container: Powertools, AWS clients, and each function's settings,
+parsed from its environment at cold start (a missing or malformed variable fails the init, named)."""
 
 import os
-from dataclasses import fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from functools import cache
 
 import boto3
@@ -19,18 +21,51 @@ tracer = Tracer()
 metrics = Metrics()
 
 
-# Settings the environment may override (the defaults live in Settings): field -> (variable, type).
-OVERRIDES = {"default_source_key": (env.DEFAULT_SOURCE_KEY, str),
-             "max_quarantine_share": (env.MAX_QUARANTINE_SHARE, float), "min_rows": (env.MIN_ROWS, int), "cache_ttl_attribute": (env.CACHE_TTL_ATTRIBUTE, str),
-             "run_lock_lease_seconds": (env.RUN_LOCK_LEASE_SECONDS, int), "shard_rows": (env.SHARD_ROWS, int)}
+def buckets(environ: Mapping[str, str] = os.environ) -> Buckets:
+    return Buckets(**{f.name: env.required(env.bucket_variable(f.name), environ) for f in fields(Buckets)})
 
 
-def settings() -> Settings:
-    return Settings(
-        buckets=Buckets(**{f.name: env.required(env.bucket_variable(f.name)) for f in fields(Buckets)}),
-        **{name: kind(os.environ[variable]) for name, (variable, kind) in OVERRIDES.items()
-           if os.environ.get(variable)},
-    )
+@dataclass(frozen=True)
+class StageEnvironment:
+    """What every stage function is given (stacks.pipeline_stack sets the same variables on each)."""
+
+    settings: Settings
+    cache_table: str
+    ledger_table: str
+    tokenization_secret_arn: str
+
+
+def stage_environment(environ: Mapping[str, str] = os.environ) -> StageEnvironment:
+    whole = env.positive_whole_number
+    return StageEnvironment(
+        settings=Settings(buckets=buckets(environ), min_rows=whole(env.MIN_ROWS, environ),
+                          shard_rows=whole(env.SHARD_ROWS, environ),
+                          run_lock_lease_seconds=whole(env.RUN_LOCK_LEASE_SECONDS, environ)),
+        cache_table=env.required(env.CACHE_TABLE, environ),
+        ledger_table=env.required(env.RUN_LEDGER_TABLE, environ),
+        tokenization_secret_arn=env.required(env.TOKENIZATION_SECRET_ARN, environ))
+
+
+@dataclass(frozen=True)
+class AskEnvironment:
+    """What /ask's function is given (stacks.ai_stack)."""
+
+    buckets: Buckets
+    cache_table: str
+    model_id: str
+    athena_workgroup: str
+    knowledge_base_id: str
+    answer_cache_table: str
+
+
+def ask_environment(environ: Mapping[str, str] = os.environ) -> AskEnvironment:
+    def value(name: str) -> str:
+        return env.required(name, environ)
+
+    return AskEnvironment(buckets=buckets(environ), cache_table=value(env.CACHE_TABLE),
+                          model_id=value(env.MODEL_ID), athena_workgroup=value(env.ATHENA_WORKGROUP),
+                          knowledge_base_id=value(env.KNOWLEDGE_BASE_ID),
+                          answer_cache_table=value(env.ANSWER_CACHE_TABLE))
 
 
 @cache
@@ -38,14 +73,14 @@ def client(service: str):
     return boto3.client(service)
 
 
-def tokenizer() -> Tokenizer:
+def tokenizer(secret_arn: str) -> Tokenizer:
     """The PII key, from its Secrets Manager secret."""
-    return Tokenizer(key_from_secret(client("secretsmanager"), env.required(env.TOKENIZATION_SECRET_ARN)))
+    return Tokenizer(key_from_secret(client("secretsmanager"), secret_arn))
 
 
-def ledger():
+def ledger(table: str):
     """The run ledger: the run lock and every run id claimed."""
-    return boto3.resource("dynamodb").Table(env.required(env.RUN_LEDGER_TABLE))
+    return boto3.resource("dynamodb").Table(table)
 
 
 def model_client(seconds_left: float):
@@ -55,40 +90,33 @@ def model_client(seconds_left: float):
         connect_timeout=min(2.0, seconds_left), read_timeout=seconds_left, retries={"total_max_attempts": 1}))
 
 
-@cache
-def cache_table() -> CacheTable:
+def cache_table(table: str) -> CacheTable:
     """CacheLoad's writes: one low-level client for its threads. botocore's parameter validation
     is off: cache_items builds every item in one fixed shape, and DynamoDB validates each request."""
     writes = Config(parameter_validation=False, max_pool_connections=16)
-    return CacheTable(boto3.client("dynamodb", config=writes), env.required(env.CACHE_TABLE))
+    return CacheTable(boto3.client("dynamodb", config=writes), table)
 
 
-@cache
-def answer_table():
-    """The answer cache: /ask's replies per question and run."""
-    return boto3.resource("dynamodb").Table(env.required(env.ANSWER_CACHE_TABLE))
+def table(name: str):
+    """A DynamoDB table read or written one item at a time (the prediction and answer caches)."""
+    return boto3.resource("dynamodb").Table(name)
 
 
-def knowledge_base_index():
+def knowledge_base_index(environ: Mapping[str, str] = os.environ):
     from engagement.knowledge_base import Index
 
-    return Index(env.required(env.KNOWLEDGE_BASE_ID), env.required(env.KNOWLEDGE_BASE_DATA_SOURCE_ID))
+    return Index(env.required(env.KNOWLEDGE_BASE_ID, environ),
+                 env.required(env.KNOWLEDGE_BASE_DATA_SOURCE_ID, environ))
 
 
-@cache
-def prediction_table():
-    """The prediction cache, read one item at a time by /predict."""
-    return boto3.resource("dynamodb").Table(env.required(env.CACHE_TABLE))
-
-
-@cache
-def assistant_tools() -> list:
+def assistant_tools(settings: AskEnvironment) -> list:
     """The assistant's tools, over this container's clients (imported here: only /ask loads sqlglot)."""
     from engagement import assistant_tools as tools
 
-    athena = tools.AthenaRunner(client("athena"), env.required(env.ATHENA_WORKGROUP))
+    athena = tools.AthenaRunner(client("athena"), settings.athena_workgroup)
+    s3, places = client("s3"), settings.buckets
     return [tools.query_athena_tool(athena), tools.feature_stats_tool(athena),
-            tools.explain_prediction_tool(client("s3"), prediction_table(), settings().buckets),
-            tools.what_if_tool(client("s3"), settings().buckets),
-            tools.search_knowledge_base_tool(client("bedrock-agent-runtime"), client("s3"), settings().buckets,
-                                             env.required(env.KNOWLEDGE_BASE_ID))]
+            tools.explain_prediction_tool(s3, table(settings.cache_table), places),
+            tools.what_if_tool(s3, places),
+            tools.search_knowledge_base_tool(client("bedrock-agent-runtime"), s3, places,
+                                             settings.knowledge_base_id)]

@@ -1,6 +1,8 @@
 from engagement import stages
 from handlers.events import ShardEvent, parse
-from handlers.shared import client, logger, metrics, settings, tracer
+from handlers.shared import client, logger, metrics, stage_environment, tracer
+
+STAGE = stage_environment()  # at cold start: a missing or malformed variable fails the init, named
 
 
 @logger.inject_lambda_context
@@ -8,4 +10,4 @@ from handlers.shared import client, logger, metrics, settings, tracer
 @metrics.log_metrics
 def handler(event, context):
     request = parse(ShardEvent, event)
-    return stages.profile_part(client("s3"), settings(), run_id=request.run_id, part=request.shard)
+    return stages.profile_part(client("s3"), STAGE.settings, run_id=request.run_id, part=request.shard)

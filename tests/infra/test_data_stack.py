@@ -6,7 +6,8 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from engagement.schema import COLUMNS, PII_COLUMNS
-from stacks.data_stack import CACHE_TTL_ATTRIBUTE, DATABASE_NAMES
+from engagement.cache import TTL_ATTRIBUTE
+from stacks.data_stack import DATABASE_NAMES
 
 DATA_BUCKETS = ("Raw", "Processed", "Models", "Predictions", "Results", "Qa", "KnowledgeBase", "AthenaResults")
 
@@ -190,7 +191,7 @@ def test_prediction_cache_expires_items_recovers_to_a_point_in_time_and_uses_the
                     "KeySchema": [{"AttributeName": "customer_id", "KeyType": "HASH"},
                                   {"AttributeName": "run_id", "KeyType": "RANGE"}],
                     "BillingMode": "PAY_PER_REQUEST",
-                    "TimeToLiveSpecification": {"AttributeName": CACHE_TTL_ATTRIBUTE, "Enabled": True},
+                    "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
                     "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                     "SSESpecification": {
                         "SSEEnabled": True,

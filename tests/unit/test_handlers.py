@@ -11,7 +11,8 @@ from handlers import events
 ENV = {"RAW_BUCKET": "raw", "PROCESSED_BUCKET": "processed", "MODELS_BUCKET": "models",
        "PREDICTIONS_BUCKET": "predictions", "RESULTS_BUCKET": "results", "QA_BUCKET": "qa-review",
        "KNOWLEDGE_BASE_BUCKET": "knowledge", "ATHENA_RESULTS_BUCKET": "athena-results",
-       "RUN_LEDGER_TABLE": "ledger", "POWERTOOLS_TRACE_DISABLED": "true",
+       "RUN_LEDGER_TABLE": "ledger", "CACHE_TABLE": "cache", "TOKENIZATION_SECRET_ARN": "arn:secret",
+       "MIN_ROWS": "1000", "SHARD_ROWS": "250000", "RUN_LOCK_LEASE_SECONDS": "7800", "POWERTOOLS_TRACE_DISABLED": "true",
        "POWERTOOLS_METRICS_NAMESPACE": "EngagementPlatformTest", "POWERTOOLS_SERVICE_NAME": "pipeline",
        "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -93,10 +94,26 @@ def test_the_assistants_model_client_makes_one_attempt_within_the_seconds_left(m
     assert config.retries["total_max_attempts"] == 1
 
 
-def test_a_missing_variable_is_named_not_a_bare_key_error(monkeypatch):
+def test_a_stage_function_reads_its_settings_at_cold_start_naming_a_missing_or_malformed_one():
     from engagement import environment
+    from handlers.shared import stage_environment
 
-    monkeypatch.delenv(environment.RUN_LEDGER_TABLE, raising=False)
-    with pytest.raises(environment.MissingSetting, match="environment variable RUN_LEDGER_TABLE is not set"):
-        environment.required(environment.RUN_LEDGER_TABLE)
+    parsed = stage_environment(ENV)
+    assert (parsed.settings.min_rows, parsed.settings.shard_rows, parsed.ledger_table) == (1_000, 250_000, "ledger")
+    with pytest.raises(environment.SettingError, match="environment variable RUN_LEDGER_TABLE is not set"):
+        stage_environment({k: v for k, v in ENV.items() if k != "RUN_LEDGER_TABLE"})
+    with pytest.raises(environment.SettingError, match="SHARD_ROWS is '25e4', not a whole number of at least 1"):
+        stage_environment({**ENV, "SHARD_ROWS": "25e4"})
+    with pytest.raises(environment.SettingError, match="MIN_ROWS is '0', not a whole number"):
+        stage_environment({**ENV, "MIN_ROWS": "0"})
     assert environment.bucket_variables({"raw": "bucket-a"}) == {"RAW_BUCKET": "bucket-a"}
+
+
+def test_ask_reads_every_variable_its_stack_sets(monkeypatch):
+    from engagement.environment import SettingError
+    from handlers.shared import ask_environment
+
+    ask = {**ENV, "MODEL_ID": "m", "ATHENA_WORKGROUP": "wg", "KNOWLEDGE_BASE_ID": "kb", "ANSWER_CACHE_TABLE": "answers"}
+    assert ask_environment(ask).answer_cache_table == "answers"
+    with pytest.raises(SettingError, match="environment variable MODEL_ID is not set"):
+        ask_environment({k: v for k, v in ask.items() if k != "MODEL_ID"})

@@ -45,7 +45,7 @@ def test_plan_shards_reads_only_footers_and_writes_the_manifest(monkeypatch):
     ranges = []
     real_get = s3.get_object
     monkeypatch.setattr(s3, "get_object", lambda **request: ranges.append(request.get("Range")) or real_get(**request))
-    result = stages.plan_shards(s3, stages.Settings(buckets=BUCKETS, shard_rows=100_000), run_id="r1")
+    result = stages.plan_shards(s3, stages.Settings(buckets=BUCKETS, min_rows=1, shard_rows=100_000, run_lock_lease_seconds=60), run_id="r1")
     assert result == {"shards": 4, "rows": 252_500, "files": 2, "shard_rows": 100_000,
                       "manifest": "s3://processed/runs/r1/shards.json"}
     assert all(ranges) and len(ranges) <= 4  # ranged reads of footers only, never a whole object

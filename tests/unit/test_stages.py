@@ -6,7 +6,7 @@ import io
 import json
 from types import SimpleNamespace
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import boto3
@@ -35,7 +35,7 @@ from engagement_ml.train import train
 
 BUCKETS = Buckets(raw="raw", processed="processed", models="models", predictions="predictions", results="results",
                   qa="qa-review", knowledge_base="knowledge", athena_results="athena-results")
-SETTINGS = Settings(buckets=BUCKETS, min_rows=500)
+SETTINGS = Settings(buckets=BUCKETS, min_rows=500, shard_rows=250_000, run_lock_lease_seconds=7_800)
 TOKENS = Tokenizer(b"k" * 32)
 
 
@@ -390,7 +390,7 @@ def test_the_cache_is_loaded_a_batch_at_a_time_and_unprocessed_items_are_retried
     monkeypatch.setattr(cache, "cache_items", counted_items)
     written = cache.load_cache(aws.s3, cache.CacheTable(ThrottlingDynamoDB(), "cache"),
                                S3Uri.parse("s3://predictions/predictions/run_id=streamed/"),
-                               run_id="streamed", ttl_attribute="expires_at", workers=2)
+                               run_id="streamed", workers=2)
     assert written == len(stored) == pq.read_metadata(io.BytesIO(predictions)).num_rows == 3_000
     assert max(built) <= 250 and max(requests) == cache.WRITE_REQUEST_ITEMS
     assert sum(requests) > 3_000, "the unprocessed half of each request was sent again"
@@ -408,8 +408,7 @@ def test_items_left_unprocessed_too_often_fail_the_load(aws, csvs, monkeypatch):
     # named, so the state machine retries the shard on exactly this error (LoadCacheShard's Retry)
     with pytest.raises(cache.CacheWriteThrottled, match="still unprocessed after 8 attempts"):
         cache.load_cache(aws.s3, cache.CacheTable(AlwaysThrottled(), "cache"),
-                         S3Uri.parse("s3://predictions/predictions/run_id=stuck/"), run_id="stuck",
-                         ttl_attribute="expires_at")
+                         S3Uri.parse("s3://predictions/predictions/run_id=stuck/"), run_id="stuck")
 
 
 def test_knowledge_base_documents_come_from_the_run_reports(aws, csvs):
@@ -544,7 +543,7 @@ def test_validation_stops_a_run_with_too_few_rows(aws, csvs):
     aws.s3.put_object(Bucket="raw", Key="customers/customers.csv", Body=csvs[0])
     ingest(aws, "small", "customers/customers.csv")
     with pytest.raises(StageFailed, match="3000 rows, fewer than the 5000 needed"):
-        validate(aws, "small", Settings(buckets=BUCKETS, min_rows=5_000))
+        validate(aws, "small", replace(SETTINGS, min_rows=5_000))
 
 
 def test_an_upload_of_many_files_is_ingested_file_by_file_and_reconciles(aws, csvs):
@@ -684,7 +683,7 @@ def test_cache_documents_are_valid_json_whatever_the_values():
     schema = pa.schema([(name, {"string": pa.string(), "double": pa.float64(), "boolean": pa.bool_(),
                                 "bigint": pa.int64(), "timestamp": pa.timestamp("us", tz="UTC")}[kind])
                         for name, kind, _ in PREDICTION_COLUMNS])
-    [item] = cache.cache_items(pa.Table.from_pylist([row], schema=schema), run_id="r", ttl_attribute="e", expires=1)
+    [item] = cache.cache_items(pa.Table.from_pylist([row], schema=schema), run_id="r", expires=1)
     document = json.loads(item["prediction"]["S"])
     outputs = document["outputs"]
     assert outputs["predicted_engagement_score"] is None and outputs["ltv_p50_usd"] is None
