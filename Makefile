@@ -33,7 +33,7 @@ LOCAL_MODEL := --converse planner:converse
 # take INPUT), run the state machine.
 run: synth-local
 	$(PY) -m localcloud plan cdk.out.local
-	$(PY) -m localcloud run --assembly cdk.out.local $(RUN_SOURCE) $(LOCAL_IMAGES) $(LOCAL_MODEL)
+	$(PY) -m engagement_cli run --assembly cdk.out.local $(RUN_SOURCE) $(LOCAL_IMAGES) $(LOCAL_MODEL)
 	@echo "what this run would cost on AWS, and a month of them: $(PY) -m cost"
 
 # Deploy with cdklocal and keep serving (for aws --endpoint-url / awslocal); stop with Ctrl-C or

@@ -1,6 +1,6 @@
 """/predict latency: python bench/predict_api.py [--requests 2000] [--customers 1000]
 
-Against a serving local cloud with a published run (`python -m localcloud run --serve` in another
+Against a serving local cloud with a published run (`python -m engagement_cli run --serve` in another
 terminal): sequential SigV4-signed POST /predict calls over HTTP, each for one of the first
 `--customers` generated ids (CUST-00000001 …) in turn, timed end to end as a client sees them
 (signing, HTTP, API Gateway's checks, the warm Lambda, S3 pointer and DynamoDB reads). Prints
@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from localcloud.__main__ import SERVER, credentials, route_url  # noqa: E402
+from localcloud.session import SERVER, credentials, route_url  # noqa: E402
 from localcloud.rest_apis import call  # noqa: E402
 
 

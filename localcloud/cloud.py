@@ -415,17 +415,13 @@ class LocalCloud:
 
     # --- run ----------------------------------------------------------------------------------
 
-    def upload_source(self, csv_path: Path, key: str = "customers/customers.csv") -> None:
-        bucket = next(v for k, v in self.deployment.exports.items() if k.endswith("-RawBucketName"))
-        self.client("s3").upload_file(str(csv_path), bucket, key)
-
-    def run(self, name: str | None = None, source_key: str = "customers/customers.csv",
-            on_event: Callable[[dict], None] | None = None, on_poll: Callable[[], None] | None = None,
-            timeout_s: float = 3600) -> dict:
+    def run(self, name: str, run_input: dict, on_event: Callable[[dict], None] | None = None,
+            on_poll: Callable[[], None] | None = None, timeout_s: float = 3600) -> dict:
+        """Execute the deployed state machine on `run_input`, calling `on_event` for each history
+        event as it appears; its final description, with the events."""
         sfn = self.client("stepfunctions")
-        name = name or time.strftime("local-%Y%m%d-%H%M%S")
         arn = sfn.start_execution(stateMachineArn=self.deployment.state_machine_arn, name=name,
-                                  input=json.dumps({"source_key": source_key}))["executionArn"]
+                                  input=json.dumps(run_input))["executionArn"]
         seen, deadline = 0, time.monotonic() + timeout_s
         while True:
             status = sfn.describe_execution(executionArn=arn)  # before the history: no event is missed

@@ -144,11 +144,6 @@ class Progress:
         if summary["views"]:
             print("\n  views: " + ", ".join(summary["views"]))
             print(f'  query them:  .venv/bin/python -m localcloud sql "SELECT * FROM {summary["views"][0]} LIMIT 10"')
-        for example in summary.get("example_answers", []):
-            answer = example["answer"].split("\n\nComputed by:")[0].split("\n\nSource:")[0]
-            print(f"\n  ask: {example['question']}\n    " + answer.replace("\n", "\n    "))
-        if summary.get("example_answers"):
-            print('\n  ask your own (with --serve):  .venv/bin/python -m localcloud ask "QUESTION"')
 
 
 def flattened(value, prefix: str = "") -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ def local_assembly() -> Path:
 @pytest.fixture(scope="session")
 def local_images() -> dict[str, Path]:
     """The images `make run` gives the local cloud (LOCAL_IMAGES in the Makefile): URI -> Dockerfile."""
-    from localcloud.__main__ import image_source
+    from localcloud.session import image_source
 
     stated = subprocess.run(["make", "-s", "--no-print-directory", "print-LOCAL_IMAGES"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout.split()

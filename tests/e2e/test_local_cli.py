@@ -1,5 +1,6 @@
-"""The local cloud's command line end to end: `run --input` on a user's file, and `up` keeping a
-deployed local cloud serving for plain AWS clients until `down`."""
+"""The command lines end to end: the product's `run --input` on a user's file, then serving
+`predict` and `ask`; the local cloud's `up` keeping a deployed app serving for plain AWS clients
+until `down`."""
 
 import csv
 import json
@@ -20,7 +21,7 @@ UNREADABLE_AGES = 7
 
 def run_cli(folder: Path, local_assembly: Path, local_images: dict[str, Path], *args: str):
     images = [arg for uri, dockerfile in local_images.items() for arg in ("--image", f"{uri}={dockerfile}")]
-    finished = subprocess.run([sys.executable, "-m", "localcloud", "run", "--assembly", str(local_assembly), *images,
+    finished = subprocess.run([sys.executable, "-m", "engagement_cli", "run", "--assembly", str(local_assembly), *images,
                                *args], cwd=folder, capture_output=True, text=True, timeout=900)
     summary = folder / ".localcloud" / "last-run.json"
     return finished, json.loads(summary.read_text()) if summary.is_file() else None
@@ -43,7 +44,7 @@ def users_file(folder: Path) -> Path:
 
 def test_run_input_runs_a_users_file_then_serves_predict_until_down(local_assembly, local_images, tmp_path):
     images = [arg for uri, dockerfile in local_images.items() for arg in ("--image", f"{uri}={dockerfile}")]
-    cli = [sys.executable, "-m", "localcloud"]
+    cli = [sys.executable, "-m", "engagement_cli"]
     refused = subprocess.run([*cli, "predict", "CUST-00000001"], cwd=tmp_path, capture_output=True, text=True)
     assert refused.returncode == 1 and "no local cloud is serving" in refused.stderr
     server = subprocess.Popen([*cli, "run", "--assembly", str(local_assembly), *images, "--input",
@@ -59,14 +60,17 @@ def test_run_input_runs_a_users_file_then_serves_predict_until_down(local_assemb
                                    text=True, timeout=60)
         missing = subprocess.run([*cli, "predict", "CUST-99999999"], cwd=tmp_path, capture_output=True, text=True,
                                  timeout=60)
+        asked = subprocess.run([*cli, "ask", "What is the churn rate by device type?"], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=60)
     finally:
-        subprocess.run([*cli, "down"], cwd=tmp_path, capture_output=True, timeout=60)
+        subprocess.run([sys.executable, "-m", "localcloud", "down"], cwd=tmp_path, capture_output=True, timeout=60)
         output = server.communicate(timeout=120)[0]
     assert predicted.returncode == 0, predicted.stderr
     answer = json.loads(predicted.stdout)
     summary = json.loads((tmp_path / ".localcloud" / "last-run.json").read_text())
     assert answer["customer_id"] == "CUST-00000009" and answer["run_id"] == summary["output"]["run"]["run_id"]
     assert missing.returncode == 1 and "404: customer_id 'CUST-99999999' is not in the published run" in missing.stderr
+    assert asked.returncode == 0 and "[1] query_athena" in asked.stdout, asked.stdout + asked.stderr
     result = summary["output"]
     assert summary["status"] == "SUCCEEDED" and result["published"]["pointer"].endswith("/published/latest.json")
     assert (result["ingest"]["rows_in"], result["ingest"]["rows_quarantined"]) == (USERS_ROWS, UNREADABLE_AGES)

@@ -24,7 +24,8 @@ import planner
 from datagen.generator import GeneratorConfig
 from datagen.writer import write_dataset
 from engagement import cache
-from engagement.layout import BUCKETS, PUBLISHED_VIEWS, Buckets, run_id_from_execution
+from engagement.layout import BUCKETS, DEFAULT_UPLOAD_KEY, PUBLISHED_VIEWS, Buckets, run_id_from_execution
+from engagement_cli.commands import upload
 from engagement.schema import ID_COLUMN, PII_COLUMNS
 from localcloud import functions, rest_apis
 from localcloud.cloud import LocalCloud
@@ -46,15 +47,15 @@ def cloud(local_assembly, local_images, tmp_path_factory):
     set_environment(cloud, stage_function(cloud, "PlanShards"), SHARD_ROWS=str(SHARD_ROWS))
     write_dataset(GeneratorConfig(rows=ROWS, seed=8), state / "data", progress=None)
     write_dataset(GeneratorConfig(rows=FAILING_ROWS, seed=9), state / "small", progress=None)
-    cloud.upload_source(state / "data" / "customers.csv")
-    cloud.upload_source(state / "small" / "customers.csv", key="customers/small.csv")
+    upload(cloud, state / "data" / "customers.csv", DEFAULT_UPLOAD_KEY)
+    upload(cloud, state / "small" / "customers.csv", "customers/small.csv")
     sqs = cloud.client("sqs")
     queue = sqs.create_queue(QueueName="notifications")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     [topic] = cloud.client("sns").list_topics()["Topics"]
     cloud.client("sns").subscribe(TopicArn=topic["TopicArn"], Protocol="sqs", Endpoint=arn)
     cloud.notifications = queue
-    cloud.first = cloud.run(name=FIRST, timeout_s=600)
+    cloud.first = cloud.run(FIRST, {}, timeout_s=600)  # no source_key: the default upload
     cloud.served = snapshot(cloud)  # what readers saw after the first run
     yield cloud
     cloud.stop()
@@ -290,8 +291,8 @@ def test_a_corrupt_upload_fails_the_run_and_keeps_the_published_results(cloud, t
     lines = (cloud.state_dir / "small" / "customers.csv").read_bytes().split(b"\n")
     corrupt = b"\n".join([lines[0]] + [line[:30] if i % 4 == 0 else line for i, line in enumerate(lines[1:])])
     (tmp_path / "corrupt.csv").write_bytes(corrupt)
-    cloud.upload_source(tmp_path / "corrupt.csv", key="customers/corrupt.csv")
-    result = cloud.run(name="corrupt-upload", source_key="customers/corrupt.csv", timeout_s=300)
+    upload(cloud, tmp_path / "corrupt.csv", "customers/corrupt.csv")
+    result = cloud.run("corrupt-upload", {"source_key": "customers/corrupt.csv"}, timeout_s=300)
     assert result["status"] == "FAILED" and result["error"] == "EngagementPipelineFailed"
     [failure] = notifications(cloud)
     assert failure["status"] == "FAILED" and failure["error"] == "StageFailed"
@@ -302,7 +303,7 @@ def test_a_corrupt_upload_fails_the_run_and_keeps_the_published_results(cloud, t
 def test_a_failing_container_fails_the_run(cloud):
     restore = revise_training_task(cloud, lambda container: container.update(command=["not-a-command"]))
     try:
-        result = cloud.run(name="broken-container", source_key="customers/small.csv", timeout_s=300)
+        result = cloud.run("broken-container", {"source_key": "customers/small.csv"}, timeout_s=300)
     finally:
         restore()
     assert result["status"] == "FAILED"
@@ -314,7 +315,7 @@ def test_a_failed_quality_gate_publishes_nothing(cloud):
     restore = revise_training_task(cloud, lambda container: container["environment"].append(
         {"name": "QUALITY_MIN_ENGAGEMENT_R2", "value": "0.999"}))
     try:
-        result = cloud.run(name="strict-gate", source_key="customers/small.csv", timeout_s=300)
+        result = cloud.run("strict-gate", {"source_key": "customers/small.csv"}, timeout_s=300)
     finally:
         restore()
     assert result["status"] == "FAILED" and result["error"] == "QualityGateFailed"
@@ -336,7 +337,7 @@ def test_a_failed_shard_fails_the_run_naming_it_after_the_others_were_staged_and
         "        raise RuntimeError(f\"injected after staging {staged['items_written']} cache items\")\n"
         "    return staged"))
     try:
-        result = cloud.run(name="fails-in-build-outputs", source_key="customers/small.csv", timeout_s=300)
+        result = cloud.run("fails-in-build-outputs", {"source_key": "customers/small.csv"}, timeout_s=300)
     finally:
         restore()
     assert result["status"] == "FAILED"
@@ -364,12 +365,12 @@ def test_a_failure_after_build_outputs_and_a_concurrent_start_change_nothing_ser
         deadline = time.monotonic() + 120
         while lock(cloud) is None and time.monotonic() < deadline:
             time.sleep(0.2)
-        refused.update(cloud.run(name="concurrent-manual", source_key="customers/small.csv", timeout_s=120))
+        refused.update(cloud.run("concurrent-manual", {"source_key": "customers/small.csv"}, timeout_s=120))
 
     other = threading.Thread(target=start_another_while_locked)
     try:
         other.start()
-        result = cloud.run(name="fails-at-publish", source_key="customers/small.csv", timeout_s=300)
+        result = cloud.run("fails-at-publish", {"source_key": "customers/small.csv"}, timeout_s=300)
         other.join(timeout=180)
     finally:
         restore()
@@ -404,7 +405,7 @@ def run_with_revised_machine_role(cloud, change, name: str) -> dict:
     """A run of the small upload with the state machine's role policies changed, then put back."""
     restore = revise_role_policies(cloud, "PipelineStateMachineRole", change)
     try:
-        return cloud.run(name=name, source_key="customers/small.csv", timeout_s=300)
+        return cloud.run(name, {"source_key": "customers/small.csv"}, timeout_s=300)
     finally:
         restore()
 

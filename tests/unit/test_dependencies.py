@@ -1,5 +1,6 @@
 """Dependencies point one way: the product and its tools never reach into the emulator, the stacks
-never into the cost tooling, and the neutral readers of the synthesized app into none of them."""
+never into the cost tooling, the neutral readers of the synthesized app into none of them, and the
+emulator into no product module."""
 
 import ast
 from pathlib import Path
@@ -15,6 +16,9 @@ FORBIDDEN = {
     "constructs": {"cost", "tools", "localcloud"},
     "runtime": {"cost", "tools", "localcloud", "stacks", "constructs", "deployment"},
     "ml_container": {"cost", "tools", "localcloud", "stacks", "constructs", "deployment"},
+    # The local cloud knows clouds, not this product: the product's command line composes the two.
+    "localcloud": {"engagement", "engagement_ml", "engagement_cli", "datagen", "planner", "stacks", "constructs",
+                   "cost", "tools", "sql"},
 }
 
 

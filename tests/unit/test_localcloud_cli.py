@@ -1,28 +1,6 @@
 """The local cloud's command line, where it needs no running cloud: clear answers."""
 
-import pytest
-
 from localcloud.__main__ import main
-
-
-def test_run_without_a_synthesized_app_says_what_to_do(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    assert main(["run", "--rows", "10"]) == 1
-    assert "cdk.out.local/manifest.json not found: synthesize the app first (make synth-local)" in capsys.readouterr().err
-
-
-def test_run_on_a_file_that_is_not_there_says_so_before_starting(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    assert main(["run", "--input", "mine.csv"]) == 1
-    assert "--input mine.csv: no such file" in capsys.readouterr().err
-    assert not (tmp_path / ".localcloud").exists()
-
-
-def test_run_takes_generated_customers_or_a_file_not_both(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit):
-        main(["run", "--rows", "10", "--input", "mine.csv"])
-    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_sql_and_status_before_any_run(tmp_path, monkeypatch, capsys):
@@ -59,24 +37,8 @@ def test_down_never_signals_a_process_that_is_not_its_server(tmp_path, monkeypat
         bystander.kill()
 
 
-def test_an_image_option_that_is_not_uri_equals_dockerfile_is_refused(tmp_path, monkeypatch, capsys):
-    import pytest
-
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as refused:
-        main(["run", "--image", "engagement-ml:local"])
-    assert refused.value.code == 2 and "expected URI=DOCKERFILE, got 'engagement-ml:local'" in capsys.readouterr().err
-
-
 def test_an_image_without_its_dockerfile_stops_before_anything_starts(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["up", "--empty", "--image", "engagement-ml:local=missing/Dockerfile"]) == 1
     assert "no Dockerfile at missing/Dockerfile for image engagement-ml:local" in capsys.readouterr().err
     assert not (tmp_path / ".localcloud" / "server.json").exists()
-
-
-def test_run_refuses_files_of_no_rows_before_starting(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    assert main(["run", "--file-rows", "0"]) == 1
-    assert "--file-rows 0: a file holds at least one row" in capsys.readouterr().err
-    assert not (tmp_path / ".localcloud").exists()

@@ -1,0 +1,5 @@
+import sys
+
+from engagement_cli.commands import main
+
+sys.exit(main())
