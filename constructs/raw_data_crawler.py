@@ -9,6 +9,12 @@ from constructs import Construct
 from constructs.nag import acknowledge_wildcard_resources
 
 
+# What a crawler does to its database's tables and partitions.
+CATALOG_ACTIONS = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable",
+                   "glue:GetPartitions", "glue:BatchGetPartition", "glue:BatchCreatePartition",
+                   "glue:BatchUpdatePartition"]
+
+
 class RawDataCrawler(Construct):
     """Crawler with its own least-privilege role and a KMS security configuration."""
 
@@ -69,17 +75,7 @@ class RawDataCrawler(Construct):
             iam.PolicyStatement(actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
                                 resources=[encryption_key.key_arn]),
             iam.PolicyStatement(
-                actions=[
-                    "glue:GetDatabase",
-                    "glue:GetTable",
-                    "glue:GetTables",
-                    "glue:CreateTable",
-                    "glue:UpdateTable",
-                    "glue:GetPartitions",
-                    "glue:BatchGetPartition",
-                    "glue:BatchCreatePartition",
-                    "glue:BatchUpdatePartition",
-                ],
+                actions=CATALOG_ACTIONS,
                 resources=[
                     stack.format_arn(service="glue", resource="catalog"),
                     stack.format_arn(service="glue", resource="database", resource_name=database_name),

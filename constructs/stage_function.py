@@ -62,6 +62,10 @@ class StageFunction(Construct):
             **({"vpc": props.vpc, "security_groups": [props.security_group],
                 "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)} if props.vpc else {}),
         )
+        self._acknowledge_findings(props)
+
+    def _acknowledge_findings(self, props: StageFunctionProps) -> None:
+        """The cdk-nag and checkov findings this function's design accepts, each with its reason."""
         if props.reserved_concurrency is None:
             reason = ("No reserved concurrency by default: Lambda keeps 100 executions unreserved per account and new"
                       " accounts often have a quota of 10-50, where any reservation fails the deploy. The pipeline"

@@ -3,6 +3,7 @@ run ledger."""
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 from constructs.catalog import Catalog
 from constructs.catalog_table import CatalogTable, CatalogTableProps, RunPartitions, TableFormat
@@ -33,26 +34,7 @@ class DataStack(cdk.Stack):
         lean profile's one key); `cache_warm_writes_per_second`: the prediction cache pre-warmed."""
         super().__init__(scope, construct_id, termination_protection=termination_protection, **kwargs)
 
-        # CloudWatch Logs encrypts the platform's log groups (Glue crawler, Lambdas, tasks, state
-        # machine) with this key on their behalf.
-        self.key = EncryptionKey(
-            self,
-            "DataKey",
-            description="Customer engagement platform: data and logs at rest (S3, DynamoDB, Athena, Glue, Logs)",
-            log_groups="*",
-        ).key
-        if key_for_alarms:
-            self.key.add_to_resource_policy(iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": self.account}}))
-        # S3 Vectors' indexing reads the knowledge base's vectors (AI stack) under this key.
-        self.key.add_to_resource_policy(iam.PolicyStatement(
-            principals=[iam.ServicePrincipal("indexing.s3vectors.amazonaws.com")], actions=["kms:Decrypt"],
-            resources=["*"],  # in a key policy, "*" means this key
-            conditions={"StringEquals": {"aws:SourceAccount": self.account},
-                        "ArnLike": {"aws:SourceArn": self.format_arn(service="s3vectors", resource="bucket",
-                                                                     resource_name="*")}}))
+        self.key = self._data_key(key_for_alarms)
         self.lake = DataLake(self, "DataLake", encryption_key=self.key, personal_data={
             PLACES["source"].root: cdk.Duration.days(upload_retention_days),
             PLACES["quarantine"].root: cdk.Duration.days(quarantine_retention_days),
@@ -94,6 +76,30 @@ class DataStack(cdk.Stack):
             "tokenization_secret_arn": self.tokenization_key.secret_arn,
             "workgroup_name": self.workgroup.workgroup_name,
         })
+
+    def _data_key(self, key_for_alarms: bool) -> kms.IKey:
+        """The data key, with the services that use it on the platform's behalf admitted."""
+        # CloudWatch Logs encrypts the platform's log groups (Glue crawler, Lambdas, tasks, state
+        # machine) with this key on their behalf.
+        key = EncryptionKey(
+            self,
+            "DataKey",
+            description="Customer engagement platform: data and logs at rest (S3, DynamoDB, Athena, Glue, Logs)",
+            log_groups="*",
+        ).key
+        if key_for_alarms:
+            key.add_to_resource_policy(iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}}))
+        # S3 Vectors' indexing reads the knowledge base's vectors (AI stack) under this key.
+        key.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("indexing.s3vectors.amazonaws.com")], actions=["kms:Decrypt"],
+            resources=["*"],  # in a key policy, "*" means this key
+            conditions={"StringEquals": {"aws:SourceAccount": self.account},
+                        "ArnLike": {"aws:SourceArn": self.format_arn(service="s3vectors", resource="bucket",
+                                                                     resource_name="*")}}))
+        return key
 
     def _declare_tables(self) -> dict[str, CatalogTable]:
         """Tables and columns come from runtime/engagement/catalog.py (and so from the contracts)."""

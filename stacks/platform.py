@@ -126,7 +126,18 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
         assistant_bytes_scanned_cutoff=settings.assistant_bytes_scanned_cutoff,
         api_concurrency=API_RESERVED_CONCURRENCY if settings.reserve_concurrency else None,
     )
-    pipeline = PipelineStack(
+    pipeline = _pipeline(app, settings, profile, data_refs, network, ml, ai)
+    consumers = (ml, pipeline, ai, *((network,) if profile.one_key else ()))
+    for consumer in consumers:  # imports by export name carry no implicit dependency
+        consumer.add_stack_dependency(data)
+    cdk.Tags.of(app).add(*COST_TAG)  # Cost Explorer groups the platform's spend by it (python -m cost --actual)
+    add_compliance_packs(app)
+    return Platform(data=data, network=network, ml=ml, pipeline=pipeline, ai=ai)
+
+
+def _pipeline(app: cdk.App, settings: PlatformSettings, profile: Profile, data_refs: DataRefs,
+              network: NetworkStack, ml: MlStack, ai: AiStack) -> PipelineStack:
+    return PipelineStack(
         app,
         "EngagementPipeline",
         env=settings.env,
@@ -144,12 +155,6 @@ def build_platform(app: cdk.App, settings: PlatformSettings) -> Platform:
                        inference_concurrency=settings.inference_concurrency,
                        cache_load_concurrency=settings.cache_load_concurrency),
     )
-    consumers = (ml, pipeline, ai, *((network,) if profile.one_key else ()))
-    for consumer in consumers:  # imports by export name carry no implicit dependency
-        consumer.add_stack_dependency(data)
-    cdk.Tags.of(app).add(*COST_TAG)  # Cost Explorer groups the platform's spend by it (python -m cost --actual)
-    add_compliance_packs(app)
-    return Platform(data=data, network=network, ml=ml, pipeline=pipeline, ai=ai)
 
 
 def _data(app: cdk.App, settings: PlatformSettings, profile: Profile) -> tuple[DataStack, DataRefs]:

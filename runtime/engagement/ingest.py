@@ -144,12 +144,7 @@ def ingest_csv(
         return "skip"
 
     guarded = LineGuard(source, first_line=2, block_bytes=block_bytes)
-    try:
-        reader = _open_rows(pa.PythonFile(guarded, mode="r"), len(header), block_bytes, on_invalid_row)
-    except pa.ArrowInvalid as error:
-        if "Empty CSV file" in str(error):
-            raise IngestError(f"{source_name}: no data rows after the header") from error
-        raise IngestError(f"{source_name}: cannot parse the CSV: {_without_content(error)}") from error
+    reader = _open_reader(guarded, len(header), block_bytes, on_invalid_row, source_name)
     writer = pq.ParquetWriter(bronze, bronze_schema(), compression="snappy")
     lines = LineNumbers(first_data_line=2, absorbed=guarded.absorbed)
     seen_ids: dict[str, int] = {}
@@ -181,11 +176,24 @@ def ingest_csv(
     finally:
         writer.close()
     report.continuation_lines = len(guarded.absorbed)
+    _check_counts(report, source_name)
+    return report
+
+
+def _open_reader(guarded: LineGuard, columns: int, block_bytes: int, on_invalid_row, source_name: str):
+    try:
+        return _open_rows(pa.PythonFile(guarded, mode="r"), columns, block_bytes, on_invalid_row)
+    except pa.ArrowInvalid as error:
+        if "Empty CSV file" in str(error):
+            raise IngestError(f"{source_name}: no data rows after the header") from error
+        raise IngestError(f"{source_name}: cannot parse the CSV: {_without_content(error)}") from error
+
+
+def _check_counts(report: IngestReport, source_name: str) -> None:
     if report.rows_in == 0:
         raise IngestError(f"{source_name}: no data rows after the header")
     if not report.reconciled:  # a bug, not bad input: refuse to publish unreconciled counts
         raise AssertionError(f"ingest counts do not reconcile: {report.to_dict()}")
-    return report
 
 
 def header_of(first_bytes: bytes, source_name: str) -> list[str]:
