@@ -118,6 +118,22 @@ def cache_writes_per_s(inventory: Inventory) -> int:
     return max([DYNAMODB_NEW_ON_DEMAND_WRITES_PER_S, *warm])
 
 
+def with_settings(app: App, settings: dict[str, int]) -> App:
+    """The app as a synthesis with these context settings (the ones SETTINGS names) would read,
+    without synthesizing it (a test compares the two)."""
+    concurrency = dict(app.concurrency)
+    for key, state in (("inferenceConcurrency", "ScoreShards"), ("cacheLoadConcurrency", "LoadCacheShards")):
+        if key in settings:
+            concurrency[state] = settings[key]
+    unknown = set(settings) - {"shardRows", "inferenceConcurrency", "cacheLoadConcurrency",
+                               "athenaBytesScannedCutoff", "cacheWarmWritesPerSecond"}
+    if unknown:
+        raise ValueError(f"with_settings does not model {sorted(unknown)}: synthesize with them instead")
+    return replace(app, concurrency=concurrency, shard_rows=settings.get("shardRows", app.shard_rows),
+                   scan_cutoff_bytes=settings.get("athenaBytesScannedCutoff", app.scan_cutoff_bytes),
+                   cache_writes_per_s=max(app.cache_writes_per_s, settings.get("cacheWarmWritesPerSecond", 0)))
+
+
 def _task(tasks: dict, reference: str) -> dict:
     stem = re.sub(r"[0-9A-F]{8}$", "", reference)
     return next(p for logical_id, p in tasks.items() if stem.endswith(re.sub(r"[0-9A-F]{8}$", "", logical_id)))

@@ -33,14 +33,15 @@ def synthesized_lean(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp
     return synthesize(tmp_path_factory, "lean")
 
 
-def synthesize(tmp_path_factory: pytest.TempPathFactory, profile: str) -> SynthesizedApp:
+def synthesize(tmp_path_factory: pytest.TempPathFactory, profile: str, **settings) -> SynthesizedApp:
+    """The app with this profile and these PlatformSettings fields (the defaults for the rest)."""
     outdir = tmp_path_factory.mktemp("cdk.out")
     context = json.loads((REPO / "cdk.json").read_text())["context"]
     app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:bundling-stacks": [], "aws:cdk:enable-path-metadata": True,
                                              "aws:cdk:enable-asset-metadata": True})
     layer = tmp_path_factory.mktemp("lambda-layer")  # bundling is skipped: an empty folder stands in
     (layer / "python").mkdir()
-    platform = build_platform(app, PlatformSettings(lambda_layer_dir=layer, profile=profile))
+    platform = build_platform(app, PlatformSettings(lambda_layer_dir=layer, profile=profile, **settings))
     assembly = app.synth()  # raises if any cdk-nag finding is unacknowledged
     raw = {stack.stack_name: stack.template for stack in assembly.stacks}
     return SynthesizedApp(

@@ -102,6 +102,23 @@ def test_every_setting_named_is_a_context_key_of_the_app():
     assert set(limits.SETTINGS.values()) <= keys
 
 
+def test_the_app_with_settings_reads_as_a_synthesis_with_them(app, tmp_path_factory):
+    """cost.doc's scenarios apply settings to the default app instead of synthesizing each."""
+    from tests.conftest import synthesize
+
+    tree = ast.parse((REPO / "app.py").read_text())
+    [context] = [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                 and getattr(node.targets[0], "id", "") == "CONTEXT"]
+    fields = {key.value: value.elts[0].value for key, value in zip(context.keys, context.values)}
+    settings = {"cacheWarmWritesPerSecond": 40_000, "cacheLoadConcurrency": 8, "inferenceConcurrency": 40,
+                "athenaBytesScannedCutoff": 32 * 1024**3, "shardRows": 100_000}
+    synthesized = synthesize(tmp_path_factory, "standard", **{fields[key]: value for key, value in settings.items()})
+    inventory = read_inventory(synthesized.outdir)
+    assert limits.read_app(inventory, inventory.definition) == limits.with_settings(app, settings) != app
+    with pytest.raises(ValueError, match="does not model"):
+        limits.with_settings(app, {"stageMemoryMb": 1024})
+
+
 def test_scaled_usage_cuts_the_shards_the_app_would(app):
     assert limits.scaled_usage(MEASURED, app, 10_000_000).shards == math.ceil(10_000_000 / 250_000)
 
