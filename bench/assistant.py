@@ -6,7 +6,7 @@
 the plan the local planner reads, compares it with the expected plan and prints the accuracy by
 kind, then every miss, then one JSON object (`questions`, `correct`, `accuracy`, `by_kind`).
 
-Against a serving local cloud with a published run (`python -m localcloud run --rows 100000
+Against a serving local cloud with a published run (`python -m engagement_cli run --rows 100000
 --serve` in another terminal): every question of planner/seed_questions.py asked once through
 POST /ask (SigV4-signed, over HTTP: the assistant Lambda, its Converse loop with the local
 stand-in model, its tools), then the /predict latency as bench/predict_api.py measures it.
@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from localcloud.__main__ import SERVER, credentials, route_url  # noqa: E402
+from localcloud.session import SERVER, credentials, route_url  # noqa: E402
 from localcloud.rest_apis import call  # noqa: E402
 from planner.seed_questions import SEED_QUESTIONS  # noqa: E402
 from predict_api import predict_latency  # noqa: E402
@@ -77,10 +77,21 @@ def record_evaluation(figures: dict) -> None:
     record("assistant-eval", "python bench/assistant.py --eval --docs", table(["kind", "correct", "accuracy"], rows))
 
 
+def record_latency(ask: dict, predict: dict) -> None:
+    from report import record, table
+
+    record("assistant-latency", "python bench/assistant.py --docs (against `python -m engagement_cli run --rows "
+           "100000 --serve`)", table(["API", "requests", "answered", "p50 ms", "mean / p99 ms", "max ms"], [
+               ["POST /ask (the seed's questions)", ask["questions"], ask["answered"], ask["ask_p50_ms"],
+                ask["ask_mean_ms"], ask["ask_max_ms"]],
+               ["POST /predict (sequential)", predict["requests"], predict["ok"], predict["predict_p50_ms"],
+                predict["predict_p99_ms"], predict["predict_max_ms"]]]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--eval", action="store_true", help="score the planner on its evaluation set and stop")
-    parser.add_argument("--docs", action="store_true", help="with --eval: write its table to docs/benchmarks.md")
+    parser.add_argument("--docs", action="store_true", help="write the table to docs/benchmarks.md")
     parser.add_argument("--predict-requests", type=int, default=2_000)
     parser.add_argument("--customers", type=int, default=1_000, help="/predict ids CUST-00000001 … in turn")
     parser.add_argument("--answers", type=Path, help="write every reply here as JSON")
@@ -117,6 +128,8 @@ def main() -> None:
     predict = predict_latency(args.predict_requests, args.customers)
     if args.answers:
         args.answers.write_text(json.dumps(replies, indent=2))
+    if args.docs:
+        record_latency(figures, predict)
     print(json.dumps({**figures, "predict_p50_ms": predict["predict_p50_ms"],
                       "predict_p99_ms": predict["predict_p99_ms"], "by_category": by_category}))
 

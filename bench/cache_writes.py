@@ -2,7 +2,7 @@
 
 CacheLoad's own code (`engagement.cache.load_cache`: predictions read from S3 in batches, items
 built, BatchWriteItem 25 a request) against the local cloud's moto server with its BatchWriteItem
-fast path, and nothing else: the server runs alone in a child process, as in `localcloud run`, and
+fast path, and nothing else: the server runs alone in a child process, as in a local run, and
 no other stage competes for the two cores. The figure is the most the local cloud's DynamoDB can
 take, which bounds CacheLoad in `bench/localcloud.py`. The last line is one JSON object with
 `items`, `seconds`, `items_per_second`, and the client's and the server's CPU microseconds per item.
@@ -59,6 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=4, help="requests in flight (CacheLoad's default)")
+    parser.add_argument("--docs", action="store_true", help="write the figures to docs/benchmarks.md")
     args = parser.parse_args()
     server = subprocess.Popen([sys.executable, "-c", SERVER], cwd=REPO, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
@@ -76,7 +77,7 @@ def main() -> None:
     server_cpu_before = _cpu_seconds(server.pid)
     started, client_cpu = time.perf_counter(), time.process_time()
     written = load_cache(s3, CacheTable(dynamodb, "cache"), S3Uri.parse("s3://predictions/run/"), run_id="bench",
-                         ttl_attribute="expires_at", workers=args.workers)
+                         workers=args.workers)
     seconds, client_cpu = time.perf_counter() - started, time.process_time() - client_cpu
     server_cpu = _cpu_seconds(server.pid) - server_cpu_before
     server.communicate("done\n")
@@ -86,6 +87,13 @@ def main() -> None:
                "server_cpu_us_per_item": round(server_cpu / written * 1e6)}
     print(f"{written:,} items in {figures['seconds']} s: {figures['items_per_second']:,} items/s; CPU per item: "
           f"client {figures['client_cpu_us_per_item']} us, server {figures['server_cpu_us_per_item']} us")
+    if args.docs:
+        from report import record, table
+
+        record("cache_writes", "python bench/cache_writes.py " + " ".join(sys.argv[1:]), table(
+            ["items", "requests in flight", "seconds", "items/s", "client CPU µs/item", "server CPU µs/item"],
+            [[f"{written:,}", args.workers, figures["seconds"], f"{figures['items_per_second']:,}",
+              figures["client_cpu_us_per_item"], figures["server_cpu_us_per_item"]]]))
     print(json.dumps(figures))
 
 

@@ -1,6 +1,7 @@
 """Generator throughput: python bench/generate.py [--rows 100000 1000000]
 
-Prints rows/s and peak memory per size; the last line is one JSON object with all figures.
+Prints rows/s and peak memory per size; the last line is one JSON object with all figures
+(--docs: also the table in docs/benchmarks.md).
 """
 
 import argparse
@@ -33,6 +34,7 @@ def run_once(rows: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--docs", action="store_true", help="write the table to docs/benchmarks.md")
     args = parser.parse_args()
     results = []
     for rows in args.rows:
@@ -40,6 +42,13 @@ def main() -> None:
         results.append(result)
         print(f"{rows:>12,} rows  {result['seconds']:7.2f} s  {result['rows_per_second']:>10,} rows/s  "
               f"peak RSS (largest child so far) {result['peak_rss_mb_max_so_far']} MB  CSV {result['csv_mb']} MB")
+    if args.docs:
+        from report import record, table
+
+        record("generate", "python bench/generate.py " + " ".join(sys.argv[1:]), table(
+            ["customers", "seconds", "rows/s", "peak RSS (MB, largest run so far)", "CSV (MB)"],
+            [[f"{r['rows']:,}", r["seconds"], f"{r['rows_per_second']:,}", f"{r['peak_rss_mb_max_so_far']:,}",
+              r["csv_mb"]] for r in results]))
     print(json.dumps({"benchmark": "datagen", "results": results}))
 
 

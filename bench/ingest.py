@@ -1,13 +1,15 @@
 """Ingest throughput: python bench/ingest.py [--rows 100000 1000000]
 
 Generates each size once, then times validation + tokenization + Parquet/quarantine writing on
-local files. Prints rows/s per size; the last line is one JSON object with all figures.
+local files. Prints rows/s per size; the last line is one JSON object with all figures (--docs:
+also the table in docs/benchmarks.md).
 """
 
 import argparse
 import io
 import json
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +23,7 @@ from engagement.tokenize import Tokenizer
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--docs", action="store_true", help="write the table to docs/benchmarks.md")
     args = parser.parse_args()
     results = []
     for rows in args.rows:
@@ -38,6 +41,13 @@ def main() -> None:
         results.append(result)
         print(f"{rows:>12,} rows  {seconds:7.2f} s  {result['rows_per_second']:>10,} rows/s  "
               f"accepted {report.rows_accepted:,}  peak RSS so far {result['peak_rss_mb_so_far']} MB")
+    if args.docs:
+        from report import record, table
+
+        record("ingest", "python bench/ingest.py " + " ".join(sys.argv[1:]), table(
+            ["customers", "seconds", "rows/s", "accepted", "peak RSS (MB, so far)"],
+            [[f"{r['rows']:,}", r["seconds"], f"{r['rows_per_second']:,}", f"{r['accepted']:,}",
+              f"{r['peak_rss_mb_so_far']:,}"] for r in results]))
     print(json.dumps({"benchmark": "ingest", "results": results}))
 
 

@@ -1,6 +1,6 @@
 """Local cloud benchmark: python bench/localcloud.py [--rows 100000 [1000000 ...]] [--repeat 3] [--iam enforce|off]
 
-Runs `python -m localcloud run` (deploy cdk.out.local with cdklocal, generate, execute the state
+Runs `python -m engagement_cli run` (deploy cdk.out.local with cdklocal, generate, execute the state
 machine) `--repeat` times per size and prints each run's execution time, its compute (the
 Training, ScoreShards and IngestFiles states, which do the work AWS would also do), the overhead ratio
 (execution / compute: the figure that holds on a noisy machine), the slowest states, and each
@@ -10,8 +10,8 @@ more, it prints each function's and task's peak at every size and the change fro
 memory that does not grow with customers changes by less than 10%. The last line is one JSON
 object: per size, the median run's figures (`execution_seconds`, `compute_seconds`,
 `overhead_ratio`, `states`, `max_memory_used`), and `peak_rss_mb` (the largest single process of
-any run). Synthesize first (make synth-local; with less memory: make synth-local
-CONTEXT="-c stageMemoryMb=1024 -c taskMemoryMib=4096").
+any run). Synthesize first (make synth-local), or give --context "-c stageMemoryMb=1024 ..." to
+synthesize with it (and with the defaults again afterwards).
 """
 
 import argparse
@@ -47,7 +47,7 @@ def memory_reports(since: float) -> dict[str, dict]:
 def one_run(rows: int, images: list[str], iam: str = "enforce", file_rows: int | None = None) -> dict:
     started = time.time()
     files = ["--file-rows", str(file_rows)] if file_rows else []
-    subprocess.run([sys.executable, "-m", "localcloud", "run", "--rows", str(rows), "--iam", iam, *files, *images],
+    subprocess.run([sys.executable, "-m", "engagement_cli", "run", "--rows", str(rows), "--iam", iam, *files, *images],
                    check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     summary = json.loads(Path(".localcloud/last-run.json").read_text())
     states = {s["state"]: s["seconds"] for s in summary["states"]}
@@ -83,11 +83,20 @@ def main() -> None:
                         help="off: measure the same run without IAM enforcement (default: enforce)")
     parser.add_argument("--file-rows", type=int, metavar="N",
                         help="upload as files of at most N rows (equal upload files at every size)")
+    parser.add_argument("--context", default="", metavar='"-c <key>=<value> ..."',
+                        help="synthesize the app with this context first (make synth-local CONTEXT=...), and "
+                             "with the defaults again afterwards")
     parser.add_argument("--docs", action="store_true", help="write the tables to docs/benchmarks.md")
     args = parser.parse_args()
     images = subprocess.run(["make", "-s", "--no-print-directory", "print-LOCAL_IMAGES"], capture_output=True,
                             text=True, check=True).stdout.split()  # the images `make run` gives the local cloud
-    medians = {rows: measured(rows, args.repeat, images, args.iam, args.file_rows) for rows in args.rows}
+    if args.context:
+        synthesize(args.context)
+    try:
+        medians = {rows: measured(rows, args.repeat, images, args.iam, args.file_rows) for rows in args.rows}
+    finally:
+        if args.context:
+            synthesize("")
     if len(medians) > 1:
         print("\n".join(flatness(medians)))
     peak = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
@@ -96,10 +105,16 @@ def main() -> None:
         from report import record
 
         command = "python bench/localcloud.py " + " ".join(sys.argv[1:])
-        record("localcloud" + (f" --file-rows {args.file_rows}" if args.file_rows else ""), command,
-               docs_tables(medians))
+        name = "localcloud" + (f" --file-rows {args.file_rows}" if args.file_rows else "") + \
+            (" (less memory, smaller units)" if args.context else "")
+        record(name, command.replace(f"--context {args.context}", f"--context '{args.context}'"), docs_tables(medians))
     print(json.dumps({"benchmark": "localcloud", "iam": args.iam, "peak_rss_mb": peak,
                       "by_rows": {str(rows): median for rows, median in medians.items()}}))
+
+
+def synthesize(context: str) -> None:
+    print(f"make synth-local CONTEXT={context!r}", flush=True)
+    subprocess.run(["make", "-s", "synth-local", f"CONTEXT={context}"], check=True, stdout=subprocess.DEVNULL)
 
 
 def docs_tables(medians: dict[int, dict]) -> str:
