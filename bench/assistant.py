@@ -80,8 +80,8 @@ def record_evaluation(figures: dict) -> None:
 def record_latency(ask: dict, predict: dict) -> None:
     from report import record, table
 
-    record("assistant-latency", "python bench/assistant.py --docs (against `python -m engagement_cli run --rows "
-           "100000 --serve`)", table(["API", "requests", "answered", "p50 ms", "mean / p99 ms", "max ms"], [
+    record("assistant-latency", "python bench/assistant.py --docs", "Against `python -m engagement_cli run --rows "
+           "100000 --serve`.\n\n" + table(["API", "requests", "answered", "p50 ms", "mean / p99 ms", "max ms"], [
                ["POST /ask (the seed's questions)", ask["questions"], ask["answered"], ask["ask_p50_ms"],
                 ask["ask_mean_ms"], ask["ask_max_ms"]],
                ["POST /predict (sequential)", predict["requests"], predict["ok"], predict["predict_p50_ms"],

@@ -18,7 +18,8 @@ def commit() -> str:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + (" with uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", f":!{DOCS.relative_to(REPO)}")
+    return head + (" with uncommitted changes" if changed else "")  # this page's own sections aside
 
 
 def machine() -> str:
