@@ -50,8 +50,8 @@ class PlatformSettings:
     # training and inference tasks' memory (2 vCPU take 4,096-16,384 MiB).
     stage_memory_mb: int | None = None
     task_memory_mib: int = TASK_MEMORY_MIB
-    max_training_rows: int | None = None  # the training sample (None: engagement_ml.config's 250,000)
-    max_test_rows: int | None = None  # the held-out sample (None: engagement_ml.config's 250,000)
+    max_training_rows: int | None = None  # the training sample (None: engagement_ml.config's default)
+    max_test_rows: int | None = None  # the held-out sample (None: engagement_ml.config's default)
     # The prediction cache's writes a second from the start (DynamoDB warm throughput; None: a new
     # on-demand table's 4,000). CacheLoad's bound at 10M+ customers on a new table (python -m cost --rows).
     cache_warm_writes_per_second: int | None = None

@@ -30,8 +30,8 @@ class TrainConfig:
     anomaly_labels_uri: str | None = None  # the generator's anomalous_ids.txt, when known
     generator_manifest_uri: str | None = None  # the generator's ceilings, when known
     threads: int | None = None
-    # Models fit on at most this many training rows (a fixed-seed sample; 0 = all). Quality at
-    # 800K rows equalled quality at 80K (docs/models.md, bench/ml.py), while fitting took 20 times longer.
+    # Models fit on at most this many training rows (a fixed-seed sample; 0 = all): what fitting on
+    # more buys, and what it costs, is `python bench/ml.py --rows 1000000 --max-training-rows 0 --docs`.
     max_training_rows: int = 250_000
     max_test_rows: int = 250_000  # the held-out rows the metrics and fairness checks use (0 = all)
     quality: QualityThresholds = field(default_factory=QualityThresholds)
