@@ -77,6 +77,7 @@ docs: synth synth-lean
 	$(PY) -m engagement.data_dictionary docs/data_dictionary.md
 	$(PY) -m tools.pipeline_doc cdk.out docs/pipeline.md
 	$(PY) -m cost.doc cdk.out cdk.out.lean docs/cost_run.json docs/cost.md
+	$(PY) -m tools.settings_doc README.md
 
 deps: $(VENV)/.deps-installed $(VENV)/.paths-installed node_modules/.package-lock.json lambda-layer checkov
 

@@ -10,6 +10,7 @@ import pytest
 from cost import limits
 from cost.inventory import read_inventory
 from cost.usage import Usage
+from stacks.context import CONTEXT
 
 REPO = Path(__file__).resolve().parents[2]
 # A 100K run's figures, in the shape read_usage gives them (each stage's seconds on 4 CPUs).
@@ -95,21 +96,14 @@ def test_a_file_is_bounded_by_ingests_time_and_tmp_and_the_profiles_memory_too(a
 
 
 def test_every_setting_named_is_a_context_key_of_the_app():
-    tree = ast.parse((REPO / "app.py").read_text())
-    [context] = [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
-                 and getattr(node.targets[0], "id", "") == "CONTEXT"]
-    keys = {key.value for key in context.keys}
-    assert set(limits.SETTINGS.values()) <= keys
+    assert set(limits.SETTINGS.values()) <= set(CONTEXT)
 
 
 def test_the_app_with_settings_reads_as_a_synthesis_with_them(app, tmp_path_factory):
     """cost.doc's scenarios apply settings to the default app instead of synthesizing each."""
     from tests.conftest import synthesize
 
-    tree = ast.parse((REPO / "app.py").read_text())
-    [context] = [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
-                 and getattr(node.targets[0], "id", "") == "CONTEXT"]
-    fields = {key.value: value.elts[0].value for key, value in zip(context.keys, context.values)}
+    fields = {key: setting.field for key, setting in CONTEXT.items()}
     settings = {"cacheWarmWritesPerSecond": 40_000, "cacheLoadConcurrency": 8, "inferenceConcurrency": 40,
                 "athenaBytesScannedCutoff": 32 * 1024**3, "shardRows": 100_000}
     synthesized = synthesize(tmp_path_factory, "standard", **{fields[key]: value for key, value in settings.items()})
