@@ -72,3 +72,18 @@ def test_the_local_cloud_benchmark_reads_each_runs_largest_report_and_compares_s
     lines = bench.flatness(medians)
     assert lines[1:] == ["  EngagementPipeline-IngestFunction: 300 | 420 | +40.0% | NO",
                          "  ecs-EngagementMlInferenceTaskTaskDefinition: 950 | 950 | +0.0% | yes"]
+
+
+def test_the_iam_benchmark_counts_the_grants_a_run_used(tmp_path):
+    role = "arn:aws:iam::000000000000:role/Stage"
+    statement = {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::b/runs/*"}
+    (tmp_path / "iam-policies.json").write_text(json.dumps(
+        {role: [{"name": "Stage/p", "document": {"Statement": [statement]}}]}))
+    (tmp_path / "iam.jsonl").write_text(json.dumps({"principal": role, "action": "s3:GetObject",
+                                                    "resource": "arn:aws:s3:::b/runs/r1/a", "decision": "allow",
+                                                    "reason": "allowed"}) + "\n")
+    result = subprocess.run([sys.executable, "bench/iam.py", "--logs", str(tmp_path)], cwd=REPO,
+                            capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "decisions": 1, "denials": 0, "roles": 1, "grants": 2, "grants_used": 1}
+    assert "`Stage`  1 of 2  1" in result.stdout
