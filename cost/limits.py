@@ -121,14 +121,11 @@ def cache_writes_per_s(inventory: Inventory) -> int:
 def with_settings(app: App, settings: dict[str, int]) -> App:
     """The app as a synthesis with these context settings (the ones SETTINGS names) would read,
     without synthesizing it (a test compares the two)."""
-    concurrency = dict(app.concurrency)
-    for key, state in (("inferenceConcurrency", "ScoreShards"), ("cacheLoadConcurrency", "LoadCacheShards")):
-        if key in settings:
-            concurrency[state] = settings[key]
-    unknown = set(settings) - {"shardRows", "inferenceConcurrency", "cacheLoadConcurrency",
-                               "athenaBytesScannedCutoff", "cacheWarmWritesPerSecond"}
+    maps = {"inferenceConcurrency": "ScoreShards", "cacheLoadConcurrency": "LoadCacheShards"}
+    unknown = set(settings) - {*maps, "shardRows", "athenaBytesScannedCutoff", "cacheWarmWritesPerSecond"}
     if unknown:
         raise ValueError(f"with_settings does not model {sorted(unknown)}: synthesize with them instead")
+    concurrency = {**app.concurrency, **{maps[key]: value for key, value in settings.items() if key in maps}}
     return replace(app, concurrency=concurrency, shard_rows=settings.get("shardRows", app.shard_rows),
                    scan_cutoff_bytes=settings.get("athenaBytesScannedCutoff", app.scan_cutoff_bytes),
                    cache_writes_per_s=max(app.cache_writes_per_s, settings.get("cacheWarmWritesPerSecond", 0)))

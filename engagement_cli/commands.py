@@ -19,14 +19,13 @@ The cloud itself (plan, sql, status, iam-report, up, down, env) is `python -m lo
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
 
-from deployment.assembly import AssemblyError
 from engagement.layout import DEFAULT_UPLOAD_KEY, PLACES, bucket_export
 from localcloud import session
-from localcloud.images import ImageError
 from localcloud.progress import Progress
 
 # Asked through the deployed /ask after a successful run, for the summary.
@@ -51,9 +50,8 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
         print(f"local cloud: serving AWS APIs at {cloud.endpoint}; state machine {cloud.deployment.state_machine_arn}")
         source = source or generated(state / "data", rows, seed)
         print(f"uploading {source} ({source.stat().st_size:,} bytes) as the run's input …", flush=True)
-        source_key = upload_in_parts(cloud, source, file_rows, state / "parts") if file_rows else DEFAULT_UPLOAD_KEY
-        if not file_rows:
-            upload(cloud, source, DEFAULT_UPLOAD_KEY)
+        source_key = (upload_in_parts(cloud, source, file_rows, state / "parts") if file_rows
+                      else upload(cloud, source, DEFAULT_UPLOAD_KEY))
         summary = session.execute(cloud, {"source_key": source_key}, started=started)
         if summary["status"] == "SUCCEEDED" and converse is not None:  # a model to answer with
             summary["example_answers"] = example_answers(cloud)
@@ -68,10 +66,14 @@ def run(assembly: Path, rows: int, seed: int, images: dict[str, Path], state: Pa
     return 0 if summary["status"] == "SUCCEEDED" else 1
 
 
-def upload(cloud, path: Path, key: str) -> None:
-    """A file into the deployed raw bucket (the data stack exports its name)."""
-    bucket = next(v for k, v in cloud.deployment.exports.items() if k.endswith("-" + bucket_export("raw", "Name")))
-    cloud.client("s3").upload_file(str(path), bucket, key)
+def upload(cloud, path: Path, key: str) -> str:
+    """A file into the deployed raw bucket (the data stack exports its name); returns the key."""
+    export = bucket_export("raw", "Name")
+    buckets = [value for name, value in cloud.deployment.exports.items() if name.endswith("-" + export)]
+    if not buckets:
+        raise session.InputError(f"the deployed app exports no *-{export}: is this the platform's cloud assembly?")
+    cloud.client("s3").upload_file(str(path), buckets[0], key)
+    return key
 
 
 def upload_in_parts(cloud, source: Path, file_rows: int, folder: Path) -> str:
@@ -85,8 +87,6 @@ def upload_in_parts(cloud, source: Path, file_rows: int, folder: Path) -> str:
 
 
 def split_csv(source: Path, file_rows: int, folder: Path) -> list[Path]:
-    import shutil
-
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     parts: list[Path] = []
@@ -139,34 +139,33 @@ def print_example_answers(answers: list[dict]) -> None:
 
 def ask(question: str, as_json: bool) -> int:
     """POST /ask to the serving cloud's API, signed as an IAM caller: the assistant's answer."""
-    status, answer = _post("/ask", {"question": question})
-    if as_json:
-        print(json.dumps(answer, indent=2))
-    elif status == 200:
-        print(answer["answer"])
-        for number, tool_call in enumerate(answer["tool_calls"], 1):
-            print(f"\n[{number}] {tool_call['tool']} {json.dumps(tool_call['input'])}")
-    else:
-        print(f"error: POST /ask answered {status}: {answer.get('message', answer)}", file=sys.stderr)
-    return 0 if status == 200 else 1
+    return _post("/ask", {"question": question}, print_answer if not as_json else None)
 
 
 def predict(customer_id: str, as_json: bool) -> int:
     """POST /predict to the serving cloud's API, signed as an IAM caller: the published run's answer."""
-    status, answer = _post("/predict", {"customer_id": customer_id})
-    if as_json:
+    return _post("/predict", {"customer_id": customer_id}, print_prediction if not as_json else None)
+
+
+def _post(path: str, body: dict, shown) -> int:
+    """The answer printed by `shown` (None: the body as JSON), or the error the API answered."""
+    from localcloud.rest_apis import call
+
+    status, answer = call(session.route_url(session.SERVER, path), "POST", body,
+                          signed=session.credentials(session.SERVER))
+    if shown is None:
         print(json.dumps(answer, indent=2))
     elif status == 200:
-        print_prediction(answer)
+        shown(answer)
     else:
-        print(f"error: POST /predict answered {status}: {answer.get('message', answer)}", file=sys.stderr)
+        print(f"error: POST {path} answered {status}: {answer.get('message', answer)}", file=sys.stderr)
     return 0 if status == 200 else 1
 
 
-def _post(path: str, body: dict) -> tuple[int, dict]:
-    from localcloud.rest_apis import call
-
-    return call(session.route_url(session.SERVER, path), "POST", body, signed=session.credentials(session.SERVER))
+def print_answer(answer: dict) -> None:
+    print(answer["answer"])
+    for number, tool_call in enumerate(answer["tool_calls"], 1):
+        print(f"\n[{number}] {tool_call['tool']} {json.dumps(tool_call['input'])}")
 
 
 def print_prediction(answer: dict) -> None:
@@ -217,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "predict":
             return predict(args.customer_id, args.json)
         return ask(args.question, args.json)
-    except (AssemblyError, ImageError, session.InputError) as error:
+    except session.USAGE_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

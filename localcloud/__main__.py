@@ -24,10 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from deployment.assembly import AssemblyError, read_stacks
+from deployment.assembly import read_stacks
 from localcloud import session
-from localcloud.images import ImageError
-from localcloud.session import SERVER, SERVING, STATE, InputError
+from localcloud.session import SERVER, SERVING, STATE
 
 def plan(assembly_dir: Path) -> None:
     """Print the stacks and resources a deployment of the assembly would create."""
@@ -220,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             "up": lambda: up_empty(images) if args.empty else up(args.assembly, images, converse),
             "down": down, "env": env}
         return commands[args.command]() or 0
-    except (AssemblyError, ImageError, InputError) as error:
+    except session.USAGE_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

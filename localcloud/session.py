@@ -14,10 +14,15 @@ from datetime import datetime
 from pathlib import Path
 
 from deployment.assembly import AssemblyError
+from localcloud.images import ImageError
 
 
 class InputError(Exception):
     """A command-line input that cannot be used (said before anything starts)."""
+
+
+# What a command line answers with `error: …` and exit 1, instead of a traceback.
+USAGE_ERRORS = (AssemblyError, ImageError, InputError)
 
 
 STATE = Path(".localcloud")

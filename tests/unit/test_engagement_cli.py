@@ -1,5 +1,7 @@
 """The product's command line, where it needs no running cloud: clear answers before anything starts."""
 
+from pathlib import Path
+
 import pytest
 
 from engagement_cli.commands import main, split_csv
@@ -47,3 +49,14 @@ def test_an_upload_split_into_files_keeps_every_row_once_and_the_header_in_each(
     texts = [part.read_bytes().splitlines() for part in parts]
     assert all(lines[0] == b"customer_id,age" for lines in texts) and [len(t) for t in texts] == [4, 4, 2]
     assert [row for lines in texts for row in lines[1:]] == source.read_bytes().splitlines()[1:]
+
+
+def test_an_upload_to_an_app_without_the_raw_bucket_says_so():
+    from types import SimpleNamespace
+
+    from engagement_cli.commands import upload
+    from localcloud.session import InputError
+
+    cloud = SimpleNamespace(deployment=SimpleNamespace(exports={"Other-QaBucketName": "qa"}))
+    with pytest.raises(InputError, match=r"exports no \*-RawBucketName"):
+        upload(cloud, Path("customers.csv"), "customers/customers.csv")
