@@ -74,13 +74,7 @@ def sql(query: str, state: Path = STATE) -> int:
 
 def _sql_through_athena(query: str, server: dict) -> int:
     """StartQueryExecution in the platform's workgroup, polled, its results paged (Athena's API)."""
-    import boto3
-
-    from localcloud.owner import Operator
-
-    keys = Operator.from_environment(server["credentials"])
-    athena = boto3.client("athena", endpoint_url=server["endpoint"], region_name="us-east-1",
-                          aws_access_key_id=keys.access_key, aws_secret_access_key=keys.secret_key)
+    athena = session.operator_client("athena", server["endpoint"], server["credentials"])
     started = athena.start_query_execution(QueryString=query, WorkGroup=server.get("workgroup", "primary"))
     query_id = started["QueryExecutionId"]
     while (status := athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"])[

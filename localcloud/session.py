@@ -178,15 +178,20 @@ def route_url(server_file: Path, path: str) -> str:
     return found
 
 
-def route(endpoint: str, keys: dict[str, str], stage_urls: dict[str, str], path: str) -> str | None:
-    """The stage URL + `path` of the REST API that declares `path`; `keys`: the operator's."""
+def operator_client(service: str, endpoint: str, keys: dict[str, str]):
+    """A boto3 client of the serving cloud, signed with the session operator's `keys` (server.json's)."""
     import boto3
 
     from localcloud.owner import Operator
 
     operator = Operator.from_environment(keys)
-    apigateway = boto3.client("apigateway", endpoint_url=endpoint, region_name="us-east-1",
-                              aws_access_key_id=operator.access_key, aws_secret_access_key=operator.secret_key)
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id=operator.access_key, aws_secret_access_key=operator.secret_key)
+
+
+def route(endpoint: str, keys: dict[str, str], stage_urls: dict[str, str], path: str) -> str | None:
+    """The stage URL + `path` of the REST API that declares `path`; `keys`: the operator's."""
+    apigateway = operator_client("apigateway", endpoint, keys)
     for stage_url in stage_urls.values():
         api_id = stage_url.rstrip("/").split("/")[-2]
         if any(resource["path"] == path for resource in apigateway.get_resources(restApiId=api_id)["items"]):
